@@ -1,0 +1,73 @@
+//! The wire contract between Keydesk's page and its server.
+//!
+//! Everything here is plain data with serde: it compiles for wasm32 (the page) and native (the
+//! server), so a field renamed on one side fails to compile on the other.
+//!
+//! The shapes follow the 1Password Users API (v1beta1). Where Keydesk adds something the Users API
+//! does not have, the item says so ("Keydesk extension").
+
+mod error;
+mod ids;
+mod query;
+mod user;
+
+pub use error::{ApiError, ErrorBody, ErrorStatus};
+pub use ids::{AccountId, InvalidId, UserId};
+pub use query::{
+    ApiFilter, DEFAULT_PAGE_SIZE, ListUsersParams, MAX_PAGE_SIZE, OrderBy, OrderField,
+    ParseOrderByError, SortDirection,
+};
+pub use user::{ListUsersResponse, Role, User, UserState, UserType};
+
+/// The version prefix every Users API path starts with.
+pub const API_PREFIX: &str = "/v1beta1";
+
+/// Path of the users collection of an account.
+pub fn users_path(account: &AccountId) -> String {
+    format!("{API_PREFIX}/accounts/{account}/users")
+}
+
+/// Path of one user, as found in `User::path` (without the version prefix).
+pub fn user_resource_name(account: &AccountId, user: &UserId) -> String {
+    format!("accounts/{account}/users/{user}")
+}
+
+/// The state-changing custom methods on one user (`POST …/users/{id}:{method}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserMethod {
+    Suspend,
+    Reactivate,
+}
+
+impl UserMethod {
+    pub const ALL: [UserMethod; 2] = [UserMethod::Suspend, UserMethod::Reactivate];
+
+    /// The name after the colon in the path.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserMethod::Suspend => "suspend",
+            UserMethod::Reactivate => "reactivate",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// Path of this method on one user.
+    pub fn path(self, account: &AccountId, user: &UserId) -> String {
+        format!("{}/{user}:{}", users_path(account), self.as_str())
+    }
+}
+
+/// `GET /api/config`: what the page needs to know before it can call the Users API.
+/// Keydesk extension.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PageConfig {
+    /// The account whose users this Keydesk manages.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub account_id: AccountId,
+    /// Which directory backend answers: `embedded` or `upstream`.
+    pub directory: String,
+}

@@ -1,0 +1,161 @@
+//! The User object and its open sets of states, types and roles.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::UserId;
+
+/// An enum whose set of values is open: the known ones are variants, anything else is kept as
+/// `Other` with its raw text, so a value 1Password adds tomorrow displays instead of failing to
+/// decode.
+macro_rules! open_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(from = "String", into = "String")]
+        pub enum $name {
+            $($variant,)+
+            /// A value Keydesk does not know, exactly as received.
+            Other(String),
+        }
+
+        impl $name {
+            /// Every value Keydesk knows.
+            pub const KNOWN: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)+
+                    $name::Other(raw) => raw,
+                }
+            }
+
+            pub fn parse(text: &str) -> Self {
+                match text {
+                    $($text => $name::$variant,)+
+                    other => $name::Other(other.to_owned()),
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                Self::parse(&text)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.as_str().to_owned()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+open_enum!(
+    /// A user's state, as the 1Password CLI reports it. The Users API itself only uses
+    /// `STATE_UNSPECIFIED`, `ACTIVE` and `SUSPENDED`.
+    UserState {
+        Active = "ACTIVE",
+        Pending = "PENDING",
+        Suspended = "SUSPENDED",
+        RecoveryStarted = "RECOVERY_STARTED",
+        RecoveryAccepted = "RECOVERY_ACCEPTED",
+        TransferPending = "TRANSFER_PENDING",
+        TransferStarted = "TRANSFER_STARTED",
+        TransferSuspended = "TRANSFER_SUSPENDED",
+        TransferAccepted = "TRANSFER_ACCEPTED",
+        Deleted = "DELETED",
+        EmailVerifiedButRegistrationIncomplete = "EMAIL_VERIFIED_BUT_REGISTRATION_INCOMPLETE",
+        TeamRegistrationInitiated = "TEAM_REGISTRATION_INITIATED",
+        Unknown = "UNKNOWN",
+        StateUnspecified = "STATE_UNSPECIFIED",
+    }
+);
+
+open_enum!(
+    /// What kind of account a user has.
+    UserType {
+        Member = "MEMBER",
+        Guest = "GUEST",
+        ServiceAccount = "SERVICE_ACCOUNT",
+    }
+);
+
+open_enum!(
+    /// A user's standing in the account. Keydesk extension: the last owner cannot be suspended.
+    Role {
+        Owner = "OWNER",
+        Administrator = "ADMINISTRATOR",
+        Member = "MEMBER",
+    }
+);
+
+/// A person in the account's directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct User {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "IR7VJHJ36JHINBFAD7V2T5MP3E"))]
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    /// One of the states listed by the 1Password CLI; treat as an open set.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "ACTIVE"))]
+    pub state: UserState,
+    /// RFC 3339.
+    pub create_time: String,
+    /// The resource name: `accounts/{account_id}/users/{user_id}`.
+    pub path: String,
+    /// Keydesk extension: `MEMBER`, `GUEST` or `SERVICE_ACCOUNT`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "MEMBER"))]
+    pub user_type: Option<UserType>,
+    /// Keydesk extension: `OWNER`, `ADMINISTRATOR` or `MEMBER`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "MEMBER"))]
+    pub role: Option<Role>,
+    /// Keydesk extension: when the state last changed, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_time: Option<String>,
+}
+
+/// One page of `GET …/users`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ListUsersResponse {
+    pub results: Vec<User>,
+    /// Present only when more pages exist; pass it back as `page_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_the_documented_user() {
+        let json = r#"{"id": "IR7VJHJ36JHINBFAD7V2T5MP3E", "email": "wendy_appleseed@agilebits.com",
+            "display_name": "Wendy Appleseed", "state": "ACTIVE",
+            "create_time": "2024-01-15T10:30:00Z",
+            "path": "accounts/ACCOUNT123/users/IR7VJHJ36JHINBFAD7V2T5MP3E"}"#;
+        let user: User = serde_json::from_str(json).unwrap();
+        assert_eq!(user.state, UserState::Active);
+        assert_eq!(user.user_type, None);
+        // Extensions that are absent stay absent on the way out.
+        let back = serde_json::to_value(&user).unwrap();
+        assert!(back.get("type").is_none());
+    }
+
+    #[test]
+    fn unknown_state_round_trips_raw() {
+        let state: UserState = serde_json::from_str("\"FROZEN_SOLID\"").unwrap();
+        assert_eq!(state, UserState::Other("FROZEN_SOLID".into()));
+        assert_eq!(serde_json::to_string(&state).unwrap(), "\"FROZEN_SOLID\"");
+    }
+}
