@@ -27,7 +27,10 @@ fn check_id(kind: &'static str, value: &str) -> Result<(), InvalidId> {
     if value.len() != ID_LEN {
         return fail("an ID is 26 characters long");
     }
-    if !value.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)) {
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+    {
         return fail("an ID uses only the letters A-Z and the digits 2-7");
     }
     Ok(())
@@ -97,7 +100,12 @@ mod tests {
 
     #[test]
     fn accepts_a_documented_id() {
-        assert_eq!(UserId::parse("IR7VJHJ36JHINBFAD7V2T5MP3E").unwrap().as_str(), "IR7VJHJ36JHINBFAD7V2T5MP3E");
+        assert_eq!(
+            UserId::parse("IR7VJHJ36JHINBFAD7V2T5MP3E")
+                .unwrap()
+                .as_str(),
+            "IR7VJHJ36JHINBFAD7V2T5MP3E"
+        );
     }
 
     #[test]

@@ -212,7 +212,10 @@ mod tests {
     #[test]
     fn filter_accepts_only_the_documented_values() {
         assert_eq!(ApiFilter::parse(""), Ok(None));
-        assert_eq!(ApiFilter::parse("user.isSuspended()"), Ok(Some(ApiFilter::IsSuspended)));
+        assert_eq!(
+            ApiFilter::parse("user.isSuspended()"),
+            Ok(Some(ApiFilter::IsSuspended))
+        );
         let err = ApiFilter::parse("user.isDeleted()").unwrap_err();
         assert!(err.contains("user.isDeleted()"), "{err}");
     }

@@ -1,0 +1,394 @@
+//! The embedded directory: users in a SQLite file, seeded with a demo on first start.
+
+mod page_token;
+mod schema;
+mod seed;
+mod text;
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use keydesk_api::{
+    AccountId, ListUsersResponse, OrderField, Role, SortDirection, User, UserId, UserState,
+    UserType, user_resource_name,
+};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, types::Value};
+
+use self::page_token::{Cursor, PageTokens};
+use self::seed::NewUser;
+use super::{Directory, DirectoryError, ListQuery};
+use crate::Config;
+
+type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+pub struct SqliteDirectory {
+    pool: Pool,
+    account: AccountId,
+    tokens: std::sync::Arc<PageTokens>,
+}
+
+impl From<rusqlite::Error> for DirectoryError {
+    fn from(err: rusqlite::Error) -> Self {
+        DirectoryError::Internal(format!("database: {err}"))
+    }
+}
+
+impl From<r2d2::Error> for DirectoryError {
+    fn from(err: r2d2::Error) -> Self {
+        DirectoryError::Unavailable(format!("database pool: {err}"))
+    }
+}
+
+/// Every connection waits for a busy writer instead of failing, and WAL lets readers run while
+/// one person's change is written.
+fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA synchronous = NORMAL;",
+    )
+}
+
+/// Bring the schema up to date and give back the page-token key, creating it the first time.
+fn prepare(conn: &mut Connection) -> Result<Vec<u8>, DirectoryError> {
+    configure(conn)?;
+    schema::migrations()
+        .to_latest(conn)
+        .map_err(|err| DirectoryError::Internal(format!("migrating the database: {err}")))?;
+    let key: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'page_token_key'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(match key {
+        Some(key) => key,
+        None => {
+            let key: [u8; 32] = rand::random();
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('page_token_key', ?1)",
+                [&key[..]],
+            )?;
+            key.to_vec()
+        }
+    })
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+fn insert_users(conn: &mut Connection, users: &[NewUser]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO users (id, email, display_name, state, user_type, role, create_time,
+                                update_time, name_key, email_key, search_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10)",
+        )?;
+        for user in users {
+            let id = seed::id_for(&user.email);
+            let name_key = text::fold(&user.display_name);
+            let email_key = user.email.to_lowercase();
+            let search_key = format!(
+                "{name_key}\n{}\n{}",
+                text::fold(&user.email),
+                id.to_lowercase()
+            );
+            insert.execute(params![
+                id,
+                user.email,
+                user.display_name,
+                user.state.as_str(),
+                user.user_type.as_str(),
+                user.role.as_str(),
+                user.create_time,
+                name_key,
+                email_key,
+                search_key,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// `keydesk-server generate`: a fresh database file with `count` generated users.
+pub fn generate_directory(config: &Config, count: u32) -> Result<PathBuf, DirectoryError> {
+    let path = config.database_path();
+    std::fs::create_dir_all(&config.data_dir).map_err(|err| {
+        DirectoryError::Internal(format!("creating {}: {err}", config.data_dir.display()))
+    })?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            std::fs::remove_file(&file).map_err(|err| {
+                DirectoryError::Internal(format!("removing {}: {err}", file.display()))
+            })?;
+        }
+    }
+    let mut conn = Connection::open(&path)?;
+    prepare(&mut conn)?;
+    insert_users(&mut conn, &seed::generated_users(count))?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('seeded', 'generated')",
+        [],
+    )?;
+    Ok(path)
+}
+
+const USER_COLUMNS: &str =
+    "id, email, display_name, state, user_type, role, create_time, update_time";
+
+impl SqliteDirectory {
+    /// Open (creating and seeding with the demo on first start) the database at `path`.
+    pub fn open(path: &Path, account: AccountId) -> Result<Self, DirectoryError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|err| {
+                DirectoryError::Internal(format!("creating {}: {err}", dir.display()))
+            })?;
+        }
+        let mut conn = Connection::open(path)?;
+        let key = prepare(&mut conn)?;
+        let seeded: bool = conn
+            .query_row("SELECT 1 FROM meta WHERE key = 'seeded'", [], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !seeded {
+            insert_users(&mut conn, &seed::demo_users())?;
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('seeded', 'demo')",
+                [],
+            )?;
+            tracing::info!(path = %path.display(), "created the embedded directory with demo users");
+        }
+        drop(conn);
+        let manager = SqliteConnectionManager::file(path).with_init(configure);
+        let pool = r2d2::Pool::builder().max_size(8).build(manager)?;
+        Ok(SqliteDirectory {
+            pool,
+            account,
+            tokens: std::sync::Arc::new(PageTokens::new(key)),
+        })
+    }
+
+    /// Run blocking database work off the async threads.
+    async fn run<T, F>(&self, work: F) -> Result<T, DirectoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Context) -> Result<T, DirectoryError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let context = Context {
+            account: self.account.clone(),
+            tokens: self.tokens.clone(),
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn, &context)
+        })
+        .await
+        .map_err(|err| DirectoryError::Internal(format!("database task failed: {err}")))?
+    }
+
+    /// Change one user's state inside a write transaction, so that the check and the change see
+    /// the same row even when two admins act at once.
+    async fn transition(
+        &self,
+        id: &UserId,
+        decide: fn(&User, &rusqlite::Transaction) -> Result<Option<UserState>, DirectoryError>,
+    ) -> Result<User, DirectoryError> {
+        let id = id.clone();
+        self.run(move |conn, context| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let user = load_user(&tx, &context.account, &id)?;
+            let Some(next) = decide(&user, &tx)? else {
+                return Ok(user); // already there: idempotent
+            };
+            tx.execute(
+                "UPDATE users SET state = ?1, update_time = ?2 WHERE id = ?3",
+                params![next.as_str(), now(), id.as_str()],
+            )?;
+            let user = load_user(&tx, &context.account, &id)?;
+            tx.commit()?;
+            Ok(user)
+        })
+        .await
+    }
+}
+
+/// What a blocking task needs besides its connection.
+struct Context {
+    account: AccountId,
+    tokens: std::sync::Arc<PageTokens>,
+}
+
+fn row_to_user(account: &AccountId, row: &rusqlite::Row) -> rusqlite::Result<User> {
+    let id: String = row.get(0)?;
+    let id = UserId::parse(&id).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(err))
+    })?;
+    Ok(User {
+        path: user_resource_name(account, &id),
+        id,
+        email: row.get(1)?,
+        display_name: row.get(2)?,
+        state: UserState::parse(&row.get::<_, String>(3)?),
+        user_type: Some(UserType::parse(&row.get::<_, String>(4)?)),
+        role: Some(Role::parse(&row.get::<_, String>(5)?)),
+        create_time: row.get(6)?,
+        update_time: Some(row.get(7)?),
+    })
+}
+
+fn load_user(conn: &Connection, account: &AccountId, id: &UserId) -> Result<User, DirectoryError> {
+    conn.query_row(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+        [id.as_str()],
+        |row| row_to_user(account, row),
+    )
+    .optional()?
+    .ok_or_else(|| DirectoryError::NotFound(id.clone()))
+}
+
+fn describe(user: &User) -> String {
+    format!("{} <{}>", user.display_name, user.email)
+}
+
+fn decide_suspend(
+    user: &User,
+    tx: &rusqlite::Transaction,
+) -> Result<Option<UserState>, DirectoryError> {
+    match &user.state {
+        UserState::Suspended => Ok(None),
+        UserState::Active => {
+            if user.role == Some(Role::Owner) {
+                let other_owners: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM users WHERE role = 'OWNER' AND state = 'ACTIVE' AND id != ?1",
+                    [user.id.as_str()],
+                    |row| row.get(0),
+                )?;
+                if other_owners == 0 {
+                    return Err(DirectoryError::FailedPrecondition(format!(
+                        "{} is the last active owner of this account and cannot be suspended; \
+                         make someone else an owner first",
+                        describe(user)
+                    )));
+                }
+            }
+            Ok(Some(UserState::Suspended))
+        }
+        other => Err(DirectoryError::FailedPrecondition(format!(
+            "{} cannot be suspended: their state is {other}, and only an ACTIVE user can be suspended",
+            describe(user)
+        ))),
+    }
+}
+
+fn decide_reactivate(
+    user: &User,
+    _tx: &rusqlite::Transaction,
+) -> Result<Option<UserState>, DirectoryError> {
+    match &user.state {
+        UserState::Active => Ok(None),
+        UserState::Suspended => Ok(Some(UserState::Active)),
+        other => Err(DirectoryError::FailedPrecondition(format!(
+            "{} cannot be reactivated: their state is {other}, and only a SUSPENDED user can be reactivated",
+            describe(user)
+        ))),
+    }
+}
+
+fn sort_column(field: OrderField) -> &'static str {
+    match field {
+        OrderField::DisplayName => "name_key",
+        OrderField::Email => "email_key",
+        OrderField::State => "state",
+        OrderField::CreateTime => "create_time",
+    }
+}
+
+fn list(
+    conn: &Connection,
+    context: &Context,
+    query: &ListQuery,
+) -> Result<ListUsersResponse, DirectoryError> {
+    let column = sort_column(query.order.field);
+    let (direction, after) = match query.order.direction {
+        SortDirection::Asc => ("ASC", ">"),
+        SortDirection::Desc => ("DESC", "<"),
+    };
+    let mut sql = format!("SELECT {USER_COLUMNS}, {column} FROM users WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    for state in query.filter.map(|f| f.state()).iter().chain(&query.state) {
+        sql.push_str(" AND state = ?");
+        args.push(Value::Text(state.as_str().to_owned()));
+    }
+    if let Some(text) = &query.text {
+        sql.push_str(" AND search_key LIKE ? ESCAPE '\\'");
+        args.push(Value::Text(text::contains_pattern(&text::fold(text))));
+    }
+    if let Some(token) = &query.page_token {
+        let cursor = context.tokens.open(token, query)?;
+        sql.push_str(&format!(" AND ({column}, id) {after} (?, ?)"));
+        args.push(Value::Text(cursor.key));
+        args.push(Value::Text(cursor.id));
+    }
+    sql.push_str(&format!(
+        " ORDER BY {column} {direction}, id {direction} LIMIT ?"
+    ));
+    // One row more than asked tells whether another page exists.
+    args.push(Value::Integer(i64::from(query.page_size) + 1));
+
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(args))?;
+    let mut results = Vec::new();
+    let mut last_key = String::new();
+    while let Some(row) = rows.next()? {
+        if results.len() == query.page_size as usize {
+            let last: &User = results.last().expect("page_size is at least 1");
+            let next = Cursor {
+                query: PageTokens::fingerprint(query),
+                key: last_key,
+                id: last.id.to_string(),
+            };
+            return Ok(ListUsersResponse {
+                results,
+                next_page_token: Some(context.tokens.issue(&next)),
+            });
+        }
+        results.push(row_to_user(&context.account, row)?);
+        last_key = row.get(8)?;
+    }
+    Ok(ListUsersResponse {
+        results,
+        next_page_token: None,
+    })
+}
+
+#[async_trait]
+impl Directory for SqliteDirectory {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn list_users(&self, query: ListQuery) -> Result<ListUsersResponse, DirectoryError> {
+        self.run(move |conn, context| list(conn, context, &query))
+            .await
+    }
+
+    async fn get_user(&self, id: &UserId) -> Result<User, DirectoryError> {
+        let id = id.clone();
+        self.run(move |conn, context| load_user(conn, &context.account, &id))
+            .await
+    }
+
+    async fn suspend_user(&self, id: &UserId) -> Result<User, DirectoryError> {
+        self.transition(id, decide_suspend).await
+    }
+
+    async fn reactivate_user(&self, id: &UserId) -> Result<User, DirectoryError> {
+        self.transition(id, decide_reactivate).await
+    }
+}

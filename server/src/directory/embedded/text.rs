@@ -1,0 +1,44 @@
+//! Text folding for search and sort: "Zoë" and "ZOE" compare equal.
+
+use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
+
+/// Lower-cased, with accents removed (compatibility decomposition, then combining marks dropped).
+/// Scripts without case or accents pass through unchanged.
+pub fn fold(text: &str) -> String {
+    text.nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A `LIKE` pattern that matches `needle` anywhere, with `%`, `_` and `\` taken literally
+/// (the query uses `ESCAPE '\'`).
+pub fn contains_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_case_and_accents() {
+        assert_eq!(fold("Zoë Ångström"), "zoe angstrom");
+        assert_eq!(fold("ÉLODIE"), "elodie");
+        assert_eq!(fold("山田 太郎"), "山田 太郎");
+    }
+
+    #[test]
+    fn like_wildcards_are_literal() {
+        assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+}

@@ -1,0 +1,105 @@
+//! The server's one error type: every failure becomes one JSON shape with the right status.
+
+use axum::{
+    extract::rejection::{BytesRejection, PathRejection, QueryRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use keydesk_api::{ApiError, ErrorStatus, InvalidId};
+
+use crate::directory::DirectoryError;
+
+/// A failure the HTTP layer reports to the caller.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct AppError {
+    pub status: ErrorStatus,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn new(status: ErrorStatus, message: impl Into<String>) -> Self {
+        AppError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorStatus::InvalidArgument, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorStatus::NotFound, message)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if self.status == ErrorStatus::Internal {
+            // The person gets a generic message; the details go to the log only.
+            tracing::error!(error = %self.message, "internal error");
+        }
+        let status = StatusCode::from_u16(self.status.http_code())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = if self.status == ErrorStatus::Internal {
+            "Keydesk hit an internal error; the details are in the server log.".to_owned()
+        } else {
+            self.message
+        };
+        (status, axum::Json(ApiError::new(self.status, message))).into_response()
+    }
+}
+
+impl From<InvalidId> for AppError {
+    fn from(err: InvalidId) -> Self {
+        AppError::invalid(err.to_string())
+    }
+}
+
+impl From<DirectoryError> for AppError {
+    fn from(err: DirectoryError) -> Self {
+        let status = match &err {
+            DirectoryError::NotFound(_) => ErrorStatus::NotFound,
+            DirectoryError::FailedPrecondition(_) => ErrorStatus::FailedPrecondition,
+            DirectoryError::InvalidArgument(_) => ErrorStatus::InvalidArgument,
+            DirectoryError::Unavailable(_) => ErrorStatus::Unavailable,
+            DirectoryError::Internal(_) => ErrorStatus::Internal,
+        };
+        AppError::new(status, err.to_string())
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(err: QueryRejection) -> Self {
+        AppError::invalid(format!(
+            "the query string is malformed: {}",
+            err.body_text()
+        ))
+    }
+}
+
+impl From<PathRejection> for AppError {
+    fn from(err: PathRejection) -> Self {
+        AppError::invalid(format!("the path is malformed: {}", err.body_text()))
+    }
+}
+
+impl From<BytesRejection> for AppError {
+    fn from(err: BytesRejection) -> Self {
+        if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::new(
+                ErrorStatus::PayloadTooLarge,
+                format!(
+                    "the request body is larger than the {} KiB Keydesk accepts",
+                    crate::router::MAX_BODY_BYTES / 1024
+                ),
+            )
+        } else {
+            AppError::invalid(format!(
+                "the request body could not be read: {}",
+                err.body_text()
+            ))
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `keydesk-server`: run Keydesk, or generate a large directory for load work.
+
+use clap::{Parser, Subcommand};
+use keydesk_server::{Config, directory::embedded};
+
+#[derive(Parser)]
+#[command(version, about = "Keydesk: the 1Password admin page for helpdesks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the page and the admin API (the default).
+    Serve,
+    /// Replace the embedded directory with a generated one of COUNT users, for load work.
+    Generate {
+        /// How many users to create.
+        #[arg(long, default_value_t = 100_000)]
+        users: u32,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "keydesk_server=info,tower_http=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => keydesk_server::run(cli.config).await,
+        Command::Generate { users } => embedded::generate_directory(&cli.config, users)
+            .map(|path| println!("wrote {users} users to {}", path.display()))
+            .map_err(anyhow::Error::from),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("keydesk-server: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

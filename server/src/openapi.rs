@@ -1,0 +1,38 @@
+//! The OpenAPI 3.1 document of the whole HTTP surface, generated from the handlers' annotations
+//! and the wire types, so it cannot drift from the code (a test walks it against the server).
+
+use utoipa::OpenApi;
+
+use crate::routes::{meta, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keydesk",
+        description = "The 1Password Users API (v1beta1) as Keydesk serves it, plus Keydesk's \
+            extensions: `q`, `state` and `order_by` on list, and the `type`, `role` and \
+            `update_time` fields of User. Every error has the body \
+            `{\"error\": {\"code\", \"status\", \"message\"}}`."
+    ),
+    paths(
+        users::list_users,
+        users::get_user,
+        users::suspend_user,
+        users::reactivate_user,
+        meta::page_config,
+        meta::healthz,
+        meta::openapi_json,
+    ),
+    components(schemas(
+        keydesk_api::User,
+        keydesk_api::ListUsersResponse,
+        keydesk_api::ApiError,
+        keydesk_api::ErrorBody,
+        keydesk_api::PageConfig,
+    ))
+)]
+struct ApiDoc;
+
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,81 @@
+//! Serving the built page: hashed assets cached for good, `index.html` never cached, every
+//! unknown path under the page answered with `index.html` so deep links work.
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderValue, Method, header},
+    response::{IntoResponse, Response},
+};
+use keydesk_api::ErrorStatus;
+use tower::ServiceExt;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::{AppState, error::AppError};
+
+/// Paths that belong to the API: an unknown one is a JSON 404, never the page.
+const API_PREFIXES: &[&str] = &["/v1beta1", "/api/", "/healthz", "/openapi.json"];
+
+pub async fn serve_page(State(state): State<AppState>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    if API_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
+        return AppError::not_found(format!("no route for {} {path}", request.method()))
+            .into_response();
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return AppError::new(
+            ErrorStatus::MethodNotAllowed,
+            format!("{} is not allowed on {path}", request.method()),
+        )
+        .into_response();
+    }
+    let index = state.dist.join("index.html");
+    if !index.exists() {
+        return AppError::new(
+            ErrorStatus::Unavailable,
+            "the page has not been built: run scripts/run, or trunk build --release",
+        )
+        .into_response();
+    }
+    let files = ServeDir::new(&state.dist)
+        .precompressed_br()
+        .precompressed_gzip()
+        .fallback(ServeFile::new(index));
+    let mut response = match files.oneshot(request).await {
+        Ok(response) => response.into_response(),
+        Err(never) => match never {},
+    };
+    let cache = if is_hashed_asset(&path) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+/// Trunk names assets `name-<16 hex digits>.ext` (the wasm `name-<hash>_bg.wasm`): their content
+/// never changes under that name.
+fn is_hashed_asset(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or("");
+    let stem = file.split('.').next().unwrap_or("");
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    match stem.rsplit_once('-') {
+        Some((_, hash)) => hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_hashed_asset;
+
+    #[test]
+    fn recognises_trunk_hashes() {
+        assert!(is_hashed_asset("/keydesk-1a2b3c4d5e6f7a8b_bg.wasm"));
+        assert!(is_hashed_asset("/keydesk-1a2b3c4d5e6f7a8b.js"));
+        assert!(!is_hashed_asset("/index.html"));
+        assert!(!is_hashed_asset("/users"));
+    }
+}

@@ -1,0 +1,57 @@
+//! Every route Keydesk answers, in one place.
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{Method, Uri},
+    routing::get,
+};
+use keydesk_api::ErrorStatus;
+use tower_http::{catch_panic::CatchPanicLayer, compression::CompressionLayer};
+
+use crate::{
+    AppState,
+    error::AppError,
+    page,
+    routes::{meta, users},
+};
+
+/// The largest request body Keydesk reads. Its bodies are small JSON objects.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        // The Users API (v1beta1), and Keydesk's extensions of it.
+        .route(
+            "/v1beta1/accounts/{account_id}/users",
+            get(users::list_users),
+        )
+        .route(
+            "/v1beta1/accounts/{account_id}/users/{user}",
+            get(users::get_user).post(users::call_user_method),
+        )
+        // What the page needs besides the Users API.
+        .route("/api/config", get(meta::page_config))
+        .route("/healthz", get(meta::healthz))
+        .route("/openapi.json", get(meta::openapi_json))
+        // Anything else: the page (with SPA fallback), or a JSON 404 under the API prefixes.
+        .fallback(page::serve_page)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CompressionLayer::new())
+        .layer(CatchPanicLayer::custom(panic_to_error))
+        .with_state(state)
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
+    AppError::new(
+        ErrorStatus::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// A panic is a bug; the person still gets the JSON error shape, never a dropped connection.
+fn panic_to_error(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    AppError::new(ErrorStatus::Internal, "a handler panicked").into_response()
+}

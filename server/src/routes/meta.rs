@@ -1,0 +1,37 @@
+//! Health, configuration for the page, and the API's own description.
+
+use axum::{Json, extract::State};
+use keydesk_api::PageConfig;
+use serde::Serialize;
+
+use crate::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` once the server can answer.
+    pub status: &'static str,
+}
+
+/// Report that the server is up and its directory answers.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "Ready", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Tell the page which account it manages and which directory backend answers.
+#[utoipa::path(get, path = "/api/config", tag = "keydesk",
+    responses((status = 200, description = "The page's configuration", body = PageConfig)))]
+pub async fn page_config(State(state): State<AppState>) -> Json<PageConfig> {
+    Json(PageConfig {
+        account_id: state.account_id.clone(),
+        directory: state.directory.kind().to_owned(),
+    })
+}
+
+/// Describe the whole HTTP surface as OpenAPI 3.1.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "This document", content_type = "application/json")))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi_document())
+}
