@@ -8,7 +8,10 @@ use axum::{
 };
 use keydesk_api::ErrorStatus;
 use tower::ServiceExt;
-use tower_http::services::{ServeDir, ServeFile};
+use tower_http::{
+    services::{ServeDir, ServeFile},
+    set_header::SetResponseHeader,
+};
 
 use crate::{AppState, error::AppError};
 
@@ -36,10 +39,17 @@ pub async fn serve_page(State(state): State<AppState>, request: Request) -> Resp
         )
         .into_response();
     }
+    // The fallback is the page, so it is never cached, even under a hashed asset's name: a stale
+    // page asking for an asset that is gone must not get `index.html` pinned there for a year.
+    let page = SetResponseHeader::overriding(
+        ServeFile::new(index),
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
     let files = ServeDir::new(&state.dist)
         .precompressed_br()
         .precompressed_gzip()
-        .fallback(ServeFile::new(index));
+        .fallback(page);
     let mut response = match files.oneshot(request).await {
         Ok(response) => response.into_response(),
         Err(never) => match never {},
@@ -51,7 +61,8 @@ pub async fn serve_page(State(state): State<AppState>, request: Request) -> Resp
     };
     response
         .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static(cache));
     response
 }
 
@@ -62,7 +73,7 @@ fn is_hashed_asset(path: &str) -> bool {
     let stem = file.split('.').next().unwrap_or("");
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
     match stem.rsplit_once('-') {
-        Some((_, hash)) => hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        Some((_, hash)) => hash.len() == 17 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
         None => false,
     }
 }

@@ -1,0 +1,218 @@
+//! A real Keydesk on a free loopback port, over a fresh SQLite file, in one line:
+//! `TestApp::start().await` (the demo directory) or `TestApp::with_generated_users(n).await`.
+//!
+//! Every JSON answer goes through [`TestApp::send`], which checks what must hold of any answer:
+//! it is `application/json`, an error has the one error shape with `code` equal to the HTTP
+//! status, and nothing is ever a 500.
+
+// Each test binary uses its own share of these helpers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use keydesk_api::{AccountId, ListUsersResponse, User};
+use keydesk_server::{Config, config::DEMO_ACCOUNT_ID, directory::embedded::generate_directory};
+use reqwest::{RequestBuilder, StatusCode, header::CONTENT_TYPE};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// What the test page's `index.html` holds, to tell it apart from any other answer.
+pub const INDEX_HTML: &str = "<!doctype html><title>Keydesk test page</title>";
+
+pub struct TestApp {
+    pub config: Config,
+    pub client: reqwest::Client,
+    address: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+    // Deleted when the app is dropped; moved along on restart.
+    dir: TempDir,
+}
+
+impl TestApp {
+    /// A server over a new data directory, seeded with the demo users on first open.
+    pub async fn start() -> TestApp {
+        Self::serve(new_dir()).await
+    }
+
+    /// A server over a freshly generated directory of `count` users.
+    pub async fn with_generated_users(count: u32) -> TestApp {
+        let dir = new_dir();
+        generate_directory(&config_for(&dir), count).expect("generating the directory");
+        Self::serve(dir).await
+    }
+
+    /// Stop this server and build a new app over the same data directory, as a restart does.
+    pub async fn restart(self) -> TestApp {
+        self.server.abort();
+        let _ = self.server.await;
+        Self::serve(self.dir).await
+    }
+
+    async fn serve(dir: TempDir) -> TestApp {
+        let config = config_for(&dir);
+        let app = keydesk_server::app(&config).expect("building the app");
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("binding a loopback port");
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        TestApp {
+            config,
+            client: reqwest::Client::new(),
+            address,
+            server,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub fn account(&self) -> &str {
+        self.config.account_id.as_str()
+    }
+
+    pub fn users_path(&self) -> String {
+        keydesk_api::users_path(&self.config.account_id)
+    }
+
+    pub fn user_path(&self, id: &str) -> String {
+        format!("{}/{id}", self.users_path())
+    }
+
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.client.get(self.url(path))).await
+    }
+
+    /// A POST without a body, as the custom methods are called.
+    pub async fn post(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.client.post(self.url(path))).await
+    }
+
+    /// `GET …/users` with query parameters (encoded by reqwest, so `%`, `ë` and spaces travel as
+    /// written).
+    pub async fn list(&self, params: &[(&str, &str)]) -> (StatusCode, Value) {
+        self.send(self.client.get(self.url(&self.users_path())).query(params))
+            .await
+    }
+
+    /// One page that must succeed.
+    pub async fn list_page(&self, params: &[(&str, &str)]) -> ListUsersResponse {
+        let (status, body) = self.list(params).await;
+        assert_eq!(status, StatusCode::OK, "listing {params:?}: {body}");
+        serde_json::from_value(body).expect("a ListUsersResponse")
+    }
+
+    /// Every page of a list, in order, following `next_page_token` to the end.
+    pub async fn list_all(&self, params: &[(&str, &str)]) -> Vec<User> {
+        let mut users = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..10_000 {
+            let mut page_params = params.to_vec();
+            if let Some(token) = &token {
+                page_params.push(("page_token", token));
+            }
+            let page = self.list_page(&page_params).await;
+            users.extend(page.results);
+            token = page.next_page_token;
+            if token.is_none() {
+                return users;
+            }
+        }
+        panic!("listing {params:?} never reached its last page");
+    }
+
+    /// Send a request that must answer JSON, and check the answer is well formed.
+    pub async fn send(&self, request: RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let content_type = response.headers().get(CONTENT_TYPE).cloned();
+        let text = response.text().await.unwrap();
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "a 500: {text}");
+        assert_eq!(
+            content_type.as_ref().and_then(|v| v.to_str().ok()),
+            Some("application/json"),
+            "{status} without a JSON content type: {text}"
+        );
+        let body: Value = serde_json::from_str(&text).expect("a JSON body");
+        if !status.is_success() {
+            let error: keydesk_api::ApiError = serde_json::from_value(body.clone())
+                .unwrap_or_else(|err| panic!("{status}: not the error shape ({err}): {text}"));
+            assert_eq!(error.error.code, status.as_u16(), "{text}");
+            assert!(!error.error.message.is_empty(), "{text}");
+        }
+        (status, body)
+    }
+
+    /// The SQLite file itself, to check what the server wrote.
+    pub fn db(&self) -> rusqlite::Connection {
+        let conn =
+            rusqlite::Connection::open(self.config.database_path()).expect("opening the database");
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        conn
+    }
+
+    pub fn id_of(&self, email: &str) -> String {
+        self.db()
+            .query_row("SELECT id FROM users WHERE email = ?1", [email], |row| {
+                row.get(0)
+            })
+            .unwrap_or_else(|err| panic!("no user {email} in the database: {err}"))
+    }
+
+    /// `(state, update_time)` of a user as the database holds them.
+    pub fn row(&self, id: &str) -> (String, String) {
+        self.db()
+            .query_row(
+                "SELECT state, update_time FROM users WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap()
+    }
+
+    /// The IDs of the database's users matching an SQL condition, sorted.
+    pub fn ids_where(&self, condition: &str) -> Vec<String> {
+        let conn = self.db();
+        let mut statement = conn
+            .prepare(&format!(
+                "SELECT id FROM users WHERE {condition} ORDER BY id"
+            ))
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+}
+
+/// Check an answer is the expected error, and give back its message for further checks.
+pub fn expect_error(
+    (status, body): &(StatusCode, Value),
+    expected: StatusCode,
+    canonical: &str,
+) -> String {
+    assert_eq!(*status, expected, "{body}");
+    assert_eq!(body["error"]["status"], canonical, "{body}");
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
+/// A data directory that does not exist yet (the server must create it) beside a built page.
+fn new_dir() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("dist")).unwrap();
+    std::fs::write(dir.path().join("dist/index.html"), INDEX_HTML).unwrap();
+    dir
+}
+
+fn config_for(dir: &TempDir) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("data"),
+        dist: dir.path().join("dist"),
+        account_id: AccountId::parse(DEMO_ACCOUNT_ID).unwrap(),
+    }
+}

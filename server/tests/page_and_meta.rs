@@ -1,0 +1,284 @@
+//! Everything besides the Users API itself: health, the page's configuration, serving the built
+//! page, compression, and the OpenAPI document, held to what the server really does.
+
+mod common;
+
+use common::{INDEX_HTML, TestApp, expect_error};
+use keydesk_server::config::DEMO_ACCOUNT_ID;
+use reqwest::{
+    Method, StatusCode,
+    header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE},
+};
+use serde_json::{Value, json};
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// A GET whose answer is not JSON: status, one header, body.
+async fn get_raw(app: &TestApp, path: &str, header: &str) -> (StatusCode, Option<String>, String) {
+    let response = app.client.get(app.url(path)).send().await.unwrap();
+    let status = response.status();
+    let value = response
+        .headers()
+        .get(header)
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, value, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let app = TestApp::start().await;
+    assert_eq!(
+        app.get_json("/healthz").await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+}
+
+#[tokio::test]
+async fn page_config_names_the_account_and_the_embedded_directory() {
+    let app = TestApp::start().await;
+    let (status, body) = app.get_json("/api/config").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["account_id"], DEMO_ACCOUNT_ID);
+    assert_eq!(body["directory"], "embedded");
+}
+
+#[tokio::test]
+async fn the_root_and_deep_links_get_the_page_uncached() {
+    let app = TestApp::start().await;
+    for path in [
+        "/",
+        "/users?q=x",
+        "/users/ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "/index.html",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let header = |name| response.headers()[name].to_str().unwrap().to_owned();
+        assert!(header(CONTENT_TYPE).starts_with("text/html"), "{path}");
+        assert_eq!(header(CACHE_CONTROL), "no-cache", "{path}");
+        assert_eq!(response.text().await.unwrap(), INDEX_HTML, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn hashed_assets_are_cached_for_good_and_others_are_not() {
+    let app = TestApp::start().await;
+    for (file, cache) in [
+        ("keydesk-0123456789abcdef.js", IMMUTABLE),
+        ("keydesk-0123456789abcdef_bg.wasm", IMMUTABLE),
+        ("style-fedcba9876543210.css", IMMUTABLE),
+        ("keydesk.js", "no-cache"),
+        ("keydesk-0123456789abcde.js", "no-cache"),
+    ] {
+        let content = format!("content of {file}");
+        std::fs::write(app.config.dist.join(file), &content).unwrap();
+        let answer = get_raw(&app, &format!("/{file}"), CACHE_CONTROL.as_str()).await;
+        assert_eq!(answer, (StatusCode::OK, Some(cache.to_owned()), content));
+    }
+}
+
+/// A stale page asking for an asset that is gone gets the SPA fallback: that answer must not be
+/// pinned in caches for a year under the asset's name.
+#[tokio::test]
+async fn a_missing_hashed_asset_is_not_cached_for_good() {
+    let app = TestApp::start().await;
+    let (_, cache, _) = get_raw(&app, "/keydesk-0123456789abcdef.js", CACHE_CONTROL.as_str()).await;
+    assert_eq!(cache.as_deref(), Some("no-cache"));
+}
+
+#[tokio::test]
+async fn an_unbuilt_page_is_a_json_503_and_the_api_still_works() {
+    let app = TestApp::start().await;
+    std::fs::remove_file(app.config.dist.join("index.html")).unwrap();
+    let message = expect_error(
+        &app.get_json("/users").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+    );
+    assert!(message.contains("built"), "{message}");
+    assert_eq!(app.get_json("/healthz").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn posting_to_the_page_is_a_json_405() {
+    let app = TestApp::start().await;
+    expect_error(
+        &app.post("/users").await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+    );
+}
+
+#[tokio::test]
+async fn json_is_gzipped_for_clients_that_accept_it() {
+    let app = TestApp::start().await;
+    let url = app.url(&format!("{}?max_page_size=100", app.users_path()));
+
+    let plain = app.client.get(&url).send().await.unwrap();
+    assert_eq!(plain.headers().get(CONTENT_ENCODING), None);
+    let plain_len = plain.bytes().await.unwrap().len();
+
+    let gzipped = app
+        .client
+        .get(&url)
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()[CONTENT_ENCODING], "gzip");
+    let body = gzipped.bytes().await.unwrap();
+    assert_eq!(body[..2], [0x1f, 0x8b], "not a gzip stream");
+    assert!(serde_json::from_slice::<Value>(&body).is_err());
+    assert!(body.len() < plain_len, "{} >= {plain_len}", body.len());
+}
+
+// ---- The OpenAPI document, held to the server ----
+
+async fn openapi_document(app: &TestApp) -> Value {
+    let (status, doc) = app.get_json("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    doc
+}
+
+/// A validator for one schema of the document, its `$ref`s resolved against the document's
+/// own components.
+fn validator(doc: &Value, schema: &Value) -> jsonschema::Validator {
+    let mut schema = schema.clone();
+    schema["components"] = doc["components"].clone();
+    jsonschema::draft202012::new(&schema).expect("the document's schema compiles")
+}
+
+fn component(doc: &Value, name: &str) -> jsonschema::Validator {
+    validator(
+        doc,
+        &json!({"$ref": format!("#/components/schemas/{name}")}),
+    )
+}
+
+/// The routes the server answers, as `router.rs` lists them.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/v1beta1/accounts/{account_id}/users"),
+    ("get", "/v1beta1/accounts/{account_id}/users/{user_id}"),
+    (
+        "post",
+        "/v1beta1/accounts/{account_id}/users/{user_id}:suspend",
+    ),
+    (
+        "post",
+        "/v1beta1/accounts/{account_id}/users/{user_id}:reactivate",
+    ),
+    ("get", "/api/config"),
+    ("get", "/healthz"),
+    ("get", "/openapi.json"),
+];
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1() {
+    let app = TestApp::start().await;
+    let doc = openapi_document(&app).await;
+    let version = doc["openapi"].as_str().unwrap();
+    assert!(version.starts_with("3.1."), "{version}");
+}
+
+#[tokio::test]
+async fn every_route_is_in_the_openapi_document() {
+    let app = TestApp::start().await;
+    let doc = openapi_document(&app).await;
+    for (method, path) in ROUTES {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+}
+
+/// Call every operation the document lists, with real values and with values it documents as
+/// wrong: each answer must be a route the server has, with a status the document lists, and a
+/// body that fits the schema the document gives for that status.
+#[tokio::test]
+async fn every_documented_operation_answers_as_documented() {
+    let app = TestApp::start().await;
+    let doc = openapi_document(&app).await;
+    let active = app.id_of("zoe.lefevre@example.com");
+    let suspended = app.id_of("dmitri.ivanov@example.com");
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), ROUTES.len(), "{:?}", paths.keys());
+
+    let mut calls = 0;
+    for (template, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            let user = if template.ends_with(":reactivate") {
+                &suspended
+            } else {
+                &active
+            };
+            let real = template
+                .replace("{account_id}", app.account())
+                .replace("{user_id}", user);
+            let mut cases = vec![(real, true)];
+            if template.contains("{account_id}") {
+                let other = template
+                    .replace("{account_id}", &"B".repeat(26))
+                    .replace("{user_id}", user);
+                cases.push((other, false));
+            }
+            if template.contains("{user_id}") {
+                let malformed = template
+                    .replace("{account_id}", app.account())
+                    .replace("{user_id}", "not-an-id");
+                cases.push((malformed, false));
+            }
+            for (path, should_succeed) in cases {
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let (status, body) = app
+                    .send(app.client.request(method.clone(), app.url(&path)))
+                    .await;
+                calls += 1;
+                assert_eq!(
+                    status.is_success(),
+                    should_succeed,
+                    "{method} {path}: {body}"
+                );
+                assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+                let documented = &operation["responses"][status.as_str()];
+                assert!(
+                    documented.is_object(),
+                    "{method} {path} answered {status}, which the document does not list"
+                );
+                if let Some(schema) = documented["content"]["application/json"].get("schema") {
+                    if let Err(err) = validator(&doc, schema).validate(&body) {
+                        panic!(
+                            "{method} {path}: the answer does not fit its schema: {err}\n{body}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // Every operation once for real, and once or twice with a wrong account or ID.
+    assert!(calls >= 2 * ROUTES.len(), "only {calls} calls");
+}
+
+#[tokio::test]
+async fn real_answers_fit_the_list_and_error_schemas() {
+    let app = TestApp::start().await;
+    let doc = openapi_document(&app).await;
+    let list_schema = component(&doc, "ListUsersResponse");
+    let error_schema = component(&doc, "ApiError");
+
+    let (_, list) = app.list(&[("max_page_size", "10")]).await;
+    let (_, error) = app.list(&[("max_page_size", "0")]).await;
+    assert!(list["next_page_token"].is_string());
+    list_schema.validate(&list).unwrap();
+    error_schema.validate(&error).unwrap();
+
+    // The validators bite: each refuses the other's answer, and a user without an email.
+    assert!(!list_schema.is_valid(&error));
+    assert!(!error_schema.is_valid(&list));
+    let mut broken = list.clone();
+    broken["results"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("email");
+    assert!(!list_schema.is_valid(&broken));
+}

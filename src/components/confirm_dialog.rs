@@ -1,0 +1,104 @@
+//! A confirmation dialog: a real modal `<dialog>` opened with `showModal()`, so the browser moves
+//! focus into it, keeps Tab inside it, makes the page behind inert and announces its title.
+
+use leptos::{html, prelude::*};
+
+#[component]
+pub fn ConfirmDialog(
+    /// Unique among the page's dialogs: it names the title for `aria-labelledby`.
+    id: &'static str,
+    /// Whether the dialog is open. The dialog never closes itself: it asks `on_cancel`.
+    #[prop(into)]
+    open: Signal<bool>,
+    #[prop(into)] title: Signal<String>,
+    /// The confirm button's label, and its label while the request is in flight.
+    #[prop(into)]
+    confirm_label: Signal<String>,
+    #[prop(into)] busy_label: Signal<String>,
+    /// Destructive actions start with focus on Cancel and show a warning-coloured button.
+    #[prop(into)]
+    destructive: Signal<bool>,
+    /// True while the confirmed request is in flight: confirm is disabled, Escape does nothing.
+    #[prop(into)]
+    busy: Signal<bool>,
+    /// The server's message when the request failed; shown inside the dialog.
+    #[prop(into)]
+    error: Signal<Option<String>>,
+    on_confirm: Callback<()>,
+    on_cancel: Callback<()>,
+    /// What will happen, and to whom.
+    children: ChildrenFn,
+) -> impl IntoView {
+    let dialog = NodeRef::<html::Dialog>::new();
+    let cancel_button = NodeRef::<html::Button>::new();
+    let confirm_button = NodeRef::<html::Button>::new();
+
+    Effect::new(move |_| {
+        let Some(element) = dialog.get() else { return };
+        if open.get() {
+            if !element.open() {
+                // The modal makes the rest of the page inert; a failure here means the element is
+                // detached, and there is nothing useful to show then.
+                let _ = element.show_modal();
+            }
+            // Focus the safe choice for destructive actions, the action otherwise.
+            let target = if destructive.get_untracked() {
+                cancel_button
+            } else {
+                confirm_button
+            };
+            if let Some(button) = target.get_untracked() {
+                let _ = button.focus();
+            }
+        } else if element.open() {
+            element.close();
+        }
+    });
+
+    let cancel = move || {
+        if !busy.get_untracked() {
+            on_cancel.run(());
+        }
+    };
+    let title_id = format!("{id}-title");
+    let labelled_by = title_id.clone();
+    view! {
+        <dialog
+            node_ref=dialog
+            id=id
+            class="confirm"
+            aria-labelledby=labelled_by
+            aria-busy=move || busy.get().to_string()
+            // Escape asks to cancel; the dialog stays while a request is in flight.
+            on:cancel=move |event: web_sys::Event| {
+                event.prevent_default();
+                cancel();
+            }
+        >
+            <h2 id=title_id>{move || title.get()}</h2>
+            <div class="confirm-body">{children()}</div>
+            <Show when=move || error.get().is_some()>
+                <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
+            </Show>
+            <div class="confirm-buttons">
+                <button type="button" node_ref=cancel_button on:click=move |_| cancel()
+                    disabled=move || busy.get()>
+                    "Cancel"
+                </button>
+                <button
+                    type="button"
+                    node_ref=confirm_button
+                    class=move || if destructive.get() { "danger" } else { "primary" }
+                    disabled=move || busy.get()
+                    on:click=move |_| {
+                        if !busy.get_untracked() {
+                            on_confirm.run(());
+                        }
+                    }
+                >
+                    {move || if busy.get() { busy_label.get() } else { confirm_label.get() }}
+                </button>
+            </div>
+        </dialog>
+    }
+}

@@ -1,0 +1,7 @@
+//! Reusable pieces of the page.
+
+pub mod confirm_dialog;
+pub mod state_badge;
+
+pub use confirm_dialog::ConfirmDialog;
+pub use state_badge::StateBadge;

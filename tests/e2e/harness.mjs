@@ -1,0 +1,103 @@
+// Starts the real release server on a free loopback port with a fresh SQLite directory and the
+// real built page, and Debian's headless Chromium to look at it.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+const SERVER = join(ROOT, 'target/release/keydesk-server');
+const DIST = join(ROOT, 'dist');
+export const ACCOUNT = 'KEYDESKDEMOACCOUNTABCDEFGH';
+
+async function freePort() {
+  return new Promise((ok, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => ok(port));
+    });
+  });
+}
+
+/** A running Keydesk: `url`, `db` (the SQLite file), `sql(query)`, `stop()`. */
+export async function startKeydesk() {
+  if (!existsSync(SERVER) || !existsSync(join(DIST, 'index.html'))) {
+    throw new Error('build first: scripts/build (the release server and page)');
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'keydesk-e2e-'));
+  const port = await freePort();
+  const child = spawn(SERVER, [], {
+    env: {
+      ...process.env,
+      KEYDESK_LISTEN: `127.0.0.1:${port}`,
+      KEYDESK_DATA_DIR: dataDir,
+      KEYDESK_DIST: DIST,
+      KEYDESK_ACCOUNT_ID: ACCOUNT,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {}
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill();
+      throw new Error(`keydesk-server did not become healthy:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const db = join(dataDir, 'keydesk.db');
+  return {
+    url,
+    db,
+    sql: (query) => execFileSync('sqlite3', [db, query], { encoding: 'utf8' }).trim(),
+    log: () => log,
+    stop: () => {
+      child.kill('SIGTERM');
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
+
+/** Fails the test on anything the page logs as an error or throws. */
+export function watchConsole(page) {
+  const problems = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !/Failed to load resource/.test(msg.text())) {
+      problems.push(`console error: ${msg.text()}`);
+    }
+  });
+  return problems;
+}
+
+/** Runs axe-core in the page; returns the serious and critical violations. */
+export async function seriousViolations(page, context) {
+  await page.addScriptTag({ path: join(import.meta.dirname, 'node_modules/axe-core/axe.min.js') });
+  const results = await page.evaluate(async (ctx) => {
+    // eslint-disable-next-line no-undef
+    return await axe.run(ctx || document, { resultTypes: ['violations'] });
+  }, context);
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}

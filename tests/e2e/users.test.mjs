@@ -1,0 +1,163 @@
+// The users page, end to end: real server, real SQLite file, real page, headless Chromium.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startKeydesk, launchBrowser, watchConsole, seriousViolations } from './harness.mjs';
+
+let keydesk;
+let browser;
+
+before(async () => {
+  keydesk = await startKeydesk();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  keydesk?.stop();
+});
+
+async function openPage(path = '/') {
+  const page = await browser.newPage();
+  const problems = watchConsole(page);
+  await page.goto(keydesk.url + path);
+  return { page, problems };
+}
+
+const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.name', { hasText: name }) });
+const stateOf = (email) => keydesk.sql(`SELECT state FROM users WHERE email = '${email}'`);
+
+test('reactivates a suspended user through the dialog, in the page and the database', async () => {
+  assert.equal(stateOf('chloe.dubois@example.com'), 'SUSPENDED');
+  const { page, problems } = await openPage('/?state=SUSPENDED');
+  const chloe = row(page, 'Chloé Dubois');
+  await chloe.getByRole('button', { name: 'Reactivate Chloé Dubois' }).click();
+
+  const dialog = page.getByRole('dialog', { name: 'Reactivate Chloé Dubois?' });
+  await dialog.waitFor();
+  assert.match(await dialog.innerText(), /chloe\.dubois@example\.com/);
+  // A real modal: opened with showModal(), focus inside it, on the action for a non-destructive change.
+  assert.equal(await page.evaluate(() => document.querySelector('dialog').matches(':modal')), true);
+  assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Reactivate');
+
+  await dialog.getByRole('button', { name: 'Reactivate' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await chloe.locator('.badge', { hasText: 'Active' }).waitFor();
+  assert.match(await page.getByRole('status').first().innerText(), /Reactivated Chloé Dubois/);
+  assert.equal(stateOf('chloe.dubois@example.com'), 'ACTIVE');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('suspend starts on Cancel, Escape changes nothing, confirming suspends', async () => {
+  const { page, problems } = await openPage('/?q=oliver');
+  const oliver = row(page, 'Oliver Smith');
+  await oliver.getByRole('button', { name: 'Suspend Oliver Smith' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Suspend Oliver Smith?' });
+  await dialog.waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Cancel');
+
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal(stateOf('oliver.smith@example.com'), 'ACTIVE');
+
+  await oliver.getByRole('button', { name: 'Suspend Oliver Smith' }).click();
+  await dialog.getByRole('button', { name: 'Suspend' }).click();
+  await oliver.locator('.badge', { hasText: 'Suspended' }).waitFor();
+  assert.equal(stateOf('oliver.smith@example.com'), 'SUSPENDED');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a refused change shows the server message in the dialog and changes nothing', async () => {
+  const { page } = await openPage('/?q=example.com&state=ACTIVE');
+  // Suspend one owner (allowed), then the other, who is now the last active owner (refused).
+  for (const name of ['Wendy Appleseed', 'Nikolai Ødegård']) {
+    await row(page, name).getByRole('button', { name: `Suspend ${name}` }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Suspend' }).click();
+  }
+  const alert = page.getByRole('dialog').getByRole('alert');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /last active owner/);
+  assert.equal(stateOf('nikolai.odegard@example.com'), 'ACTIVE');
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  await page.close();
+});
+
+test('search, filter and sort live in the URL, and Back restores the view', async () => {
+  const { page, problems } = await openPage('/');
+  await row(page, 'Aarav Sharma').waitFor();
+  await page.getByRole('searchbox', { name: 'Search users' }).fill('lefevre');
+  await page.waitForURL(/q=lefevre/);
+  await row(page, 'Zoë Lefèvre').waitFor();
+  assert.equal(await page.locator('tbody tr').count(), 1);
+
+  await page.getByRole('button', { name: 'Email' }).click();
+  await page.waitForURL(/order_by=email/);
+  assert.equal(await page.locator('th[aria-sort="ascending"]').innerText(), 'Email▲');
+
+  await page.goBack();
+  await page.waitForURL((url) => !url.search.includes('order_by'));
+  await page.goBack();
+  await page.waitForURL((url) => !url.search.includes('q='));
+  await row(page, 'Aarav Sharma').waitFor();
+  assert.equal(await page.getByRole('searchbox').inputValue(), '');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a deep link opens the filtered view directly', async () => {
+  const { page } = await openPage('/users?state=RECOVERY_ACCEPTED');
+  await row(page, 'Fatima Zahra').waitFor();
+  const states = await page.locator('tbody .badge').allInnerTexts();
+  assert.ok(states.length >= 2);
+  assert.ok(states.every((s) => s === 'Recovery accepted'), states.join());
+  assert.equal(await page.getByRole('combobox', { name: 'State' }).inputValue(), 'RECOVERY_ACCEPTED');
+  await page.close();
+});
+
+test('a display name made of HTML shows as text', async () => {
+  const { page, problems } = await openPage('/?q=html.injection');
+  const cell = page.locator('td.name').first();
+  await cell.waitFor();
+  assert.equal(await cell.innerText(), "<img src=x onerror=alert('pwned')>");
+  assert.equal(await page.locator('tbody img').count(), 0);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('the server refusing a view shows its message, not a blank page', async () => {
+  const { page } = await openPage('/?order_by=email&state=NOT_A_STATE');
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /NOT_A_STATE/);
+  await page.close();
+});
+
+test('an empty result says so and offers to clear the search', async () => {
+  const { page } = await openPage('/?q=nobody-is-called-this');
+  await page.getByText('Nobody matches this search and filter.').waitFor();
+  await page.getByRole('button', { name: 'Clear search and filter' }).click();
+  await row(page, 'Aarav Sharma').waitFor();
+  await page.close();
+});
+
+test('load more walks the server pages without repeats', async () => {
+  const { page } = await openPage('/');
+  await page.locator('tbody tr').nth(49).waitFor();
+  await page.getByRole('button', { name: 'Load more users' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr').length > 50);
+  const ids = await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.userId));
+  assert.equal(new Set(ids).size, ids.length);
+  assert.equal(ids.length, Number(keydesk.sql('SELECT COUNT(*) FROM users')));
+  await page.close();
+});
+
+test('no serious or critical accessibility violations on the page and in the dialog', async () => {
+  const { page } = await openPage('/');
+  await row(page, 'Aarav Sharma').waitFor();
+  assert.deepEqual(await seriousViolations(page), []);
+  await row(page, 'Aarav Sharma').getByRole('button', { name: 'Suspend Aarav Sharma' }).click();
+  await page.getByRole('dialog').waitFor();
+  assert.deepEqual(await seriousViolations(page, 'dialog'), []);
+  await page.close();
+});
