@@ -73,7 +73,7 @@ fn is_hashed_asset(path: &str) -> bool {
     let stem = file.split('.').next().unwrap_or("");
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
     match stem.rsplit_once('-') {
-        Some((_, hash)) => hash.len() == 17 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        Some((_, hash)) => hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
         None => false,
     }
 }

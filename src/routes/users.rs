@@ -436,6 +436,7 @@ pub fn UsersPage() -> impl IntoView {
             }}
 
             <Show when=show_table>
+                <div class="table-scroll">
                 <table class="users" aria-busy=move || (listing.get() == Listing::Loading).to_string()>
                     <caption class="visually-hidden">"Users, with their state and actions"</caption>
                     <thead>
@@ -460,6 +461,7 @@ pub fn UsersPage() -> impl IntoView {
                         />
                     </tbody>
                 </table>
+                </div>
                 <div class="more">
                     <Show when=move || more_error.get().is_some()>
                         <p class="error" role="alert">{move || more_error.get().unwrap_or_default()}</p>
