@@ -10,10 +10,20 @@ pub const DEMO_ACCOUNT_ID: &str = "KEYDESKDEMOACCOUNTABCDEFGH";
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, global = true, env = "KEYDESK_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "KEYDESK_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
     /// Where the embedded directory keeps its SQLite file (`keydesk.db`).
-    #[arg(long, global = true, env = "KEYDESK_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long,
+        global = true,
+        env = "KEYDESK_DATA_DIR",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
     /// The built page (Trunk's `dist`).
     #[arg(long, global = true, env = "KEYDESK_DIST", default_value = "./dist")]

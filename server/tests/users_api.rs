@@ -24,7 +24,24 @@ fn fold(text: &str) -> String {
     text.nfkd()
         .filter(|c| !is_combining_mark(*c))
         .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            // Letters Unicode does not decompose; the demo has Łukasz and Ødegård.
+            'ł' => "l".to_owned(),
+            'ø' => "o".to_owned(),
+            other => other.to_string(),
+        })
         .collect()
+}
+
+#[tokio::test]
+async fn q_finds_letters_unicode_does_not_decompose() {
+    let app = TestApp::start().await;
+    let found = app.list_page(&[("q", "lukasz wisniewski")]).await;
+    assert_eq!(found.results.len(), 1);
+    assert_eq!(found.results[0].display_name, "Łukasz Wiśniewski");
+    let found = app.list_page(&[("q", "nikolai odegard")]).await;
+    assert_eq!(found.results.len(), 1);
+    assert_eq!(found.results[0].email, NIKOLAI_OWNER);
 }
 
 fn ids(users: &[User]) -> Vec<String> {
