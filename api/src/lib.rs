@@ -9,6 +9,7 @@
 mod error;
 mod ids;
 mod query;
+mod recovery;
 mod user;
 
 pub use error::{ApiError, ErrorBody, ErrorStatus};
@@ -16,6 +17,11 @@ pub use ids::{AccountId, InvalidId, UserId};
 pub use query::{
     ApiFilter, DEFAULT_PAGE_SIZE, ListUsersParams, MAX_PAGE_SIZE, OrderBy, OrderField,
     ParseOrderByError, SortDirection,
+};
+pub use recovery::{
+    AcceptRecoveryRequest, AcceptRecoveryResponse, BeginRecoveryRequest, BeginRecoveryResponse,
+    MAX_RECOVERY_BATCH, MIN_PASSWORD_CHARS, OutboxMessage, OutboxResponse, RecoveryLinkInfo,
+    RecoveryToken, StateCount, StateCounts,
 };
 pub use user::{ListUsersResponse, Role, User, UserState, UserType};
 
@@ -37,16 +43,27 @@ pub fn user_resource_name(account: &AccountId, user: &UserId) -> String {
 pub enum UserMethod {
     Suspend,
     Reactivate,
+    /// Keydesk extension: RECOVERY_ACCEPTED to ACTIVE.
+    CompleteRecovery,
+    /// Keydesk extension: a new recovery link for someone in RECOVERY_STARTED.
+    ResendRecovery,
 }
 
 impl UserMethod {
-    pub const ALL: [UserMethod; 2] = [UserMethod::Suspend, UserMethod::Reactivate];
+    pub const ALL: [UserMethod; 4] = [
+        UserMethod::Suspend,
+        UserMethod::Reactivate,
+        UserMethod::CompleteRecovery,
+        UserMethod::ResendRecovery,
+    ];
 
     /// The name after the colon in the path.
     pub fn as_str(self) -> &'static str {
         match self {
             UserMethod::Suspend => "suspend",
             UserMethod::Reactivate => "reactivate",
+            UserMethod::CompleteRecovery => "completeRecovery",
+            UserMethod::ResendRecovery => "resendRecovery",
         }
     }
 
@@ -58,6 +75,11 @@ impl UserMethod {
     pub fn path(self, account: &AccountId, user: &UserId) -> String {
         format!("{}/{user}:{}", users_path(account), self.as_str())
     }
+}
+
+/// Path of the begin-recovery custom method on the users collection.
+pub fn begin_recovery_path(account: &AccountId) -> String {
+    format!("{}:beginRecovery", users_path(account))
 }
 
 /// `GET /api/config`: what the page needs to know before it can call the Users API.

@@ -122,6 +122,16 @@ pub struct User {
     /// Keydesk extension: when the state last changed, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_time: Option<String>,
+    /// Keydesk extension: when the current recovery began (RECOVERY_STARTED or _ACCEPTED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_started_time: Option<String>,
+    /// Keydesk extension: whether two-factor authentication is set up (completing a recovery
+    /// resets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_factor_enabled: Option<bool>,
+    /// Keydesk extension: devices signed in (completing a recovery signs them all out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_in_devices: Option<u32>,
 }
 
 /// One page of `GET …/users`.

@@ -1,6 +1,6 @@
 //! How Keydesk is configured: environment variables, with flags of the same meaning.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use keydesk_api::AccountId;
 
@@ -31,10 +31,46 @@ pub struct Config {
     /// The 1Password account ID the API answers for.
     #[arg(long, global = true, env = "KEYDESK_ACCOUNT_ID", default_value = DEMO_ACCOUNT_ID)]
     pub account_id: AccountId,
+    /// The person Keydesk acts for in development, until the SSO proxy says who is signed in.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYDESK_DEV_USER",
+        default_value = "amara.okafor@example.com"
+    )]
+    pub dev_user: String,
+    /// The address people reach Keydesk at, for links in emails (default: http://LISTEN).
+    #[arg(long, global = true, env = "KEYDESK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// How long a recovery link works, for example `48h` or `30m`.
+    #[arg(long, global = true, env = "KEYDESK_RECOVERY_LINK_TTL", default_value = "48h",
+          value_parser = humantime::parse_duration)]
+    pub recovery_link_ttl: Duration,
+    /// Where recovery emails go, for example `smtp://mail.internal:25` or
+    /// `smtps://user:password@mail.example.com`. Without it they wait in the outbox, which the
+    /// page shows.
+    #[arg(long, global = true, env = "KEYDESK_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The sender of Keydesk's emails.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYDESK_MAIL_FROM",
+        default_value = "Keydesk <keydesk@localhost>"
+    )]
+    pub mail_from: String,
 }
 
 impl Config {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("keydesk.db")
+    }
+
+    /// Where links in emails point.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
     }
 }

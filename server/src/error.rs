@@ -1,7 +1,7 @@
 //! The server's one error type: every failure becomes one JSON shape with the right status.
 
 use axum::{
-    extract::rejection::{BytesRejection, PathRejection, QueryRejection},
+    extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -60,7 +60,7 @@ impl From<InvalidId> for AppError {
 impl From<DirectoryError> for AppError {
     fn from(err: DirectoryError) -> Self {
         let status = match &err {
-            DirectoryError::NotFound(_) => ErrorStatus::NotFound,
+            DirectoryError::NotFound(_) | DirectoryError::Missing(_) => ErrorStatus::NotFound,
             DirectoryError::FailedPrecondition(_) => ErrorStatus::FailedPrecondition,
             DirectoryError::InvalidArgument(_) => ErrorStatus::InvalidArgument,
             DirectoryError::Unavailable(_) => ErrorStatus::Unavailable,
@@ -100,6 +100,22 @@ impl From<BytesRejection> for AppError {
                 "the request body could not be read: {}",
                 err.body_text()
             ))
+        }
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(err: JsonRejection) -> Self {
+        match err {
+            JsonRejection::MissingJsonContentType(_) => AppError::new(
+                ErrorStatus::UnsupportedMediaType,
+                "the request body must be JSON, sent with Content-Type: application/json",
+            ),
+            JsonRejection::BytesRejection(err) => err.into(),
+            other => AppError::invalid(format!(
+                "the request body is not what this call takes: {}",
+                other.body_text()
+            )),
         }
     }
 }

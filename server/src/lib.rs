@@ -3,9 +3,11 @@
 //! A request goes: [`router`] → a handler in [`routes`] → the [`directory::Directory`] behind it.
 //! Every failure on the way is an [`error::AppError`], answered as one JSON shape.
 
+mod auth;
 pub mod config;
 pub mod directory;
 pub mod error;
+mod mail;
 mod openapi;
 mod page;
 pub mod router;
@@ -17,7 +19,10 @@ use anyhow::Context as _;
 use keydesk_api::AccountId;
 
 pub use config::Config;
-use directory::{Directory, embedded::SqliteDirectory};
+use directory::{
+    Directory,
+    embedded::{RecoverySettings, SqliteDirectory},
+};
 pub use openapi::openapi_document;
 
 /// What every handler can reach.
@@ -26,19 +31,32 @@ pub struct AppState {
     pub directory: Arc<dyn Directory>,
     pub account_id: AccountId,
     pub dist: PathBuf,
+    /// The development identity (see `auth`).
+    pub dev_user: String,
 }
 
 /// Build the application for a configuration: open the directory, assemble the routes.
 pub fn app(config: &Config) -> anyhow::Result<axum::Router> {
-    let directory = SqliteDirectory::open(&config.database_path(), config.account_id.clone())
-        .with_context(|| format!("opening {}", config.database_path().display()))?;
+    let recovery = RecoverySettings {
+        link_ttl: config.recovery_link_ttl,
+        public_url: config.public_url(),
+        smtp_enabled: config.smtp_url.is_some(),
+    };
+    let directory = Arc::new(
+        SqliteDirectory::open(&config.database_path(), config.account_id.clone(), recovery)
+            .with_context(|| format!("opening {}", config.database_path().display()))?,
+    );
+    if let Some(smtp_url) = &config.smtp_url {
+        mail::spawn_delivery(directory.clone(), smtp_url, &config.mail_from)?;
+    }
     if !config.dist.join("index.html").exists() {
         tracing::warn!(dist = %config.dist.display(), "the page is not built; the API works, the page does not (run scripts/run)");
     }
     Ok(router::router(AppState {
-        directory: Arc::new(directory),
+        directory,
         account_id: config.account_id.clone(),
         dist: config.dist.clone(),
+        dev_user: config.dev_user.clone(),
     }))
 }
 

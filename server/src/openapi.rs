@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{meta, users};
+use crate::routes::{meta, recovery, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,13 @@ use crate::routes::{meta, users};
         users::get_user,
         users::suspend_user,
         users::reactivate_user,
+        users::complete_recovery,
+        users::resend_recovery,
+        recovery::begin_recovery,
+        recovery::inspect_recovery_link,
+        recovery::accept_recovery_link,
+        recovery::list_outbox,
+        recovery::state_counts,
         meta::page_config,
         meta::healthz,
         meta::openapi_json,
@@ -29,6 +36,16 @@ use crate::routes::{meta, users};
         keydesk_api::ApiError,
         keydesk_api::ErrorBody,
         keydesk_api::PageConfig,
+        keydesk_api::BeginRecoveryRequest,
+        keydesk_api::BeginRecoveryResponse,
+        keydesk_api::RecoveryToken,
+        keydesk_api::RecoveryLinkInfo,
+        keydesk_api::AcceptRecoveryRequest,
+        keydesk_api::AcceptRecoveryResponse,
+        keydesk_api::OutboxResponse,
+        keydesk_api::OutboxMessage,
+        keydesk_api::StateCounts,
+        keydesk_api::StateCount,
     ))
 )]
 struct ApiDoc;

@@ -4,7 +4,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{Method, Uri},
-    routing::get,
+    routing::{get, post},
 };
 use keydesk_api::ErrorStatus;
 use tower_http::{catch_panic::CatchPanicLayer, compression::CompressionLayer};
@@ -13,7 +13,7 @@ use crate::{
     AppState,
     error::AppError,
     page,
-    routes::{meta, users},
+    routes::{meta, recovery, users},
 };
 
 /// The largest request body Keydesk reads. Its bodies are small JSON objects.
@@ -30,8 +30,20 @@ pub fn router(state: AppState) -> Router {
             "/v1beta1/accounts/{account_id}/users/{user}",
             get(users::get_user).post(users::call_user_method),
         )
+        .route(
+            "/v1beta1/accounts/{account_id}/users:beginRecovery",
+            post(recovery::begin_recovery),
+        )
         // What the page needs besides the Users API.
         .route("/api/config", get(meta::page_config))
+        .route("/api/state-counts", get(recovery::state_counts))
+        .route("/api/outbox", get(recovery::list_outbox))
+        // The person's side of a recovery link.
+        .route(
+            "/api/recovery:inspect",
+            post(recovery::inspect_recovery_link),
+        )
+        .route("/api/recovery:accept", post(recovery::accept_recovery_link))
         .route("/healthz", get(meta::healthz))
         .route("/openapi.json", get(meta::openapi_json))
         // Anything else: the page (with SPA fallback), or a JSON 404 under the API prefixes.

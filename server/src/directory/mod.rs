@@ -4,7 +4,10 @@
 pub mod embedded;
 
 use async_trait::async_trait;
-use keydesk_api::{ApiFilter, ListUsersResponse, OrderBy, User, UserId, UserState};
+use keydesk_api::{
+    ApiFilter, ListUsersResponse, OrderBy, OutboxMessage, RecoveryLinkInfo, StateCounts, User,
+    UserId, UserState,
+};
 
 /// A validated list request. The page token is the backend's own opaque text: each backend checks
 /// its own tokens.
@@ -23,6 +26,9 @@ pub struct ListQuery {
 pub enum DirectoryError {
     #[error("no user with ID {0} in this account")]
     NotFound(UserId),
+    /// Something other than a user is not there (a recovery link, say); the message says what.
+    #[error("{0}")]
+    Missing(String),
     /// The person's current state does not allow the change; the message says which state.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -46,4 +52,39 @@ pub trait Directory: Send + Sync + 'static {
     async fn suspend_user(&self, id: &UserId) -> Result<User, DirectoryError>;
     /// SUSPENDED to ACTIVE; idempotent on ACTIVE; refused from any other state.
     async fn reactivate_user(&self, id: &UserId) -> Result<User, DirectoryError>;
+    /// Begin recovery for the people named (ID, email or display name), all of them or nobody:
+    /// each moves to RECOVERY_STARTED and is sent a link. `actor_email` may not be among them.
+    async fn begin_recovery(
+        &self,
+        actor_email: &str,
+        names: Vec<String>,
+    ) -> Result<Vec<User>, DirectoryError>;
+    /// A new recovery link for someone in RECOVERY_STARTED; the old one stops working.
+    async fn resend_recovery(&self, id: &UserId) -> Result<User, DirectoryError>;
+    /// RECOVERY_ACCEPTED to ACTIVE, resetting two-factor authentication and signing out every
+    /// device. Idempotent right after completing.
+    async fn complete_recovery(&self, id: &UserId) -> Result<User, DirectoryError>;
+    /// How many people are in each state.
+    async fn state_counts(&self) -> Result<StateCounts, DirectoryError>;
+    /// The person's side of recovery and the outbox, where this directory runs them itself
+    /// (1Password does both for the upstream connector).
+    fn recovery_links(&self) -> Option<&dyn RecoveryLinks> {
+        None
+    }
+}
+
+/// Recovery links, as the person who received one uses them, and the emails that carry them.
+#[async_trait]
+pub trait RecoveryLinks: Send + Sync {
+    /// Who the link is for, if it may still be used.
+    async fn inspect_link(&self, token: String) -> Result<RecoveryLinkInfo, DirectoryError>;
+    /// Confirm the email, set the new password; answers the new Secret Key (shown once).
+    async fn accept_link(
+        &self,
+        token: String,
+        email: String,
+        password: String,
+    ) -> Result<String, DirectoryError>;
+    /// The emails sent or waiting, newest first.
+    async fn outbox(&self) -> Result<Vec<OutboxMessage>, DirectoryError>;
 }

@@ -1,4 +1,5 @@
 //! Request handlers, one module per resource.
 
 pub mod meta;
+pub mod recovery;
 pub mod users;

@@ -19,7 +19,7 @@ use crate::{AppState, directory::ListQuery, error::AppError};
 const MAX_QUERY_CHARS: usize = 200;
 
 /// The account in the path must be the one this Keydesk serves.
-fn check_account(state: &AppState, raw: &str) -> Result<(), AppError> {
+pub fn check_account(state: &AppState, raw: &str) -> Result<(), AppError> {
     let account = AccountId::parse(raw)?;
     if account != state.account_id {
         return Err(AppError::not_found(format!(
@@ -163,6 +163,8 @@ pub async fn call_user_method(
     match method {
         UserMethod::Suspend => suspend_user(&state, &id).await,
         UserMethod::Reactivate => reactivate_user(&state, &id).await,
+        UserMethod::CompleteRecovery => complete_recovery(&state, &id).await,
+        UserMethod::ResendRecovery => resend_recovery(&state, &id).await,
     }
     .map(Json)
 }
@@ -210,4 +212,34 @@ pub async fn suspend_user(state: &AppState, id: &UserId) -> Result<User, AppErro
     ))]
 pub async fn reactivate_user(state: &AppState, id: &UserId) -> Result<User, AppError> {
     Ok(state.directory.reactivate_user(id).await?)
+}
+
+/// Complete a recovery: RECOVERY_ACCEPTED to ACTIVE, resetting two-factor authentication and
+/// signing out every device. Idempotent right after completing. Keydesk extension.
+#[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:completeRecovery", tag = "recovery",
+    params(("account_id" = String, Path, description = "The account's ID"),
+           ("user_id" = String, Path, description = "The user's ID")),
+    responses(
+        (status = 200, description = "The user, now ACTIVE", body = User),
+        (status = 400, description = "Malformed ID or body", body = ApiError),
+        (status = 404, description = "No such user", body = ApiError),
+        (status = 409, description = "The user is not in RECOVERY_ACCEPTED", body = ApiError),
+    ))]
+pub async fn complete_recovery(state: &AppState, id: &UserId) -> Result<User, AppError> {
+    Ok(state.directory.complete_recovery(id).await?)
+}
+
+/// Send a new recovery email to someone in RECOVERY_STARTED; the old link stops working.
+/// Keydesk extension.
+#[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:resendRecovery", tag = "recovery",
+    params(("account_id" = String, Path, description = "The account's ID"),
+           ("user_id" = String, Path, description = "The user's ID")),
+    responses(
+        (status = 200, description = "The user; a new email is on its way", body = User),
+        (status = 400, description = "Malformed ID or body", body = ApiError),
+        (status = 404, description = "No such user", body = ApiError),
+        (status = 409, description = "The user is not in RECOVERY_STARTED", body = ApiError),
+    ))]
+pub async fn resend_recovery(state: &AppState, id: &UserId) -> Result<User, AppError> {
+    Ok(state.directory.resend_recovery(id).await?)
 }

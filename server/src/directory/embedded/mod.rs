@@ -1,31 +1,38 @@
 //! The embedded directory: users in a SQLite file, seeded with a demo on first start.
 
 mod page_token;
+mod recovery;
 mod schema;
 mod seed;
 mod text;
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::SystemTime,
+};
 
 use async_trait::async_trait;
 use keydesk_api::{
-    AccountId, ListUsersResponse, OrderField, Role, SortDirection, User, UserId, UserState,
-    UserType, user_resource_name,
+    AccountId, ListUsersResponse, OrderField, OutboxMessage, RecoveryLinkInfo, Role, SortDirection,
+    StateCount, StateCounts, User, UserId, UserState, UserType, user_resource_name,
 };
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, types::Value};
 
 use self::page_token::{Cursor, PageTokens};
+pub use self::recovery::RecoverySettings;
 use self::seed::NewUser;
-use super::{Directory, DirectoryError, ListQuery};
+use super::{Directory, DirectoryError, ListQuery, RecoveryLinks};
 use crate::Config;
 
 type Pool = r2d2::Pool<SqliteConnectionManager>;
 
 pub struct SqliteDirectory {
     pool: Pool,
-    account: AccountId,
-    tokens: std::sync::Arc<PageTokens>,
+    context: Arc<Context>,
+    /// Woken when an email is queued, so delivery does not wait for its next round.
+    mail_queued: Arc<tokio::sync::Notify>,
 }
 
 impl From<rusqlite::Error> for DirectoryError {
@@ -138,12 +145,18 @@ pub fn generate_directory(config: &Config, count: u32) -> Result<PathBuf, Direct
     Ok(path)
 }
 
-const USER_COLUMNS: &str =
-    "id, email, display_name, state, user_type, role, create_time, update_time";
+const USER_COLUMNS: &str = "id, email, display_name, state, user_type, role, create_time, \
+     update_time, recovery_started_time, two_factor_enabled, signed_in_devices";
+/// How many columns `USER_COLUMNS` names: a query's next column comes at this index.
+const USER_COLUMN_COUNT: usize = 11;
 
 impl SqliteDirectory {
     /// Open (creating and seeding with the demo on first start) the database at `path`.
-    pub fn open(path: &Path, account: AccountId) -> Result<Self, DirectoryError> {
+    pub fn open(
+        path: &Path,
+        account: AccountId,
+        recovery: RecoverySettings,
+    ) -> Result<Self, DirectoryError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|err| {
                 DirectoryError::Internal(format!("creating {}: {err}", dir.display()))
@@ -168,8 +181,12 @@ impl SqliteDirectory {
         let pool = r2d2::Pool::builder().max_size(8).build(manager)?;
         Ok(SqliteDirectory {
             pool,
-            account,
-            tokens: std::sync::Arc::new(PageTokens::new(key)),
+            context: Arc::new(Context {
+                account,
+                tokens: PageTokens::new(key),
+                recovery,
+            }),
+            mail_queued: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -180,10 +197,7 @@ impl SqliteDirectory {
         F: FnOnce(&mut Connection, &Context) -> Result<T, DirectoryError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        let context = Context {
-            account: self.account.clone(),
-            tokens: self.tokens.clone(),
-        };
+        let context = self.context.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             work(&mut conn, &context)
@@ -221,7 +235,8 @@ impl SqliteDirectory {
 /// What a blocking task needs besides its connection.
 struct Context {
     account: AccountId,
-    tokens: std::sync::Arc<PageTokens>,
+    tokens: PageTokens,
+    recovery: RecoverySettings,
 }
 
 fn row_to_user(account: &AccountId, row: &rusqlite::Row) -> rusqlite::Result<User> {
@@ -239,6 +254,9 @@ fn row_to_user(account: &AccountId, row: &rusqlite::Row) -> rusqlite::Result<Use
         role: Some(Role::parse(&row.get::<_, String>(5)?)),
         create_time: row.get(6)?,
         update_time: Some(row.get(7)?),
+        recovery_started_time: row.get(8)?,
+        two_factor_enabled: Some(row.get(9)?),
+        signed_in_devices: Some(row.get(10)?),
     })
 }
 
@@ -359,7 +377,7 @@ fn list(
             });
         }
         results.push(row_to_user(&context.account, row)?);
-        last_key = row.get(8)?;
+        last_key = row.get(USER_COLUMN_COUNT)?;
     }
     Ok(ListUsersResponse {
         results,
@@ -390,5 +408,162 @@ impl Directory for SqliteDirectory {
 
     async fn reactivate_user(&self, id: &UserId) -> Result<User, DirectoryError> {
         self.transition(id, decide_reactivate).await
+    }
+
+    async fn begin_recovery(
+        &self,
+        actor_email: &str,
+        names: Vec<String>,
+    ) -> Result<Vec<User>, DirectoryError> {
+        let actor_email = actor_email.to_owned();
+        let users = self
+            .run(move |conn, context| {
+                recovery::begin(conn, context, &actor_email, &names, SystemTime::now())
+            })
+            .await?;
+        self.mail_queued.notify_one();
+        Ok(users)
+    }
+
+    async fn resend_recovery(&self, id: &UserId) -> Result<User, DirectoryError> {
+        let id = id.clone();
+        let user = self
+            .run(move |conn, context| recovery::resend(conn, context, &id, SystemTime::now()))
+            .await?;
+        self.mail_queued.notify_one();
+        Ok(user)
+    }
+
+    async fn complete_recovery(&self, id: &UserId) -> Result<User, DirectoryError> {
+        let id = id.clone();
+        self.run(move |conn, context| recovery::complete(conn, context, &id, SystemTime::now()))
+            .await
+    }
+
+    async fn state_counts(&self) -> Result<StateCounts, DirectoryError> {
+        self.run(|conn, _| {
+            let mut statement = conn.prepare_cached(
+                "SELECT state, COUNT(*) FROM users GROUP BY state ORDER BY state",
+            )?;
+            let counts = statement
+                .query_map([], |row| {
+                    Ok(StateCount {
+                        state: row.get(0)?,
+                        count: row.get::<_, i64>(1)?.try_into().unwrap_or(0),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(StateCounts { counts })
+        })
+        .await
+    }
+
+    fn recovery_links(&self) -> Option<&dyn RecoveryLinks> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl RecoveryLinks for SqliteDirectory {
+    async fn inspect_link(&self, token: String) -> Result<RecoveryLinkInfo, DirectoryError> {
+        self.run(move |conn, context| recovery::inspect(conn, context, &token, SystemTime::now()))
+            .await
+    }
+
+    async fn accept_link(
+        &self,
+        token: String,
+        email: String,
+        password: String,
+    ) -> Result<String, DirectoryError> {
+        self.run(move |conn, context| {
+            recovery::accept(conn, context, &token, &email, &password, SystemTime::now())
+        })
+        .await
+    }
+
+    async fn outbox(&self) -> Result<Vec<OutboxMessage>, DirectoryError> {
+        self.run(|conn, _| {
+            let mut statement = conn.prepare_cached(
+                "SELECT id, to_address, subject, body, link, create_time, sent_time
+                 FROM outbox ORDER BY id DESC LIMIT 200",
+            )?;
+            let messages = statement
+                .query_map([], |row| {
+                    Ok(OutboxMessage {
+                        id: row.get(0)?,
+                        to: row.get(1)?,
+                        subject: row.get(2)?,
+                        body: row.get(3)?,
+                        link: row.get(4)?,
+                        create_time: row.get(5)?,
+                        sent_time: row.get(6)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(messages)
+        })
+        .await
+    }
+}
+
+/// One email waiting for SMTP delivery.
+pub struct QueuedMail {
+    pub id: i64,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// The outbox as the SMTP delivery loop sees it.
+impl SqliteDirectory {
+    /// Wakes when an email is queued.
+    pub fn mail_queued(&self) -> Arc<tokio::sync::Notify> {
+        self.mail_queued.clone()
+    }
+
+    pub async fn undelivered_mail(&self) -> Result<Vec<QueuedMail>, DirectoryError> {
+        self.run(|conn, _| {
+            let mut statement = conn.prepare_cached(
+                "SELECT id, to_address, subject, body FROM outbox WHERE sent_time IS NULL
+                 ORDER BY id LIMIT 50",
+            )?;
+            let mail = statement
+                .query_map([], |row| {
+                    Ok(QueuedMail {
+                        id: row.get(0)?,
+                        to: row.get(1)?,
+                        subject: row.get(2)?,
+                        body: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(mail)
+        })
+        .await
+    }
+
+    /// Delivered: the body and link, which hold a live recovery link, are not kept.
+    pub async fn mark_delivered(&self, id: i64) -> Result<(), DirectoryError> {
+        self.run(move |conn, _| {
+            conn.execute(
+                "UPDATE outbox SET sent_time = ?1, body = '', link = NULL, last_error = NULL
+                 WHERE id = ?2",
+                params![now(), id],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn mark_failed(&self, id: i64, error: String) -> Result<(), DirectoryError> {
+        self.run(move |conn, _| {
+            conn.execute(
+                "UPDATE outbox SET last_error = ?1 WHERE id = ?2",
+                params![error, id],
+            )?;
+            Ok(())
+        })
+        .await
     }
 }

@@ -1,0 +1,110 @@
+//! Account recovery: beginning it for up to ten people, the person's side of the link, completing
+//! it. All Keydesk extensions: the Users API has no recovery endpoints.
+
+use serde::{Deserialize, Serialize};
+
+use crate::user::User;
+
+/// The most people one begin-recovery request may name, as with `op user recovery begin`.
+pub const MAX_RECOVERY_BATCH: usize = 10;
+
+/// `POST /v1beta1/accounts/{account_id}/users:beginRecovery`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BeginRecoveryRequest {
+    /// One to ten people, each by ID, email or display name.
+    pub users: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BeginRecoveryResponse {
+    /// The people named, in the order named, now in RECOVERY_STARTED.
+    pub users: Vec<User>,
+}
+
+/// The person's side: which link they hold. `POST /api/recovery:inspect` and `:accept` take the
+/// token in the body, never in a URL, so it stays out of proxy logs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryToken {
+    pub token: String,
+}
+
+/// What the person sees before accepting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryLinkInfo {
+    pub display_name: String,
+    /// RFC 3339: when the link stops working.
+    pub expire_time: String,
+}
+
+/// `POST /api/recovery:accept`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcceptRecoveryRequest {
+    pub token: String,
+    /// The person confirms the address the link was sent to.
+    pub email: String,
+    /// The new account password.
+    pub password: String,
+}
+
+/// Shown once, never stored in the clear.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcceptRecoveryResponse {
+    /// The new Secret Key, in 1Password's format `A3-XXXXXX-XXXXXX-XXXXX-XXXXX-XXXXX-XXXXX`.
+    pub secret_key: String,
+}
+
+/// The shortest account password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// An email Keydesk sent, or holds for delivery. `GET /api/outbox` (embedded directory only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub to: String,
+    pub subject: String,
+    /// The text; emptied once delivered by SMTP, so links do not linger.
+    pub body: String,
+    /// The recovery link in the message, for the page to offer as a link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    pub create_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_time: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OutboxResponse {
+    /// Newest first.
+    pub messages: Vec<OutboxMessage>,
+}
+
+/// How many people are in each state. `GET /api/state-counts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StateCounts {
+    pub counts: Vec<StateCount>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StateCount {
+    pub state: String,
+    pub count: u64,
+}
+
+impl StateCounts {
+    pub fn of(&self, state: &str) -> u64 {
+        self.counts
+            .iter()
+            .find(|c| c.state == state)
+            .map_or(0, |c| c.count)
+    }
+}

@@ -1,0 +1,423 @@
+//! Account recovery in the embedded directory: begin (all or nothing), the person's single-use
+//! link, accepting it with a new password and Secret Key, and completing.
+//!
+//! Functions take `now` so expiry is decided by the caller's clock, and tests choose it.
+
+use std::time::{Duration, SystemTime};
+
+use argon2::{Argon2, PasswordHasher, password_hash::SaltString};
+use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
+use keydesk_api::{MIN_PASSWORD_CHARS, RecoveryLinkInfo, User, UserId, UserState};
+use rand::Rng;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+
+use super::{Context, USER_COLUMNS, describe, load_user, row_to_user, text};
+use crate::directory::DirectoryError;
+
+/// How recovery links are made.
+#[derive(Clone, Debug)]
+pub struct RecoverySettings {
+    /// How long a link works.
+    pub link_ttl: Duration,
+    /// The address people reach Keydesk at, for the link in the email.
+    pub public_url: String,
+    /// Whether emails leave by SMTP. Without it they stay in the outbox, which the page shows and
+    /// the log mentions, so the demo can be followed by clicking.
+    pub smtp_enabled: bool,
+}
+
+pub fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+fn hash_token(token: &str) -> String {
+    HEXLOWER.encode(&Sha256::digest(token.as_bytes()))
+}
+
+/// A Secret Key in 1Password's shape: `A3-` then 34 characters in groups of 6, 6, 5, 5, 5, 5, 5,
+/// from an alphabet without look-alikes (no 0/O, 1/I/L, U).
+pub fn new_secret_key() -> String {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut rng = rand::rng();
+    let mut key = String::from("A3");
+    for group in [6, 6, 5, 5, 5, 5, 5] {
+        key.push('-');
+        for _ in 0..group {
+            key.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
+        }
+    }
+    key
+}
+
+/// A fresh random salt for Argon2id.
+fn salt() -> Result<SaltString, DirectoryError> {
+    SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|err| DirectoryError::Internal(format!("salt: {err}")))
+}
+
+/// Everyone a name could mean: an ID, an email (any case), or a display name (any case, any
+/// accents).
+fn resolve(tx: &Transaction, context: &Context, name: &str) -> Result<Vec<User>, DirectoryError> {
+    let (column, key) = if UserId::parse(name).is_ok() {
+        ("id", name.to_owned())
+    } else if name.contains('@') {
+        ("email_key", name.to_lowercase())
+    } else {
+        ("name_key", text::fold(name))
+    };
+    let mut statement = tx.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE {column} = ?1 ORDER BY email_key"
+    ))?;
+    let users = statement
+        .query_map([key], |row| row_to_user(&context.account, row))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(users)
+}
+
+/// Begin recovery for everyone named, or for nobody: every offending name is reported at once.
+pub fn begin(
+    conn: &mut Connection,
+    context: &Context,
+    actor_email: &str,
+    names: &[String],
+    now: SystemTime,
+) -> Result<Vec<User>, DirectoryError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut chosen: Vec<(String, User)> = Vec::new();
+    let mut bad_names = Vec::new();
+    let mut bad_states = Vec::new();
+    for raw in names {
+        let name = raw.trim();
+        if name.is_empty() {
+            bad_names.push("an empty name".to_owned());
+            continue;
+        }
+        let mut matches = resolve(&tx, context, name)?;
+        let user = match matches.len() {
+            0 => {
+                bad_names.push(format!("'{name}' matches nobody"));
+                continue;
+            }
+            1 => matches.remove(0),
+            n => {
+                let emails: Vec<&str> = matches.iter().map(|u| u.email.as_str()).collect();
+                bad_names.push(format!(
+                    "'{name}' matches {n} people ({}): name them by email",
+                    emails.join(", ")
+                ));
+                continue;
+            }
+        };
+        if let Some((earlier, _)) = chosen.iter().find(|(_, u)| u.id == user.id) {
+            bad_names.push(format!(
+                "'{earlier}' and '{name}' are the same person ({})",
+                user.email
+            ));
+            continue;
+        }
+        if user.email.eq_ignore_ascii_case(actor_email) {
+            bad_names.push(format!(
+                "'{name}' is your own account, and nobody may recover their own account"
+            ));
+        } else if !matches!(user.state, UserState::Active | UserState::RecoveryStarted) {
+            bad_states.push(format!(
+                "{} is {}, and only an ACTIVE person can begin recovery",
+                describe(&user),
+                user.state
+            ));
+        }
+        chosen.push((name.to_owned(), user));
+    }
+    if !bad_names.is_empty() || !bad_states.is_empty() {
+        // A wrong name is the request's fault; a state that does not allow it is a conflict.
+        let only_states = bad_names.is_empty();
+        let problems: Vec<String> = bad_names.into_iter().chain(bad_states).collect();
+        let message = format!(
+            "Recovery was not begun for anyone: {}.",
+            problems.join("; ")
+        );
+        return Err(if only_states {
+            DirectoryError::FailedPrecondition(message)
+        } else {
+            DirectoryError::InvalidArgument(message)
+        });
+    }
+
+    let stamp = rfc3339(now);
+    let mut started = Vec::with_capacity(chosen.len());
+    for (_, user) in chosen {
+        // Beginning again for someone already in RECOVERY_STARTED changes nothing.
+        if user.state == UserState::Active {
+            tx.execute(
+                "UPDATE users SET state = 'RECOVERY_STARTED', recovery_started_time = ?1,
+                        update_time = ?1
+                 WHERE id = ?2",
+                params![stamp, user.id.as_str()],
+            )?;
+            issue_link(&tx, context, &user, now)?;
+        }
+        started.push(load_user(&tx, &context.account, &user.id)?);
+    }
+    tx.commit()?;
+    Ok(started)
+}
+
+/// A new link for someone in RECOVERY_STARTED; every earlier link stops working.
+pub fn resend(
+    conn: &mut Connection,
+    context: &Context,
+    id: &UserId,
+    now: SystemTime,
+) -> Result<User, DirectoryError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let user = load_user(&tx, &context.account, id)?;
+    if user.state != UserState::RecoveryStarted {
+        return Err(DirectoryError::FailedPrecondition(format!(
+            "{} is {}: a recovery email can only be sent again while recovery is started",
+            describe(&user),
+            user.state
+        )));
+    }
+    tx.execute(
+        "UPDATE recovery_links SET revoked_time = ?1
+         WHERE user_id = ?2 AND used_time IS NULL AND revoked_time IS NULL",
+        params![rfc3339(now), id.as_str()],
+    )?;
+    issue_link(&tx, context, &user, now)?;
+    tx.commit()?;
+    Ok(user)
+}
+
+/// Store a new link (only its hash) and queue the email that carries it.
+fn issue_link(
+    tx: &Transaction,
+    context: &Context,
+    user: &User,
+    now: SystemTime,
+) -> Result<(), DirectoryError> {
+    let settings = &context.recovery;
+    let token = BASE64URL_NOPAD.encode(&rand::random::<[u8; 32]>());
+    let expire_time = rfc3339(now + settings.link_ttl);
+    tx.execute(
+        "INSERT INTO recovery_links (token_hash, user_id, create_time, expire_time)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            hash_token(&token),
+            user.id.as_str(),
+            rfc3339(now),
+            expire_time
+        ],
+    )?;
+    // The token travels in the fragment: browsers never send it to a server or a proxy log.
+    let link = format!(
+        "{}/recover#{token}",
+        settings.public_url.trim_end_matches('/')
+    );
+    let body = format!(
+        "Hello {name},\n\n\
+         Your helpdesk has begun recovering your 1Password account. Open this link to confirm \
+         your email address, receive a new Secret Key and choose a new account password:\n\n\
+         {link}\n\n\
+         The link works once and expires at {expire_time}. If you did not ask for this, tell \
+         your helpdesk.\n",
+        name = user.display_name
+    );
+    tx.execute(
+        "INSERT INTO outbox (to_address, subject, body, link, create_time) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![user.email, "Recover your 1Password account", body, link, rfc3339(now)],
+    )?;
+    if settings.smtp_enabled {
+        tracing::info!(to = %user.email, "recovery email queued for SMTP delivery");
+    } else {
+        tracing::info!(to = %user.email, %link, "recovery email in the outbox (no SMTP configured)");
+    }
+    Ok(())
+}
+
+/// The link's person, if the link may still be used.
+fn usable_link(
+    conn: &Connection,
+    context: &Context,
+    token: &str,
+    now: SystemTime,
+) -> Result<(String, User), DirectoryError> {
+    let link: Option<(String, String, Option<String>, Option<String>)> = conn
+        .query_row(
+            "SELECT user_id, expire_time, used_time, revoked_time FROM recovery_links
+             WHERE token_hash = ?1",
+            [hash_token(token.trim())],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .optional()?;
+    let Some((user_id, expire_time, used_time, revoked_time)) = link else {
+        return Err(DirectoryError::Missing(
+            "This recovery link is not valid. Open the whole link from the most recent email, \
+             or ask your helpdesk to send a new one."
+                .into(),
+        ));
+    };
+    let refuse = |why: &str| {
+        Err(DirectoryError::FailedPrecondition(format!(
+            "{why} Ask your helpdesk to send a new recovery email."
+        )))
+    };
+    if used_time.is_some() {
+        return refuse("This recovery link has already been used.");
+    }
+    if revoked_time.is_some() {
+        return refuse("This recovery link was replaced by a newer one.");
+    }
+    if expire_time <= rfc3339(now) {
+        return refuse(&format!("This recovery link expired at {expire_time}."));
+    }
+    let id = UserId::parse(&user_id).map_err(|err| DirectoryError::Internal(err.to_string()))?;
+    let user = load_user(conn, &context.account, &id)?;
+    if user.state != UserState::RecoveryStarted {
+        return refuse(&format!(
+            "This account is {}: its recovery is no longer open.",
+            user.state
+        ));
+    }
+    Ok((expire_time, user))
+}
+
+pub fn inspect(
+    conn: &Connection,
+    context: &Context,
+    token: &str,
+    now: SystemTime,
+) -> Result<RecoveryLinkInfo, DirectoryError> {
+    let (expire_time, user) = usable_link(conn, context, token, now)?;
+    Ok(RecoveryLinkInfo {
+        display_name: user.display_name,
+        expire_time,
+    })
+}
+
+/// Check a new password before anything is stored.
+pub fn check_password(password: &str, email: &str) -> Result<(), DirectoryError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(DirectoryError::InvalidArgument(format!(
+            "The new password is too short: use at least {MIN_PASSWORD_CHARS} characters."
+        )));
+    }
+    if chars > 1000 {
+        return Err(DirectoryError::InvalidArgument(
+            "The new password is too long: use at most 1000 characters.".into(),
+        ));
+    }
+    if password.trim().eq_ignore_ascii_case(email.trim()) {
+        return Err(DirectoryError::InvalidArgument(
+            "The new password must not be your email address.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The person confirms their email and sets a new password; they get a new Secret Key.
+pub fn accept(
+    conn: &mut Connection,
+    context: &Context,
+    token: &str,
+    email: &str,
+    password: &str,
+    now: SystemTime,
+) -> Result<String, DirectoryError> {
+    check_password(password, email)?;
+    // Hashing is slow on purpose: do it before taking the write lock.
+    let hash = |secret: &str| {
+        Argon2::default()
+            .hash_password(secret.as_bytes(), &salt()?)
+            .map(|hash| hash.to_string())
+            .map_err(|err| DirectoryError::Internal(format!("hashing: {err}")))
+    };
+    let password_hash = hash(password)?;
+    let secret_key = new_secret_key();
+    let secret_key_hash = hash(&secret_key)?;
+
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (_, user) = usable_link(&tx, context, token, now)?;
+    if !user.email.eq_ignore_ascii_case(email.trim()) {
+        return Err(DirectoryError::InvalidArgument(
+            "That is not the email address this recovery link was sent to.".into(),
+        ));
+    }
+    let stamp = rfc3339(now);
+    tx.execute(
+        "INSERT INTO credentials (user_id, password_hash, secret_key_hash, update_time)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (user_id) DO UPDATE SET password_hash = ?2, secret_key_hash = ?3, update_time = ?4",
+        params![user.id.as_str(), password_hash, secret_key_hash, stamp],
+    )?;
+    tx.execute(
+        "UPDATE recovery_links SET used_time = ?1 WHERE token_hash = ?2",
+        params![stamp, hash_token(token.trim())],
+    )?;
+    tx.execute(
+        "UPDATE users SET state = 'RECOVERY_ACCEPTED', update_time = ?1 WHERE id = ?2",
+        params![stamp, user.id.as_str()],
+    )?;
+    tx.commit()?;
+    Ok(secret_key)
+}
+
+/// RECOVERY_ACCEPTED to ACTIVE: two-factor authentication is reset and every device signed out.
+pub fn complete(
+    conn: &mut Connection,
+    context: &Context,
+    id: &UserId,
+    now: SystemTime,
+) -> Result<User, DirectoryError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let user = load_user(&tx, &context.account, id)?;
+    let just_completed: bool = tx.query_row(
+        "SELECT recovery_completed_time IS NOT NULL AND recovery_completed_time = update_time
+         FROM users WHERE id = ?1",
+        [id.as_str()],
+        |row| row.get(0),
+    )?;
+    match user.state {
+        UserState::RecoveryAccepted => {}
+        UserState::Active if just_completed => return Ok(user),
+        ref other => {
+            return Err(DirectoryError::FailedPrecondition(format!(
+                "{} cannot complete recovery: their state is {other}, and only a person in \
+                 RECOVERY_ACCEPTED (who has set a new password) can",
+                describe(&user)
+            )));
+        }
+    }
+    tx.execute(
+        "UPDATE users SET state = 'ACTIVE', two_factor_enabled = 0, signed_in_devices = 0,
+                recovery_started_time = NULL, recovery_completed_time = ?1, update_time = ?1
+         WHERE id = ?2",
+        params![rfc3339(now), id.as_str()],
+    )?;
+    let user = load_user(&tx, &context.account, id)?;
+    tx.commit()?;
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_keys_have_1passwords_shape() {
+        let key = new_secret_key();
+        let groups: Vec<&str> = key.split('-').collect();
+        assert_eq!(groups[0], "A3");
+        let lengths: Vec<usize> = groups[1..].iter().map(|g| g.len()).collect();
+        assert_eq!(lengths, [6, 6, 5, 5, 5, 5, 5]);
+        assert_ne!(new_secret_key(), key);
+    }
+
+    #[test]
+    fn passwords_are_checked() {
+        assert!(check_password("short", "a@b.c").is_err());
+        assert!(check_password("a@example.com", "A@example.com").is_err());
+        assert!(check_password("correct horse battery", "a@b.c").is_ok());
+    }
+}

@@ -1,0 +1,118 @@
+//! Account recovery: beginning it for up to ten people, the person's side of the link, the
+//! outbox, and the state counts the page shows beside its navigation.
+
+use axum::{
+    Json,
+    extract::{Path, State, rejection::JsonRejection, rejection::PathRejection},
+};
+use keydesk_api::{
+    AcceptRecoveryRequest, AcceptRecoveryResponse, ApiError, BeginRecoveryRequest,
+    BeginRecoveryResponse, MAX_RECOVERY_BATCH, OutboxResponse, RecoveryLinkInfo, RecoveryToken,
+    StateCounts,
+};
+
+use crate::{
+    AppState, auth::Actor, directory::RecoveryLinks, error::AppError, routes::users::check_account,
+};
+
+/// Begin recovery for one to ten people, each named by ID, email or display name: everyone or
+/// nobody.
+#[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users:beginRecovery", tag = "recovery",
+    params(("account_id" = String, Path, description = "The account's ID")),
+    request_body = BeginRecoveryRequest,
+    responses(
+        (status = 200, description = "Everyone named, now in RECOVERY_STARTED", body = BeginRecoveryResponse),
+        (status = 400, description = "Too few or too many names, a name that matches nobody or several people, the same person twice, or the caller's own account; every offending name is listed", body = ApiError),
+        (status = 409, description = "Someone's state does not allow recovery", body = ApiError),
+        (status = 415, description = "The body is not JSON", body = ApiError),
+    ))]
+pub async fn begin_recovery(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    actor: Actor,
+    body: Result<Json<BeginRecoveryRequest>, JsonRejection>,
+) -> Result<Json<BeginRecoveryResponse>, AppError> {
+    let Path(account) = path?;
+    check_account(&state, &account)?;
+    let Json(request) = body?;
+    match request.users.len() {
+        0 => return Err(AppError::invalid("name at least one person to recover")),
+        n if n > MAX_RECOVERY_BATCH => {
+            return Err(AppError::invalid(format!(
+                "recovery can begin for at most {MAX_RECOVERY_BATCH} people at once; {n} were named"
+            )));
+        }
+        _ => {}
+    }
+    if let Some(long) = request.users.iter().find(|name| name.chars().count() > 320) {
+        return Err(AppError::invalid(format!(
+            "'{}…' is too long to be a name, email or ID",
+            long.chars().take(40).collect::<String>()
+        )));
+    }
+    let users = state
+        .directory
+        .begin_recovery(&actor.email, request.users)
+        .await?;
+    Ok(Json(BeginRecoveryResponse { users }))
+}
+
+fn links(state: &AppState) -> Result<&dyn RecoveryLinks, AppError> {
+    state.directory.recovery_links().ok_or_else(|| {
+        AppError::not_found("recovery links are handled by 1Password itself for this directory")
+    })
+}
+
+/// The person's side: whose recovery link this is, if it may still be used.
+#[utoipa::path(post, path = "/api/recovery:inspect", tag = "recovery",
+    request_body = RecoveryToken,
+    responses(
+        (status = 200, description = "The link is usable", body = RecoveryLinkInfo),
+        (status = 404, description = "Not a link Keydesk issued", body = ApiError),
+        (status = 409, description = "Used, replaced or expired", body = ApiError),
+    ))]
+pub async fn inspect_recovery_link(
+    State(state): State<AppState>,
+    body: Result<Json<RecoveryToken>, JsonRejection>,
+) -> Result<Json<RecoveryLinkInfo>, AppError> {
+    let Json(RecoveryToken { token }) = body?;
+    Ok(Json(links(&state)?.inspect_link(token).await?))
+}
+
+/// The person's side: confirm the email, set a new password, receive the new Secret Key.
+#[utoipa::path(post, path = "/api/recovery:accept", tag = "recovery",
+    request_body = AcceptRecoveryRequest,
+    responses(
+        (status = 200, description = "Accepted; the Secret Key is shown once", body = AcceptRecoveryResponse),
+        (status = 400, description = "Wrong email, or a password too short or too long", body = ApiError),
+        (status = 404, description = "Not a link Keydesk issued", body = ApiError),
+        (status = 409, description = "Used, replaced or expired", body = ApiError),
+    ))]
+pub async fn accept_recovery_link(
+    State(state): State<AppState>,
+    body: Result<Json<AcceptRecoveryRequest>, JsonRejection>,
+) -> Result<Json<AcceptRecoveryResponse>, AppError> {
+    let Json(request) = body?;
+    let secret_key = links(&state)?
+        .accept_link(request.token, request.email, request.password)
+        .await?;
+    Ok(Json(AcceptRecoveryResponse { secret_key }))
+}
+
+/// The emails Keydesk sent or holds, newest first (embedded directory).
+#[utoipa::path(get, path = "/api/outbox", tag = "recovery",
+    responses(
+        (status = 200, description = "The outbox", body = OutboxResponse),
+        (status = 404, description = "This directory sends no email itself", body = ApiError),
+    ))]
+pub async fn list_outbox(State(state): State<AppState>) -> Result<Json<OutboxResponse>, AppError> {
+    let messages = links(&state)?.outbox().await?;
+    Ok(Json(OutboxResponse { messages }))
+}
+
+/// How many people are in each state.
+#[utoipa::path(get, path = "/api/state-counts", tag = "keydesk",
+    responses((status = 200, description = "Counts by state", body = StateCounts)))]
+pub async fn state_counts(State(state): State<AppState>) -> Result<Json<StateCounts>, AppError> {
+    Ok(Json(state.directory.state_counts().await?))
+}
