@@ -3,10 +3,12 @@
 
 use gloo_net::http::{Request, Response};
 use keydesk_api::{
-    AccountId, ApiError, ListUsersParams, ListUsersResponse, PageConfig, User, UserId, UserMethod,
-    users_path,
+    AcceptRecoveryRequest, AcceptRecoveryResponse, AccountId, ApiError, BeginRecoveryRequest,
+    BeginRecoveryResponse, ListUsersParams, ListUsersResponse, OutboxMessage, OutboxResponse,
+    PageConfig, RecoveryLinkInfo, RecoveryToken, StateCounts, User, UserId, UserMethod,
+    begin_recovery_path, users_path,
 };
-use serde::de::DeserializeOwned;
+use serde::{Serialize, de::DeserializeOwned};
 
 /// Why a request failed, in words a person can act on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +64,33 @@ fn network(err: gloo_net::Error) -> ApiFailure {
     ApiFailure::Network(err.to_string())
 }
 
+async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiFailure> {
+    decode(Request::get(path).send().await.map_err(network)?).await
+}
+
+async fn post<T: DeserializeOwned>(path: &str, body: &impl Serialize) -> Result<T, ApiFailure> {
+    let request = Request::post(path).json(body).map_err(network)?;
+    decode(request.send().await.map_err(network)?).await
+}
+
+/// The person's side of a recovery link: who it is for.
+pub async fn inspect_recovery_link(token: &str) -> Result<RecoveryLinkInfo, ApiFailure> {
+    post(
+        "/api/recovery:inspect",
+        &RecoveryToken {
+            token: token.to_owned(),
+        },
+    )
+    .await
+}
+
+/// The person's side: confirm the email, set the password; the new Secret Key comes back.
+pub async fn accept_recovery_link(
+    request: &AcceptRecoveryRequest,
+) -> Result<AcceptRecoveryResponse, ApiFailure> {
+    post("/api/recovery:accept", request).await
+}
+
 /// The page's handle on the admin API of one account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Client {
@@ -73,8 +102,7 @@ pub struct Client {
 impl Client {
     /// Ask the server which account it manages.
     pub async fn connect() -> Result<Client, ApiFailure> {
-        let response = Request::get("/api/config").send().await.map_err(network)?;
-        let config: PageConfig = decode(response).await?;
+        let config: PageConfig = get("/api/config").await?;
         Ok(Client {
             account: config.account_id,
             directory: config.directory,
@@ -96,26 +124,37 @@ impl Client {
 
     /// One user, as they are now.
     pub async fn get_user(&self, user: &UserId) -> Result<User, ApiFailure> {
-        let response = Request::get(&format!("{}/{user}", users_path(&self.account)))
-            .send()
-            .await
-            .map_err(network)?;
-        decode(response).await
+        get(&format!("{}/{user}", users_path(&self.account))).await
     }
 
-    /// Run a custom method (`:suspend`, `:reactivate`) on one user; the user as they now are.
+    /// Run a custom method (`:suspend`, `:completeRecovery`, …) on one user; the user as they
+    /// now are.
     pub async fn call_user_method(
         &self,
         method: UserMethod,
         user: &UserId,
     ) -> Result<User, ApiFailure> {
-        let response = Request::post(&method.path(&self.account, user))
-            .header("Content-Type", "application/json")
-            .body("{}")
-            .map_err(network)?
-            .send()
-            .await
-            .map_err(network)?;
-        decode(response).await
+        post(&method.path(&self.account, user), &serde_json::json!({})).await
+    }
+
+    /// Begin recovery for everyone named (by ID), or for nobody.
+    pub async fn begin_recovery(&self, users: &[User]) -> Result<Vec<User>, ApiFailure> {
+        let request = BeginRecoveryRequest {
+            users: users.iter().map(|user| user.id.to_string()).collect(),
+        };
+        let response: BeginRecoveryResponse =
+            post(&begin_recovery_path(&self.account), &request).await?;
+        Ok(response.users)
+    }
+
+    /// How many people are in each state.
+    pub async fn state_counts(&self) -> Result<StateCounts, ApiFailure> {
+        get("/api/state-counts").await
+    }
+
+    /// The emails the embedded directory sent or holds.
+    pub async fn outbox(&self) -> Result<Vec<OutboxMessage>, ApiFailure> {
+        let response: OutboxResponse = get("/api/outbox").await?;
+        Ok(response.messages)
     }
 }

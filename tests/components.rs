@@ -4,7 +4,7 @@
 
 use keydesk::{
     components::{ConfirmDialog, StateBadge},
-    routes::{PendingChange, UserRow},
+    routes::{Change, ChangeSummary, SelectionBar, UserRow},
 };
 use keydesk_api::{User, UserId, UserState, UserType};
 use leptos::{mount::mount_to, prelude::*};
@@ -37,24 +37,42 @@ async fn settle() {
 }
 
 fn user(name: &str, state: UserState) -> User {
-    let id = UserId::parse("IR7VJHJ36JHINBFAD7V2T5MP3E").unwrap();
+    numbered_user(0, name, state)
+}
+
+/// A user with a distinct ID and email for each `n`.
+fn numbered_user(n: usize, name: &str, state: UserState) -> User {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let suffix: String = [n / 32, n % 32]
+        .iter()
+        .map(|&i| ALPHABET[i] as char)
+        .collect();
+    let id = UserId::parse(&format!("IR7VJHJ36JHINBFAD7V2T5MP{suffix}")).unwrap();
     User {
         path: format!("accounts/A/users/{id}"),
         id,
-        email: "person@example.com".into(),
+        email: format!("person{n}@example.com"),
         display_name: name.into(),
         state,
         create_time: "2024-01-15T10:30:00Z".into(),
         user_type: Some(UserType::Member),
         role: None,
         update_time: None,
+        recovery_started_time: None,
+        two_factor_enabled: None,
+        signed_in_devices: None,
     }
 }
 
 fn mount_row(user: User) -> HtmlElement {
     let parent = container();
     let handle = mount_to(parent.clone(), move || {
-        view! { <table><tbody><UserRow user ask=Callback::new(|_: PendingChange| ()) /></tbody></table> }
+        view! {
+            <table><tbody>
+                <UserRow user ask=Callback::new(|_: Change| ()) selected=false
+                    on_toggle=Callback::new(|_: User| ()) />
+            </tbody></table>
+        }
     });
     handle.forget();
     parent
@@ -91,20 +109,166 @@ fn a_display_name_made_of_html_stays_text() {
 }
 
 #[wasm_bindgen_test]
-fn rows_offer_the_action_their_state_allows() {
-    let action = |state| {
-        mount_row(user("Ann", state))
-            .query_selector("td.actions button")
-            .unwrap()
-            .map(|button| button.get_attribute("aria-label").unwrap())
+fn rows_offer_the_actions_their_state_allows() {
+    let actions = |state| {
+        let buttons = mount_row(user("Ann", state))
+            .query_selector_all("td.actions button")
+            .unwrap();
+        (0..buttons.length())
+            .map(|i| {
+                let button: web_sys::Element = buttons.item(i).unwrap().unchecked_into();
+                button.get_attribute("aria-label").unwrap()
+            })
+            .collect::<Vec<_>>()
     };
-    assert_eq!(action(UserState::Active).as_deref(), Some("Suspend Ann"));
     assert_eq!(
-        action(UserState::Suspended).as_deref(),
-        Some("Reactivate Ann")
+        actions(UserState::Active),
+        ["Suspend Ann", "Begin recovery Ann"]
     );
-    assert_eq!(action(UserState::RecoveryStarted), None);
-    assert_eq!(action(UserState::parse("SOMETHING_NEW")), None);
+    assert_eq!(actions(UserState::Suspended), ["Reactivate Ann"]);
+    assert_eq!(actions(UserState::RecoveryStarted), ["Resend email Ann"]);
+    assert_eq!(
+        actions(UserState::RecoveryAccepted),
+        ["Complete recovery Ann"]
+    );
+    assert!(actions(UserState::Pending).is_empty());
+    assert!(actions(UserState::parse("SOMETHING_NEW")).is_empty());
+}
+
+#[wasm_bindgen_test]
+fn a_recovery_started_row_says_since_when() {
+    let mut started = user("Ann", UserState::RecoveryStarted);
+    started.recovery_started_time = Some("2026-11-20T08:00:00Z".into());
+    let parent = mount_row(started);
+    let since = parent.query_selector(".since").unwrap().unwrap();
+    assert_eq!(since.text_content().unwrap(), "since 2026-11-20");
+}
+
+/// A selection bar over `count` selected people; the last change it asked for.
+fn mount_selection(count: usize, state: UserState) -> (HtmlElement, RwSignal<Option<Change>>) {
+    let parent = container();
+    let asked = RwSignal::new(None::<Change>);
+    let people: Vec<User> = (0..count)
+        .map(|n| numbered_user(n, &format!("Person {n}"), state.clone()))
+        .collect();
+    let selected = RwSignal::new(people);
+    mount_to(parent.clone(), move || {
+        view! { <SelectionBar selected ask=Callback::new(move |change| asked.set(Some(change))) /> }
+    })
+    .forget();
+    (parent, asked)
+}
+
+fn button_labelled(parent: &HtmlElement, label: &str) -> HtmlButtonElement {
+    let buttons = parent.query_selector_all("button").unwrap();
+    (0..buttons.length())
+        .map(|i| {
+            buttons
+                .item(i)
+                .unwrap()
+                .unchecked_into::<HtmlButtonElement>()
+        })
+        .find(|b| b.text_content().unwrap().trim() == label)
+        .unwrap_or_else(|| panic!("no button {label}"))
+}
+
+#[wasm_bindgen_test]
+async fn begin_recovery_refuses_eleven_with_a_message() {
+    let (parent, asked) = mount_selection(11, UserState::Active);
+    button_labelled(&parent, "Begin recovery").click();
+    settle().await;
+    assert_eq!(asked.get_untracked(), None, "no dialog for eleven");
+    let alert = parent.query_selector("[role=alert]").unwrap().unwrap();
+    let message = alert.text_content().unwrap();
+    assert!(message.contains("You selected 11 people"), "{message}");
+    assert!(message.contains("at most 10"), "{message}");
+}
+
+#[wasm_bindgen_test]
+async fn begin_recovery_for_ten_asks_for_all_ten() {
+    let (parent, asked) = mount_selection(10, UserState::Active);
+    button_labelled(&parent, "Begin recovery").click();
+    settle().await;
+    match asked.get_untracked() {
+        Some(Change::BeginRecovery(users)) => assert_eq!(users.len(), 10),
+        other => panic!("expected a begin-recovery change, got {other:?}"),
+    }
+    assert!(parent.query_selector("[role=alert]").unwrap().is_none());
+}
+
+#[wasm_bindgen_test]
+fn complete_is_offered_only_when_everyone_selected_accepted() {
+    let (accepted, _) = mount_selection(3, UserState::RecoveryAccepted);
+    assert!(!button_labelled(&accepted, "Complete recovery").disabled());
+    let (active, _) = mount_selection(3, UserState::Active);
+    let complete = button_labelled(&active, "Complete recovery");
+    assert!(complete.disabled());
+    assert!(complete.title().contains("Recovery accepted"));
+}
+
+#[wasm_bindgen_test]
+fn the_begin_recovery_dialog_lists_everyone_and_warns() {
+    let people: Vec<User> = (0..3)
+        .map(|n| numbered_user(n, &format!("Person {n}"), UserState::Active))
+        .collect();
+    let change = Change::BeginRecovery(people);
+    assert_eq!(change.title(), "Begin recovery for 3 people?");
+    let parent = container();
+    mount_to(parent.clone(), move || {
+        view! { <ChangeSummary change outcomes=Vec::new() /> }
+    })
+    .forget();
+    let items = parent.query_selector_all("ul.people li").unwrap();
+    assert_eq!(items.length(), 3);
+    for n in 0..3 {
+        let text = items.item(n).unwrap().text_content().unwrap();
+        assert!(text.contains(&format!("Person {n}")), "{text}");
+        assert!(text.contains(&format!("person{n}@example.com")), "{text}");
+        assert!(text.contains("Active"), "{text}");
+    }
+    let text = parent.text_content().unwrap();
+    for warning in [
+        "new Secret Key",
+        "new account password",
+        "every device",
+        "two-factor",
+    ] {
+        assert!(
+            text.contains(warning),
+            "missing warning about {warning}: {text}"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+fn completing_several_reports_each_outcome() {
+    let people: Vec<User> = (0..2)
+        .map(|n| numbered_user(n, &format!("Person {n}"), UserState::RecoveryAccepted))
+        .collect();
+    let outcomes = vec![
+        keydesk::routes::Outcome {
+            user: people[0].clone(),
+            result: Some(Ok(())),
+        },
+        keydesk::routes::Outcome {
+            user: people[1].clone(),
+            result: Some(Err("Person 1 cannot complete recovery".into())),
+        },
+    ];
+    let change = Change::CompleteRecovery(people);
+    let parent = container();
+    mount_to(parent.clone(), move || {
+        view! { <ChangeSummary change outcomes=outcomes.clone() /> }
+    })
+    .forget();
+    let items = parent.query_selector_all("ul.people li").unwrap();
+    let first = items.item(0).unwrap().text_content().unwrap();
+    let second = items.item(1).unwrap().text_content().unwrap();
+    assert!(first.contains("Completed"), "{first}");
+    assert!(
+        second.contains("Not completed: Person 1 cannot complete recovery"),
+        "{second}"
+    );
 }
 
 /// A dialog mounted with signals the test controls; the counters say what the dialog asked for.

@@ -24,6 +24,9 @@ pub fn ConfirmDialog(
     /// The server's message when the request failed; shown inside the dialog.
     #[prop(into)]
     error: Signal<Option<String>>,
+    /// Nothing is left to confirm (a batch reported its outcomes): only Close remains.
+    #[prop(into, default = Signal::stored(false))]
+    finished: Signal<bool>,
     on_confirm: Callback<()>,
     on_cancel: Callback<()>,
     /// What will happen, and to whom.
@@ -83,9 +86,10 @@ pub fn ConfirmDialog(
             <div class="confirm-buttons">
                 <button type="button" node_ref=cancel_button on:click=move |_| cancel()
                     disabled=move || busy.get()>
-                    "Cancel"
+                    {move || if finished.get() { "Close" } else { "Cancel" }}
                 </button>
                 <button
+                    hidden=move || finished.get()
                     type="button"
                     node_ref=confirm_button
                     class=move || if destructive.get() { "danger" } else { "primary" }

@@ -1,8 +1,14 @@
-//! The page's views, one module each.
+//! The page's views, one module each, and the change dialog they share.
 
+mod changes;
+mod outbox;
+mod recover;
 mod users;
 
-pub use users::{PendingChange, UserRow, UsersPage};
+pub use changes::{Change, ChangeDialog, ChangeSummary, Outcome, begin_recovery_refusal};
+pub use outbox::OutboxPage;
+pub use recover::RecoverPage;
+pub use users::{RowAction, SelectionBar, UserRow, UsersPage, row_actions};
 
 use leptos::prelude::*;
 

@@ -13,10 +13,11 @@ use leptos_router::{
     params::ParamsMap,
 };
 
+use super::changes::{Change, ChangeDialog, begin_recovery_refusal};
 use crate::{
     api::Client,
     components::{
-        ConfirmDialog, StateBadge,
+        StateBadge,
         state_badge::{state_label, type_label},
     },
 };
@@ -84,27 +85,45 @@ enum Listing {
     Failed(String),
 }
 
-/// A state change the person asked for and has not yet confirmed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PendingChange {
-    pub method: UserMethod,
-    pub user: User,
+/// What a row offers, by state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowAction {
+    Method(UserMethod),
+    BeginRecovery,
 }
 
-/// The method each state offers from a row: Suspend for ACTIVE, Reactivate for SUSPENDED.
-pub fn row_action(state: &UserState) -> Option<UserMethod> {
-    match state {
-        UserState::Active => Some(UserMethod::Suspend),
-        UserState::Suspended => Some(UserMethod::Reactivate),
-        _ => None,
+impl RowAction {
+    pub fn label(self) -> &'static str {
+        match self {
+            RowAction::Method(UserMethod::Suspend) => "Suspend",
+            RowAction::Method(UserMethod::Reactivate) => "Reactivate",
+            RowAction::Method(UserMethod::ResendRecovery) => "Resend email",
+            RowAction::Method(UserMethod::CompleteRecovery) => "Complete recovery",
+            RowAction::BeginRecovery => "Begin recovery",
+        }
+    }
+
+    fn change(self, user: User) -> Change {
+        match self {
+            RowAction::BeginRecovery => Change::BeginRecovery(vec![user]),
+            RowAction::Method(UserMethod::CompleteRecovery) => Change::CompleteRecovery(vec![user]),
+            RowAction::Method(method) => Change::One { method, user },
+        }
     }
 }
 
-fn verb(method: UserMethod) -> (&'static str, &'static str, &'static str) {
-    // (button, in progress, done)
-    match method {
-        UserMethod::Suspend => ("Suspend", "Suspending…", "Suspended"),
-        UserMethod::Reactivate => ("Reactivate", "Reactivating…", "Reactivated"),
+/// Suspend or begin recovery for ACTIVE people, reactivate SUSPENDED ones, resend the email while
+/// recovery is started, complete it once accepted; nothing for any other state.
+pub fn row_actions(state: &UserState) -> Vec<RowAction> {
+    match state {
+        UserState::Active => vec![
+            RowAction::Method(UserMethod::Suspend),
+            RowAction::BeginRecovery,
+        ],
+        UserState::Suspended => vec![RowAction::Method(UserMethod::Reactivate)],
+        UserState::RecoveryStarted => vec![RowAction::Method(UserMethod::ResendRecovery)],
+        UserState::RecoveryAccepted => vec![RowAction::Method(UserMethod::CompleteRecovery)],
+        _ => Vec::new(),
     }
 }
 
@@ -256,13 +275,11 @@ pub fn UsersPage() -> impl IntoView {
         })
     };
 
-    // --- state changes through the confirmation dialog ---
-    let pending = RwSignal::new(None::<PendingChange>);
-    let busy = RwSignal::new(false);
-    let dialog_error = RwSignal::new(None::<String>);
+    // --- state changes, through the confirmation dialog ---
+    let pending = RwSignal::new(None::<Change>);
     let notice = RwSignal::new(None::<String>);
     let notice_count = StoredValue::new(0u64);
-    let show_notice = move |text: String| {
+    let show_notice = Callback::new(move |text: String| {
         let this = notice_count.get_value() + 1;
         notice_count.set_value(this);
         notice.set(Some(text));
@@ -274,61 +291,46 @@ pub fn UsersPage() -> impl IntoView {
             },
             NOTICE_TIME,
         );
-    };
-    let replace_row = move |user: User| {
+    });
+    // Selected people, kept across paging and searching; updated with their rows.
+    let selected = RwSignal::new(Vec::<User>::new());
+    let replace_row = Callback::new(move |user: User| {
         rows.update(|rows| {
             if let Some(row) = rows.iter_mut().find(|row| row.id == user.id) {
-                *row = user;
+                *row = user.clone();
+            }
+        });
+        selected.update(|selected| {
+            if let Some(chosen) = selected.iter_mut().find(|chosen| chosen.id == user.id) {
+                *chosen = user;
+            }
+        });
+    });
+    let ask = Callback::new(move |change: Change| pending.set(Some(change)));
+    let toggle = Callback::new(move |user: User| {
+        selected.update(|selected| {
+            if let Some(index) = selected.iter().position(|chosen| chosen.id == user.id) {
+                selected.remove(index);
+            } else {
+                selected.push(user);
+            }
+        });
+    });
+    let is_selected = move |user: &User| selected.read().iter().any(|chosen| chosen.id == user.id);
+    let all_shown_selected = move || {
+        let rows = rows.read();
+        !rows.is_empty() && rows.iter().all(is_selected)
+    };
+    let toggle_all_shown = move |_| {
+        let select = !all_shown_selected();
+        let shown = rows.get_untracked();
+        selected.update(|selected| {
+            selected.retain(|chosen| !shown.iter().any(|row| row.id == chosen.id));
+            if select {
+                selected.extend(shown);
             }
         });
     };
-    let ask = Callback::new(move |change: PendingChange| {
-        dialog_error.set(None);
-        pending.set(Some(change));
-    });
-    let confirm = {
-        let client = client.clone();
-        Callback::new(move |()| {
-            let Some(change) = pending.get_untracked() else {
-                return;
-            };
-            busy.set(true);
-            dialog_error.set(None);
-            let client = client.clone();
-            spawn_local(async move {
-                let result = client
-                    .call_user_method(change.method, &change.user.id)
-                    .await;
-                busy.set(false);
-                match result {
-                    Ok(user) => {
-                        let (_, _, done) = verb(change.method);
-                        show_notice(format!("{done} {} ({}).", user.display_name, user.email));
-                        replace_row(user);
-                        pending.set(None);
-                    }
-                    Err(err) => {
-                        // Someone else may have changed this person meanwhile: show them as
-                        // they are now, beside the server's explanation.
-                        if err.code() == Some(409)
-                            && let Ok(fresh) = client.get_user(&change.user.id).await
-                        {
-                            replace_row(fresh);
-                        }
-                        dialog_error.set(Some(err.to_string()));
-                    }
-                }
-            });
-        })
-    };
-    let cancel = Callback::new(move |()| pending.set(None));
-
-    let dialog_method = move || pending.read().as_ref().map(|change| change.method);
-    let dialog_title = Signal::derive(move || {
-        pending.read().as_ref().map_or_else(String::new, |change| {
-            format!("{} {}?", verb(change.method).0, change.user.display_name)
-        })
-    });
 
     let results_summary = move || {
         let count = rows.read().len();
@@ -352,7 +354,19 @@ pub fn UsersPage() -> impl IntoView {
 
     view! {
         <section class="users-page" aria-labelledby="users-heading">
-            <h1 id="users-heading">"Users"</h1>
+            <h1 id="users-heading">
+                {move || if view_query.read().state == "RECOVERY_ACCEPTED" {
+                    "Recoveries awaiting completion"
+                } else {
+                    "Users"
+                }}
+            </h1>
+            <Show when=move || view_query.read().state == "RECOVERY_ACCEPTED">
+                <p class="lead">
+                    "These people have confirmed their email, received a new Secret Key and set a \
+                     new password. Complete their recovery to let them sign in again."
+                </p>
+            </Show>
             <div class="toolbar" role="search">
                 <label class="search">
                     <span class="visually-hidden">"Search users"</span>
@@ -398,6 +412,8 @@ pub fn UsersPage() -> impl IntoView {
                 {move || notice.get()}
             </div>
 
+            <SelectionBar selected ask />
+
             {move || match listing.get() {
                 Listing::Failed(message) => {
                     view! {
@@ -441,6 +457,14 @@ pub fn UsersPage() -> impl IntoView {
                     <caption class="visually-hidden">"Users, with their state and actions"</caption>
                     <thead>
                         <tr>
+                            <th scope="col" class="select">
+                                <input
+                                    type="checkbox"
+                                    aria-label="Select everyone shown"
+                                    prop:checked=all_shown_selected
+                                    on:change=toggle_all_shown
+                                />
+                            </th>
                             <SortHeader label="Name" field=OrderField::DisplayName order=view_query sort_by />
                             <SortHeader label="Email" field=OrderField::Email order=view_query sort_by />
                             <SortHeader label="State" field=OrderField::State order=view_query sort_by />
@@ -451,13 +475,17 @@ pub fn UsersPage() -> impl IntoView {
                     </thead>
                     <tbody>
                         <Show when=move || listing.get() == Listing::Loading && rows.read().is_empty()>
-                            <tr class="loading-row"><td colspan="6">"Loading users…"</td></tr>
+                            <tr class="loading-row"><td colspan="7">"Loading users…"</td></tr>
                         </Show>
                         <For
                             each=move || rows.get()
                             // State and update time are in the key so a changed row re-renders.
                             key=|user| (user.id.clone(), user.state.clone(), user.update_time.clone())
-                            children=move |user| view! { <UserRow user ask /> }
+                            children=move |user| {
+                                let id = user.id.clone();
+                                let checked = Signal::derive(move || selected.read().iter().any(|u| u.id == id));
+                                view! { <UserRow user ask selected=checked on_toggle=toggle /> }
+                            }
                         />
                     </tbody>
                 </table>
@@ -475,45 +503,8 @@ pub fn UsersPage() -> impl IntoView {
                 </div>
             </Show>
 
-            <ConfirmDialog
-                id="confirm-change"
-                open=Signal::derive(move || pending.read().is_some())
-                title=dialog_title
-                confirm_label=Signal::derive(move || dialog_method().map(|m| verb(m).0).unwrap_or_default().to_owned())
-                busy_label=Signal::derive(move || dialog_method().map(|m| verb(m).1).unwrap_or_default().to_owned())
-                destructive=Signal::derive(move || dialog_method() == Some(UserMethod::Suspend))
-                busy=busy
-                error=dialog_error
-                on_confirm=confirm
-                on_cancel=cancel
-            >
-                {move || pending.get().map(|change| view! { <ChangeSummary change /> })}
-            </ConfirmDialog>
+            <ChangeDialog pending on_updated=replace_row on_notice=show_notice />
         </section>
-    }
-}
-
-/// What the dialog says will happen, naming the person.
-#[component]
-fn ChangeSummary(change: PendingChange) -> impl IntoView {
-    let PendingChange { method, user } = change;
-    let consequence = match method {
-        UserMethod::Suspend => {
-            "They will be signed out and unable to use 1Password until someone reactivates them. \
-             Their data is kept."
-        }
-        UserMethod::Reactivate => {
-            "They will be able to sign in and use 1Password again, with the access they had before."
-        }
-    };
-    view! {
-        <p class="who">
-            <strong>{user.display_name.clone()}</strong>
-            " "
-            <span class="email">{user.email.clone()}</span>
-        </p>
-        <p>"Current state: " <StateBadge state=user.state.clone() /></p>
-        <p>{consequence}</p>
     }
 }
 
@@ -551,40 +542,114 @@ fn SortHeader(
     }
 }
 
+/// The bar over the table while people are selected: how many, and what can be done to them.
+#[component]
+pub fn SelectionBar(
+    selected: RwSignal<Vec<User>>,
+    #[prop(into)] ask: Callback<Change>,
+) -> impl IntoView {
+    let refusal = RwSignal::new(None::<String>);
+    // A changed selection clears an earlier refusal (only a change: not on the first run).
+    Effect::watch(
+        move || selected.track(),
+        move |_, _, _| refusal.set(None),
+        false,
+    );
+    let begin = move |_| {
+        let chosen = selected.get_untracked();
+        match begin_recovery_refusal(chosen.len()) {
+            Some(why) => refusal.set(Some(why)),
+            None => ask.run(Change::BeginRecovery(chosen)),
+        }
+    };
+    let all_accepted = move || {
+        let chosen = selected.read();
+        !chosen.is_empty()
+            && chosen
+                .iter()
+                .all(|u| u.state == UserState::RecoveryAccepted)
+    };
+    let complete = move |_| ask.run(Change::CompleteRecovery(selected.get_untracked()));
+    view! {
+        <Show when=move || !selected.read().is_empty()>
+            <div class="selection-bar" role="region" aria-label="Selected people">
+                <span class="selection-count">
+                    {move || match selected.read().len() {
+                        1 => "1 person selected".to_owned(),
+                        n => format!("{n} people selected"),
+                    }}
+                </span>
+                <button type="button" on:click=begin>"Begin recovery"</button>
+                <button
+                    type="button"
+                    on:click=complete
+                    disabled=move || !all_accepted()
+                    title=move || if all_accepted() { "" } else { "Only people in Recovery accepted can have their recovery completed" }
+                >
+                    "Complete recovery"
+                </button>
+                <button type="button" class="link" on:click=move |_| selected.set(Vec::new())>
+                    "Clear selection"
+                </button>
+                <Show when=move || refusal.get().is_some()>
+                    <p class="error" role="alert">{move || refusal.get().unwrap_or_default()}</p>
+                </Show>
+            </div>
+        </Show>
+    }
+}
+
 /// One person. Every text comes from the directory and is rendered as text, never as HTML.
 #[component]
-pub fn UserRow(user: User, #[prop(into)] ask: Callback<PendingChange>) -> impl IntoView {
+pub fn UserRow(
+    user: User,
+    #[prop(into)] ask: Callback<Change>,
+    #[prop(into)] selected: Signal<bool>,
+    #[prop(into)] on_toggle: Callback<User>,
+) -> impl IntoView {
     let created_date = user
         .create_time
         .get(..10)
         .unwrap_or(&user.create_time)
         .to_owned();
-    let action = row_action(&user.state).map(|method| {
-        let label = format!("{} {}", verb(method).0, user.display_name);
-        let class = if method == UserMethod::Suspend {
-            "row-action danger-outline"
-        } else {
-            "row-action"
-        };
-        let change = PendingChange {
-            method,
-            user: user.clone(),
-        };
-        view! {
-            <button type="button" class=class aria-label=label
-                on:click=move |_| ask.run(change.clone())>
-                {verb(method).0}
-            </button>
-        }
-    });
+    let since = (user.state == UserState::RecoveryStarted)
+        .then(|| user.recovery_started_time.clone())
+        .flatten()
+        .map(|time| {
+            let date = time.get(..10).unwrap_or(&time).to_owned();
+            view! { <small class="since">"since " <time datetime=time>{date}</time></small> }
+        });
+    let actions = row_actions(&user.state)
+        .into_iter()
+        .map(|action| {
+            let label = format!("{} {}", action.label(), user.display_name);
+            let class = match action {
+                RowAction::Method(UserMethod::Suspend) => "row-action danger-outline",
+                _ => "row-action",
+            };
+            let change = action.change(user.clone());
+            view! {
+                <button type="button" class=class aria-label=label
+                    on:click=move |_| ask.run(change.clone())>
+                    {action.label()}
+                </button>
+            }
+        })
+        .collect_view();
+    let select_label = format!("Select {}", user.display_name);
+    let toggled = user.clone();
     view! {
-        <tr data-user-id=user.id.to_string()>
+        <tr data-user-id=user.id.to_string() class:selected=move || selected.get()>
+            <td class="select">
+                <input type="checkbox" aria-label=select_label prop:checked=move || selected.get()
+                    on:change=move |_| on_toggle.run(toggled.clone()) />
+            </td>
             <td class="name">{user.display_name.clone()}</td>
             <td class="email">{user.email.clone()}</td>
-            <td><StateBadge state=user.state.clone() /></td>
+            <td><StateBadge state=user.state.clone() />{since}</td>
             <td>{type_label(user.user_type.as_ref())}</td>
             <td><time datetime=user.create_time.clone()>{created_date}</time></td>
-            <td class="actions">{action}</td>
+            <td class="actions">{actions}</td>
         </tr>
     }
 }

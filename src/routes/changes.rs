@@ -1,0 +1,369 @@
+//! Every state change goes through here: what the person asked for, the confirmation dialog that
+//! names who is affected, the requests, and what the page says afterwards.
+
+use keydesk_api::{MAX_RECOVERY_BATCH, User, UserMethod};
+use leptos::{prelude::*, task::spawn_local};
+
+use crate::{
+    Counts,
+    api::Client,
+    components::{ConfirmDialog, StateBadge},
+};
+
+/// A change asked for and not yet confirmed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// One custom method on one person: suspend, reactivate, resend the recovery email.
+    One { method: UserMethod, user: User },
+    /// Begin recovery for one to ten people: everyone or nobody.
+    BeginRecovery(Vec<User>),
+    /// Complete recovery for one or several people, one request each.
+    CompleteRecovery(Vec<User>),
+}
+
+/// Why a begin-recovery for this many people cannot even be asked; `None` when it can.
+pub fn begin_recovery_refusal(count: usize) -> Option<String> {
+    match count {
+        0 => Some("Select at least one person to begin recovery.".to_owned()),
+        n if n > MAX_RECOVERY_BATCH => Some(format!(
+            "You selected {n} people. Recovery can begin for at most {MAX_RECOVERY_BATCH} at once: \
+             clear some and try again."
+        )),
+        _ => None,
+    }
+}
+
+fn people(count: usize) -> String {
+    if count == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{count} people")
+    }
+}
+
+fn names(users: &[User]) -> String {
+    users
+        .iter()
+        .map(|u| u.display_name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Change {
+    pub fn title(&self) -> String {
+        match self {
+            Change::One { method, user } => match method {
+                UserMethod::Suspend => format!("Suspend {}?", user.display_name),
+                UserMethod::Reactivate => format!("Reactivate {}?", user.display_name),
+                UserMethod::ResendRecovery => {
+                    format!("Send {} a new recovery email?", user.display_name)
+                }
+                UserMethod::CompleteRecovery => {
+                    format!("Complete recovery for {}?", user.display_name)
+                }
+            },
+            Change::BeginRecovery(users) if users.len() == 1 => {
+                format!("Begin recovery for {}?", users[0].display_name)
+            }
+            Change::BeginRecovery(users) => format!("Begin recovery for {}?", people(users.len())),
+            Change::CompleteRecovery(users) if users.len() == 1 => {
+                format!("Complete recovery for {}?", users[0].display_name)
+            }
+            Change::CompleteRecovery(users) => {
+                format!("Complete recovery for {}?", people(users.len()))
+            }
+        }
+    }
+
+    /// The confirm button, and its label while in flight.
+    fn labels(&self) -> (&'static str, &'static str) {
+        match self {
+            Change::One {
+                method: UserMethod::Suspend,
+                ..
+            } => ("Suspend", "Suspending…"),
+            Change::One {
+                method: UserMethod::Reactivate,
+                ..
+            } => ("Reactivate", "Reactivating…"),
+            Change::One {
+                method: UserMethod::ResendRecovery,
+                ..
+            } => ("Send new email", "Sending…"),
+            Change::One {
+                method: UserMethod::CompleteRecovery,
+                ..
+            }
+            | Change::CompleteRecovery(_) => ("Complete recovery", "Completing…"),
+            Change::BeginRecovery(_) => ("Begin recovery", "Beginning…"),
+        }
+    }
+
+    /// Destructive changes start with focus on Cancel.
+    fn destructive(&self) -> bool {
+        !matches!(
+            self,
+            Change::One {
+                method: UserMethod::Reactivate,
+                ..
+            }
+        )
+    }
+}
+
+/// A completed request for one person in a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub user: User,
+    /// `None` while waiting, then the result.
+    pub result: Option<Result<(), String>>,
+}
+
+/// The confirmation dialog for `pending`, and the requests once confirmed. Each person whose
+/// state changed is passed to `on_updated`; `on_notice` gets the sentence to show afterwards.
+#[component]
+pub fn ChangeDialog(
+    pending: RwSignal<Option<Change>>,
+    on_updated: Callback<User>,
+    on_notice: Callback<String>,
+) -> impl IntoView {
+    let client = expect_context::<Client>();
+    let counts = use_context::<Counts>();
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let outcomes = RwSignal::new(Vec::<Outcome>::new());
+    let finished = RwSignal::new(false);
+
+    // A new change starts clean.
+    Effect::new(move |_| {
+        pending.track();
+        error.set(None);
+        outcomes.set(Vec::new());
+        finished.set(false);
+    });
+
+    let after_change = move || {
+        if let Some(counts) = counts {
+            counts.refresh.run(());
+        }
+    };
+
+    let confirm = Callback::new(move |()| {
+        let Some(change) = pending.get_untracked() else {
+            return;
+        };
+        busy.set(true);
+        error.set(None);
+        let client = client.clone();
+        spawn_local(async move {
+            match change {
+                Change::One { method, user } => {
+                    match client.call_user_method(method, &user.id).await {
+                        Ok(updated) => {
+                            on_notice.run(match method {
+                                UserMethod::Suspend => format!("Suspended {} ({}).", updated.display_name, updated.email),
+                                UserMethod::Reactivate => format!("Reactivated {} ({}).", updated.display_name, updated.email),
+                                UserMethod::ResendRecovery => format!("Sent {} a new recovery email; the earlier link no longer works.", updated.display_name),
+                                UserMethod::CompleteRecovery => format!("Completed recovery for {} ({}).", updated.display_name, updated.email),
+                            });
+                            on_updated.run(updated);
+                            pending.set(None);
+                        }
+                        Err(err) => {
+                            // Someone else may have changed this person meanwhile: show them as
+                            // they are now, beside the server's explanation.
+                            if err.code() == Some(409)
+                                && let Ok(fresh) = client.get_user(&user.id).await
+                            {
+                                on_updated.run(fresh);
+                            }
+                            error.set(Some(err.to_string()));
+                        }
+                    }
+                }
+                Change::BeginRecovery(users) => match client.begin_recovery(&users).await {
+                    Ok(started) => {
+                        on_notice.run(format!(
+                            "Recovery begun for {}: {}. Each was sent an email with a recovery link.",
+                            people(started.len()),
+                            names(&started)
+                        ));
+                        for user in started {
+                            on_updated.run(user);
+                        }
+                        pending.set(None);
+                    }
+                    Err(err) => error.set(Some(err.to_string())),
+                },
+                Change::CompleteRecovery(users) => {
+                    outcomes.set(
+                        users
+                            .iter()
+                            .map(|user| Outcome {
+                                user: user.clone(),
+                                result: None,
+                            })
+                            .collect(),
+                    );
+                    let mut completed = Vec::new();
+                    // One request each, so one failure does not hide the others.
+                    for (index, user) in users.iter().enumerate() {
+                        let result = match client
+                            .call_user_method(UserMethod::CompleteRecovery, &user.id)
+                            .await
+                        {
+                            Ok(updated) => {
+                                completed.push(updated.clone());
+                                on_updated.run(updated);
+                                Ok(())
+                            }
+                            Err(err) => Err(err.to_string()),
+                        };
+                        outcomes.update(|outcomes| outcomes[index].result = Some(result));
+                    }
+                    if completed.len() == users.len() {
+                        on_notice.run(format!(
+                            "Completed recovery for {}: {}. They must sign in again on every device and set up two-factor authentication again.",
+                            people(completed.len()),
+                            names(&completed)
+                        ));
+                        pending.set(None);
+                    } else {
+                        error.set(Some(format!(
+                            "Recovery was completed for {} of {}; see each person below.",
+                            completed.len(),
+                            users.len()
+                        )));
+                        finished.set(true);
+                    }
+                }
+            }
+            busy.set(false);
+            after_change();
+        });
+    });
+
+    let current = move || pending.get();
+    let busy_label = Signal::derive(move || {
+        let done = outcomes
+            .read()
+            .iter()
+            .filter(|o| o.result.is_some())
+            .count();
+        let total = outcomes.read().len();
+        match current() {
+            Some(Change::CompleteRecovery(users)) if users.len() > 1 => {
+                format!("Completing {} of {total}…", (done + 1).min(total))
+            }
+            Some(change) => change.labels().1.to_owned(),
+            None => String::new(),
+        }
+    });
+    view! {
+        <ConfirmDialog
+            id="confirm-change"
+            open=Signal::derive(move || pending.read().is_some())
+            title=Signal::derive(move || current().map(|c| c.title()).unwrap_or_default())
+            confirm_label=Signal::derive(move || current().map(|c| c.labels().0.to_owned()).unwrap_or_default())
+            busy_label=busy_label
+            destructive=Signal::derive(move || current().is_some_and(|c| c.destructive()))
+            busy=busy
+            error=error
+            finished=finished
+            on_confirm=confirm
+            on_cancel=Callback::new(move |()| pending.set(None))
+        >
+            {move || current().map(|change| view! { <ChangeSummary change outcomes /> })}
+        </ConfirmDialog>
+    }
+}
+
+/// What the dialog says will happen, naming everyone affected.
+#[component]
+pub fn ChangeSummary(
+    change: Change,
+    #[prop(into)] outcomes: Signal<Vec<Outcome>>,
+) -> impl IntoView {
+    match change {
+        Change::One { method, user } => {
+            let consequence = match method {
+                UserMethod::Suspend => "They will be signed out and unable to use 1Password until someone reactivates them. Their data is kept.",
+                UserMethod::Reactivate => "They will be able to sign in and use 1Password again, with the access they had before.",
+                UserMethod::ResendRecovery => "They get a new email with a new recovery link. The link in the earlier email stops working.",
+                UserMethod::CompleteRecovery => COMPLETE_WARNING,
+            };
+            view! {
+                <p class="who">
+                    <strong>{user.display_name.clone()}</strong>" "
+                    <span class="email">{user.email.clone()}</span>
+                </p>
+                <p>"Current state: " <StateBadge state=user.state.clone() /></p>
+                <p>{consequence}</p>
+            }
+            .into_any()
+        }
+        Change::BeginRecovery(users) => view! {
+            <PeopleList users />
+            <p><strong>"What recovery does:"</strong></p>
+            <ul class="warnings">
+                <li>"Each person gets an email with a link to confirm their address."</li>
+                <li>"They receive a new Secret Key and choose a new account password."</li>
+                <li>"They cannot sign in until an admin completes the recovery."</li>
+                <li>"Completing it signs them out of every device and resets their two-factor authentication."</li>
+            </ul>
+        }
+        .into_any(),
+        Change::CompleteRecovery(users) => {
+            let with_outcomes = move || {
+                let outcomes = outcomes.get();
+                users
+                    .iter()
+                    .map(|user| {
+                        let outcome = outcomes.iter().find(|o| o.user.id == user.id).and_then(|o| o.result.clone());
+                        (user.clone(), outcome)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            view! {
+                <ul class="people">
+                    {move || with_outcomes().into_iter().map(|(user, outcome)| {
+                        let (class, note) = match outcome {
+                            None => ("", String::new()),
+                            Some(Ok(())) => ("ok", "Completed".to_owned()),
+                            Some(Err(message)) => ("failed", format!("Not completed: {message}")),
+                        };
+                        view! {
+                            <li class=class>
+                                <strong>{user.display_name.clone()}</strong>" "
+                                <span class="email">{user.email.clone()}</span>" "
+                                <StateBadge state=user.state.clone() />
+                                {(!note.is_empty()).then(|| view! { <span class="outcome">" — " {note}</span> })}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+                <p>{COMPLETE_WARNING}</p>
+            }
+            .into_any()
+        }
+    }
+}
+
+const COMPLETE_WARNING: &str = "They can sign in again with their new password and Secret Key. \
+     They must sign in again on every device, and their two-factor authentication is reset.";
+
+/// Everyone a change affects: name, email, current state.
+#[component]
+fn PeopleList(users: Vec<User>) -> impl IntoView {
+    view! {
+        <ul class="people">
+            {users.into_iter().map(|user| view! {
+                <li>
+                    <strong>{user.display_name.clone()}</strong>" "
+                    <span class="email">{user.email.clone()}</span>" "
+                    <StateBadge state=user.state.clone() />
+                </li>
+            }).collect_view()}
+        </ul>
+    }
+}

@@ -1,0 +1,73 @@
+//! The emails the embedded directory sent or holds, so a newcomer can follow a recovery from
+//! the helpdesk's side to the person's by clicking.
+
+use keydesk_api::OutboxMessage;
+use leptos::{prelude::*, task::spawn_local};
+
+use crate::api::Client;
+
+#[component]
+pub fn OutboxPage() -> impl IntoView {
+    let client = expect_context::<Client>();
+    let messages = RwSignal::new(None::<Result<Vec<OutboxMessage>, String>>);
+    let load = move || {
+        let client = client.clone();
+        spawn_local(async move {
+            messages.set(Some(client.outbox().await.map_err(|err| err.to_string())));
+        });
+    };
+    load();
+    view! {
+        <section aria-labelledby="outbox-heading">
+            <h1 id="outbox-heading">"Outbox"</h1>
+            <p class="lead">
+                "Emails Keydesk sent, newest first. Without an SMTP server configured they wait \
+                 here: open a recovery link to act as the person who received it."
+            </p>
+            {move || match messages.get() {
+                None => view! { <p role="status">"Loading the outbox…"</p> }.into_any(),
+                Some(Err(message)) => view! {
+                    <div class="panel error-panel" role="alert">
+                        <h2>"The outbox could not be loaded"</h2>
+                        <p>{message}</p>
+                    </div>
+                }
+                .into_any(),
+                Some(Ok(list)) if list.is_empty() => view! {
+                    <div class="panel empty"><p>"No emails yet. Begin a recovery to send one."</p></div>
+                }
+                .into_any(),
+                Some(Ok(list)) => view! {
+                    <ul class="outbox">
+                        {list.into_iter().map(|message| view! { <OutboxItem message /> }).collect_view()}
+                    </ul>
+                }
+                .into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn OutboxItem(message: OutboxMessage) -> impl IntoView {
+    let status = match &message.sent_time {
+        Some(time) => format!("Delivered {time}"),
+        None => "Not delivered (no SMTP server configured)".to_owned(),
+    };
+    view! {
+        <li class="panel">
+            <p class="meta">
+                <strong>"To: "</strong>{message.to.clone()}" · "
+                <time datetime=message.create_time.clone()>{message.create_time.clone()}</time>
+                " · " {status}
+            </p>
+            <h2>{message.subject.clone()}</h2>
+            <pre class="body">{message.body.clone()}</pre>
+            {message.link.clone().map(|link| view! {
+                <p><a href=link rel="external" target="_self">
+                    "Open the recovery link for " {message.to.clone()}
+                </a></p>
+            })}
+        </li>
+    }
+}
