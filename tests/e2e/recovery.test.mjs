@@ -1,0 +1,132 @@
+// Account recovery end to end: the helpdesk begins it for two people, each opens their link
+// from the outbox and accepts, the helpdesk completes both.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startKeydesk, launchBrowser, watchConsole, seriousViolations } from './harness.mjs';
+
+let keydesk;
+let browser;
+
+before(async () => {
+  keydesk = await startKeydesk();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  keydesk?.stop();
+});
+
+const PEOPLE = [
+  { name: 'Aarav Sharma', email: 'aarav.sharma@example.com', search: 'aarav' },
+  { name: 'Grace Wanjiru', email: 'grace.wanjiru@example.com', search: 'wanjiru' },
+];
+const SECRET_KEY = /^A3(-[2-9A-HJ-NP-TV-Z]{6}){2}(-[2-9A-HJ-NP-TV-Z]{5}){5}$/;
+const stateOf = (email) => keydesk.sql(`SELECT state FROM users WHERE email = '${email}'`);
+const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.name', { hasText: name }) });
+
+test('two people recovered from begin to complete', async () => {
+  const page = await browser.newPage();
+  const problems = watchConsole(page);
+  await page.goto(keydesk.url + '/');
+  const search = page.getByRole('searchbox', { name: 'Search users' });
+
+  // The selection survives searching.
+  for (const person of PEOPLE) {
+    await search.fill(person.search);
+    await page.waitForURL(new RegExp(`q=${person.search}`));
+    await row(page, person.name).getByRole('checkbox', { name: `Select ${person.name}` }).check();
+  }
+  const bar = page.getByRole('region', { name: 'Selected people' });
+  assert.match(await bar.innerText(), /2 people selected/);
+
+  await bar.getByRole('button', { name: 'Begin recovery' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Begin recovery for 2 people?' });
+  await dialog.waitFor();
+  const listed = await dialog.locator('ul.people li').allInnerTexts();
+  assert.equal(listed.length, 2);
+  PEOPLE.forEach((person, i) => {
+    assert.match(listed[i], new RegExp(person.name));
+    assert.match(listed[i], new RegExp(person.email.replace('.', '\\.')));
+  });
+  assert.match(await dialog.innerText(), /new Secret Key/);
+  assert.deepEqual(await seriousViolations(page, 'dialog'), []);
+  await dialog.getByRole('button', { name: 'Begin recovery' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.match(await page.getByRole('status').first().innerText(), /Recovery begun for 2 people/);
+  for (const person of PEOPLE) assert.equal(stateOf(person.email), 'RECOVERY_STARTED');
+
+  // Each person opens their link from the outbox and accepts.
+  await page.getByRole('link', { name: 'Outbox' }).click();
+  await page.getByRole('heading', { name: 'Outbox' }).waitFor();
+  assert.deepEqual(await seriousViolations(page), []);
+  for (const person of PEOPLE) {
+    const link = page.getByRole('link', { name: `Open the recovery link for ${person.email}` });
+    const href = await link.getAttribute('href');
+    const personPage = await browser.newPage();
+    const personProblems = watchConsole(personPage);
+    await personPage.goto(href);
+    await personPage.getByRole('heading', { name: `Recover the 1Password account of ${person.name}` }).waitFor();
+    assert.equal(await personPage.getByRole('navigation').count(), 0, 'no admin navigation for the person');
+    await personPage.getByLabel('Your email address').fill(person.email.toUpperCase());
+    await personPage.getByLabel(/New account password/).fill('a long new password');
+    await personPage.getByLabel('The same password again').fill('a long new password');
+    assert.deepEqual(await seriousViolations(personPage), []);
+    await personPage.getByRole('button', { name: /Set password/ }).click();
+    const key = personPage.getByLabel('Secret Key', { exact: true });
+    await key.waitFor();
+    assert.match((await key.innerText()).trim(), SECRET_KEY);
+    assert.equal(stateOf(person.email), 'RECOVERY_ACCEPTED');
+
+    // The link works once.
+    await personPage.goto('about:blank');
+    await personPage.goto(href);
+    await personPage.getByRole('heading', { name: 'This recovery link cannot be used' }).waitFor();
+    assert.match(await personPage.getByRole('alert').innerText(), /already been used/);
+    assert.deepEqual(personProblems, []);
+    await personPage.close();
+  }
+
+  // The helpdesk completes both from the awaiting-completion view.
+  await page.goto(keydesk.url + '/');
+  const awaiting = page.getByRole('link', { name: /Awaiting completion/ });
+  const accepted = Number(keydesk.sql("SELECT COUNT(*) FROM users WHERE state = 'RECOVERY_ACCEPTED'"));
+  await page.waitForFunction(
+    (n) => document.querySelector('nav .count')?.textContent === String(n), accepted);
+  await awaiting.click();
+  await page.getByRole('heading', { name: 'Recoveries awaiting completion' }).waitFor();
+  for (const person of PEOPLE) {
+    await row(page, person.name).getByRole('checkbox').check();
+  }
+  await bar.getByRole('button', { name: 'Complete recovery' }).click();
+  const complete = page.getByRole('dialog', { name: 'Complete recovery for 2 people?' });
+  await complete.waitFor();
+  await complete.getByRole('button', { name: 'Complete recovery' }).click();
+  await complete.waitFor({ state: 'hidden' });
+  assert.match(await page.getByRole('status').first().innerText(), /Completed recovery for 2 people/);
+  for (const person of PEOPLE) {
+    await row(page, person.name).locator('.badge', { hasText: 'Active' }).waitFor();
+    assert.equal(stateOf(person.email), 'ACTIVE');
+    assert.equal(
+      keydesk.sql(`SELECT two_factor_enabled || '/' || signed_in_devices FROM users WHERE email = '${person.email}'`),
+      '0/0');
+  }
+  await page.waitForFunction(
+    (n) => document.querySelector('nav .count')?.textContent === String(n), accepted - 2);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a refused begin explains every offending person and changes nobody', async () => {
+  const page = await browser.newPage();
+  await page.goto(keydesk.url + '/?q=amara');
+  // Amara Okafor is the signed-in (development) identity: nobody recovers their own account.
+  await row(page, 'Amara Okafor').getByRole('button', { name: 'Begin recovery Amara Okafor' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: 'Begin recovery' }).click();
+  const alert = dialog.getByRole('alert');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /your own account/);
+  assert.equal(stateOf('amara.okafor@example.com'), 'ACTIVE');
+  await page.close();
+});
