@@ -167,6 +167,19 @@ const ROUTES: &[(&str, &str)] = &[
         "post",
         "/v1beta1/accounts/{account_id}/users/{user_id}:reactivate",
     ),
+    (
+        "post",
+        "/v1beta1/accounts/{account_id}/users/{user_id}:completeRecovery",
+    ),
+    (
+        "post",
+        "/v1beta1/accounts/{account_id}/users/{user_id}:resendRecovery",
+    ),
+    ("post", "/v1beta1/accounts/{account_id}/users:beginRecovery"),
+    ("post", "/api/recovery:inspect"),
+    ("post", "/api/recovery:accept"),
+    ("get", "/api/outbox"),
+    ("get", "/api/state-counts"),
     ("get", "/api/config"),
     ("get", "/healthz"),
     ("get", "/openapi.json"),
@@ -192,52 +205,98 @@ async fn every_route_is_in_the_openapi_document() {
     }
 }
 
+/// The real body of each operation that takes one, given two fresh recovery links (one to
+/// inspect, one to accept): `None` for the others.
+fn real_body(
+    template: &str,
+    inspect: &(String, String),
+    accept: &(String, String),
+) -> Option<Value> {
+    match template {
+        t if t.ends_with("users:beginRecovery") => {
+            Some(json!({"users": ["jose.alvarez@example.com"]}))
+        }
+        "/api/recovery:inspect" => Some(json!({"token": inspect.1})),
+        "/api/recovery:accept" => Some(json!({
+            "token": accept.1, "email": accept.0, "password": "correct horse battery staple"
+        })),
+        _ => None,
+    }
+}
+
 /// Call every operation the document lists, with real values and with values it documents as
 /// wrong: each answer must be a route the server has, with a status the document lists, and a
-/// body that fits the schema the document gives for that status.
+/// body that fits the schema the document gives for that status. Request bodies must fit the
+/// document's request schemas too.
 #[tokio::test]
 async fn every_documented_operation_answers_as_documented() {
     let app = TestApp::start().await;
     let doc = openapi_document(&app).await;
     let active = app.id_of("zoe.lefevre@example.com");
     let suspended = app.id_of("dmitri.ivanov@example.com");
+    let recovery_started = app.id_of("ana.goncalves@example.com");
+    let recovery_accepted = app.id_of("lukasz.wisniewski@example.com");
+    let mut links = Vec::new();
+    for email in ["oliver.smith@example.com", "ngozi.adeyemi@example.com"] {
+        assert_eq!(app.begin_recovery(&[email]).await.0, StatusCode::OK);
+        links.push((email.to_owned(), app.recovery_token(email).await));
+    }
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(paths.len(), ROUTES.len(), "{:?}", paths.keys());
 
     let mut calls = 0;
     for (template, operations) in paths {
         for (method, operation) in operations.as_object().unwrap() {
-            let user = if template.ends_with(":reactivate") {
-                &suspended
-            } else {
-                &active
+            let user = match template.rsplit_once(':').map(|(_, m)| m) {
+                Some("reactivate") => &suspended,
+                Some("resendRecovery") => &recovery_started,
+                Some("completeRecovery") => &recovery_accepted,
+                _ => &active,
             };
+            let body = real_body(template, &links[0], &links[1]);
+            let request_schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            assert_eq!(
+                body.is_some(),
+                request_schema.is_object(),
+                "{method} {template}: which body?"
+            );
+            if let Some(body) = &body
+                && let Err(err) = validator(&doc, request_schema).validate(body)
+            {
+                panic!("{method} {template}: a real body does not fit its schema: {err}\n{body}");
+            }
             let real = template
                 .replace("{account_id}", app.account())
                 .replace("{user_id}", user);
-            let mut cases = vec![(real, true)];
+            let mut cases = vec![(real.clone(), body.clone(), true)];
             if template.contains("{account_id}") {
                 let other = template
                     .replace("{account_id}", &"B".repeat(26))
                     .replace("{user_id}", user);
-                cases.push((other, false));
+                cases.push((other, body.clone(), false));
             }
             if template.contains("{user_id}") {
                 let malformed = template
                     .replace("{account_id}", app.account())
                     .replace("{user_id}", "not-an-id");
-                cases.push((malformed, false));
+                cases.push((malformed, body.clone(), false));
             }
-            for (path, should_succeed) in cases {
+            if let Some(mut forged) = body.clone().filter(|b| b.get("token").is_some()) {
+                forged["token"] = json!("not-a-token");
+                cases.push((real, Some(forged), false));
+            }
+            for (path, body, should_succeed) in cases {
                 let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-                let (status, body) = app
-                    .send(app.client.request(method.clone(), app.url(&path)))
-                    .await;
+                let mut request = app.client.request(method.clone(), app.url(&path));
+                if let Some(body) = &body {
+                    request = request.json(body);
+                }
+                let (status, answer) = app.send(request).await;
                 calls += 1;
                 assert_eq!(
                     status.is_success(),
                     should_succeed,
-                    "{method} {path}: {body}"
+                    "{method} {path} {body:?}: {answer}"
                 );
                 assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
                 let documented = &operation["responses"][status.as_str()];
@@ -246,14 +305,14 @@ async fn every_documented_operation_answers_as_documented() {
                     "{method} {path} answered {status}, which the document does not list"
                 );
                 if let Some(schema) = documented["content"]["application/json"].get("schema")
-                    && let Err(err) = validator(&doc, schema).validate(&body)
+                    && let Err(err) = validator(&doc, schema).validate(&answer)
                 {
-                    panic!("{method} {path}: the answer does not fit its schema: {err}\n{body}");
+                    panic!("{method} {path}: the answer does not fit its schema: {err}\n{answer}");
                 }
             }
         }
     }
-    // Every operation once for real, and once or twice with a wrong account or ID.
+    // Every operation once for real, and once or twice with a wrong account, ID or token.
     assert!(calls >= 2 * ROUTES.len(), "only {calls} calls");
 }
 

@@ -23,7 +23,9 @@ use crate::{
     responses(
         (status = 200, description = "Everyone named, now in RECOVERY_STARTED", body = BeginRecoveryResponse),
         (status = 400, description = "Too few or too many names, a name that matches nobody or several people, the same person twice, or the caller's own account; every offending name is listed", body = ApiError),
+        (status = 404, description = "Unknown account", body = ApiError),
         (status = 409, description = "Someone's state does not allow recovery", body = ApiError),
+        (status = 413, description = "Body too large", body = ApiError),
         (status = 415, description = "The body is not JSON", body = ApiError),
     ))]
 pub async fn begin_recovery(

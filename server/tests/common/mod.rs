@@ -1,5 +1,6 @@
 //! A real Keydesk on a free loopback port, over a fresh SQLite file, in one line:
-//! `TestApp::start().await` (the demo directory) or `TestApp::with_generated_users(n).await`.
+//! `TestApp::start().await` (the demo directory), `TestApp::start_with(|config| …).await` (the demo
+//! under other settings) or `TestApp::with_generated_users(n).await`.
 //!
 //! Every JSON answer goes through [`TestApp::send`], which checks what must hold of any answer:
 //! it is `application/json`, an error has the one error shape with `code` equal to the HTTP
@@ -8,9 +9,9 @@
 // Each test binary uses its own share of these helpers.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
-use keydesk_api::{AccountId, ListUsersResponse, User};
+use keydesk_api::{AccountId, ListUsersResponse, OutboxMessage, OutboxResponse, User};
 use keydesk_server::{Config, config::DEMO_ACCOUNT_ID, directory::embedded::generate_directory};
 use reqwest::{RequestBuilder, StatusCode, header::CONTENT_TYPE};
 use serde_json::Value;
@@ -18,6 +19,12 @@ use tempfile::TempDir;
 
 /// What the test page's `index.html` holds, to tell it apart from any other answer.
 pub const INDEX_HTML: &str = "<!doctype html><title>Keydesk test page</title>";
+
+/// Who the tests act as: the configuration's default development user, an ADMINISTRATOR in the demo.
+pub const DEV_USER: &str = "amara.okafor@example.com";
+
+/// Where recovery links point. The server listens on port 0, so its own address would not do.
+pub const PUBLIC_URL: &str = "https://keydesk.test";
 
 pub struct TestApp {
     pub config: Config,
@@ -31,25 +38,33 @@ pub struct TestApp {
 impl TestApp {
     /// A server over a new data directory, seeded with the demo users on first open.
     pub async fn start() -> TestApp {
-        Self::serve(new_dir()).await
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server over a new demo directory, with some settings changed first.
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = new_dir();
+        let mut config = config_for(&dir);
+        configure(&mut config);
+        Self::serve(dir, config).await
     }
 
     /// A server over a freshly generated directory of `count` users.
     pub async fn with_generated_users(count: u32) -> TestApp {
         let dir = new_dir();
-        generate_directory(&config_for(&dir), count).expect("generating the directory");
-        Self::serve(dir).await
+        let config = config_for(&dir);
+        generate_directory(&config, count).expect("generating the directory");
+        Self::serve(dir, config).await
     }
 
     /// Stop this server and build a new app over the same data directory, as a restart does.
     pub async fn restart(self) -> TestApp {
         self.server.abort();
         let _ = self.server.await;
-        Self::serve(self.dir).await
+        Self::serve(self.dir, self.config).await
     }
 
-    async fn serve(dir: TempDir) -> TestApp {
-        let config = config_for(&dir);
+    async fn serve(dir: TempDir, config: Config) -> TestApp {
         let app = keydesk_server::app(&config).expect("building the app");
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -88,6 +103,40 @@ impl TestApp {
     /// A POST without a body, as the custom methods are called.
     pub async fn post(&self, path: &str) -> (StatusCode, Value) {
         self.send(self.client.post(self.url(path))).await
+    }
+
+    /// A POST with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(self.client.post(self.url(path)).json(body)).await
+    }
+
+    /// `POST …/users:beginRecovery` for the people named.
+    pub async fn begin_recovery(&self, names: &[&str]) -> (StatusCode, Value) {
+        let path = keydesk_api::begin_recovery_path(&self.config.account_id);
+        self.post_json(&path, &serde_json::json!({ "users": names }))
+            .await
+    }
+
+    /// `GET /api/outbox`, which must succeed: newest first.
+    pub async fn outbox(&self) -> Vec<OutboxMessage> {
+        let (status, body) = self.get_json("/api/outbox").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        serde_json::from_value::<OutboxResponse>(body)
+            .expect("an OutboxResponse")
+            .messages
+    }
+
+    /// The token of the newest recovery link emailed to `email`: the link's fragment.
+    pub async fn recovery_token(&self, email: &str) -> String {
+        let message = self
+            .outbox()
+            .await
+            .into_iter()
+            .find(|m| m.to == email)
+            .unwrap_or_else(|| panic!("no email to {email} in the outbox"));
+        let link = message.link.expect("the email carries a link");
+        let (_, token) = link.split_once('#').expect("the token is in the fragment");
+        token.to_owned()
     }
 
     /// `GET …/users` with query parameters (encoded by reqwest, so `%`, `ë` and spaces travel as
@@ -149,8 +198,7 @@ impl TestApp {
     pub fn db(&self) -> rusqlite::Connection {
         let conn =
             rusqlite::Connection::open(self.config.database_path()).expect("opening the database");
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
         conn
     }
 
@@ -214,5 +262,10 @@ fn config_for(dir: &TempDir) -> Config {
         data_dir: dir.path().join("data"),
         dist: dir.path().join("dist"),
         account_id: AccountId::parse(DEMO_ACCOUNT_ID).unwrap(),
+        dev_user: DEV_USER.to_owned(),
+        public_url: Some(PUBLIC_URL.to_owned()),
+        recovery_link_ttl: Duration::from_secs(48 * 3600),
+        smtp_url: None,
+        mail_from: "Keydesk <keydesk@localhost>".to_owned(),
     }
 }

@@ -220,8 +220,11 @@ impl SqliteDirectory {
             let Some(next) = decide(&user, &tx)? else {
                 return Ok(user); // already there: idempotent
             };
+            // Any later change ends "just completed" (see `recovery::complete`): times are
+            // whole seconds, so comparing them alone cannot tell a change from a completion.
             tx.execute(
-                "UPDATE users SET state = ?1, update_time = ?2 WHERE id = ?3",
+                "UPDATE users SET state = ?1, update_time = ?2, recovery_completed_time = NULL
+                 WHERE id = ?3",
                 params![next.as_str(), now(), id.as_str()],
             )?;
             let user = load_user(&tx, &context.account, &id)?;

@@ -1,0 +1,231 @@
+//! The configuration file (`keydesk.toml`, path in `KEYDESK_CONFIG`): who is signed in and how
+//! Keydesk learns it, which SSO groups map to which roles, and how fast a person may act.
+//! Everything has a default, so the embedded demo needs no file at all.
+
+use std::{collections::BTreeSet, net::IpAddr, path::Path};
+
+use anyhow::{Context as _, bail};
+use ipnet::IpNet;
+use keydesk_api::Permission;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub roles: RoleSettings,
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// A fixed identity, for the embedded demo on this machine only.
+    #[default]
+    Development,
+    /// The SSO reverse proxy says who is signed in.
+    Proxy,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    #[serde(default)]
+    pub mode: AuthMode,
+    #[serde(default)]
+    pub development: DevelopmentSettings,
+    /// Required in proxy mode: there is no safe default for who may vouch for people.
+    pub proxy: Option<ProxySettings>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevelopmentSettings {
+    /// The groups of the development identity (its email is `KEYDESK_DEV_USER`).
+    #[serde(default = "default_dev_groups")]
+    pub groups: Vec<String>,
+}
+
+impl Default for DevelopmentSettings {
+    fn default() -> Self {
+        DevelopmentSettings {
+            groups: default_dev_groups(),
+        }
+    }
+}
+
+fn default_dev_groups() -> Vec<String> {
+    vec!["keydesk-admins".into()]
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Addresses whose identity headers are believed. Default: this machine only.
+    #[serde(default = "loopback")]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Optionally, a header the proxy must also send with a shared secret…
+    pub secret_header: Option<String>,
+    /// …whose value is read from this file (or from `KEYDESK_PROXY_SECRET`), never from here.
+    pub secret_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub headers: HeaderNames,
+}
+
+fn loopback() -> Vec<IpNet> {
+    vec!["127.0.0.0/8".parse().expect("valid"), "::1/128".parse().expect("valid")]
+}
+
+/// The identity headers, oauth2-proxy's names by default (Grafana uses `X-WEBAUTH-USER`,
+/// authentik `X-authentik-email`, …).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderNames {
+    pub email: String,
+    pub user: String,
+    pub preferred_username: String,
+    pub groups: String,
+}
+
+impl Default for HeaderNames {
+    fn default() -> Self {
+        HeaderNames {
+            email: "X-Forwarded-Email".into(),
+            user: "X-Forwarded-User".into(),
+            preferred_username: "X-Forwarded-Preferred-Username".into(),
+            groups: "X-Forwarded-Groups".into(),
+        }
+    }
+}
+
+impl HeaderNames {
+    pub fn all(&self) -> [&str; 4] {
+        [&self.email, &self.user, &self.preferred_username, &self.groups]
+    }
+}
+
+/// Which SSO groups make someone an owner, administrator, helpdesk member or viewer.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoleSettings {
+    pub owner: Vec<String>,
+    pub administrator: Vec<String>,
+    /// 1Password's "Recover Accounts" permission: read users, begin and complete recovery.
+    pub helpdesk: Vec<String>,
+    pub viewer: Vec<String>,
+}
+
+impl Default for RoleSettings {
+    fn default() -> Self {
+        RoleSettings {
+            owner: vec!["keydesk-owners".into()],
+            administrator: vec!["keydesk-admins".into()],
+            helpdesk: vec!["keydesk-helpdesk".into()],
+            viewer: vec!["keydesk-viewers".into()],
+        }
+    }
+}
+
+impl RoleSettings {
+    /// The roles a person's groups give them, and the permissions those roles grant.
+    pub fn resolve(&self, groups: &[String]) -> (Vec<String>, Vec<Permission>) {
+        use Permission::*;
+        let table: [(&str, &Vec<String>, &[Permission]); 4] = [
+            ("owner", &self.owner, &Permission::ALL),
+            ("administrator", &self.administrator, &Permission::ALL),
+            ("helpdesk", &self.helpdesk, &[ReadUsers, Recover]),
+            ("viewer", &self.viewer, &[ReadUsers]),
+        ];
+        let mut roles = Vec::new();
+        let mut permissions = BTreeSet::new();
+        for (role, role_groups, grants) in table {
+            if role_groups.iter().any(|g| groups.iter().any(|have| have == g)) {
+                roles.push(role.to_owned());
+                permissions.extend(grants.iter().copied());
+            }
+        }
+        (roles, permissions.into_iter().collect())
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// State-changing actions one person may take per minute (0: no limit).
+    pub actions_per_minute: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            actions_per_minute: 60,
+        }
+    }
+}
+
+impl Settings {
+    /// Read the file if there is one; defaults otherwise.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
+        let Some(path) = path else {
+            return Ok(Settings::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("in the configuration file {}", path.display()))
+    }
+
+    /// Refuse configurations that would let the wrong people in.
+    pub fn check(&self, listen: IpAddr) -> anyhow::Result<()> {
+        match self.auth.mode {
+            AuthMode::Development if !listen.is_loopback() => bail!(
+                "development sign-in acts as a fixed person, so it only runs on a loopback address, \
+                 not {listen}: listen on 127.0.0.1, or set [auth] mode = \"proxy\" behind your SSO proxy"
+            ),
+            AuthMode::Proxy if self.auth.proxy.is_none() => bail!(
+                "[auth] mode = \"proxy\" needs an [auth.proxy] section saying which proxy addresses \
+                 to trust (trusted_proxies, default loopback only) and, optionally, a shared secret; \
+                 see the README's deployment section"
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_come_from_groups_and_grant_their_permissions() {
+        let roles = RoleSettings::default();
+        let (names, permissions) = roles.resolve(&["keydesk-helpdesk".into(), "other".into()]);
+        assert_eq!(names, ["helpdesk"]);
+        assert_eq!(permissions, [Permission::ReadUsers, Permission::Recover]);
+        let (names, permissions) = roles.resolve(&["nothing".into()]);
+        assert!(names.is_empty() && permissions.is_empty());
+        let (_, permissions) = roles.resolve(&["keydesk-admins".into()]);
+        assert_eq!(permissions, Permission::ALL);
+    }
+
+    #[test]
+    fn development_sign_in_only_on_loopback_and_proxy_mode_needs_its_section() {
+        let development = Settings::default();
+        assert!(development.check("127.0.0.1".parse().unwrap()).is_ok());
+        let err = development.check("0.0.0.0".parse().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
+        let proxy: Settings = toml::from_str("[auth]\nmode = \"proxy\"").unwrap();
+        let err = proxy.check("0.0.0.0".parse().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("[auth.proxy]"), "{err}");
+        let proxy: Settings =
+            toml::from_str("[auth]\nmode = \"proxy\"\n[auth.proxy]\ntrusted_proxies = [\"10.1.2.3/32\"]").unwrap();
+        assert!(proxy.check("0.0.0.0".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Settings>("[auth]\nmood = \"proxy\"").is_err());
+    }
+}
