@@ -6,12 +6,14 @@
 //! The shapes follow the 1Password Users API (v1beta1). Where Keydesk adds something the Users API
 //! does not have, the item says so ("Keydesk extension").
 
+mod audit;
 mod error;
 mod ids;
 mod query;
 mod recovery;
 mod user;
 
+pub use audit::{AuditPage, AuditQuery, AuditRecord, AuditVerification, Permission, Session};
 pub use error::{ApiError, ErrorBody, ErrorStatus};
 pub use ids::{AccountId, InvalidId, UserId};
 pub use query::{

@@ -81,7 +81,10 @@ fn migrations() -> Migrations<'static> {
 }
 
 fn internal(err: impl std::fmt::Display) -> AppError {
-    AppError::new(keydesk_api::ErrorStatus::Internal, format!("audit log: {err}"))
+    AppError::new(
+        keydesk_api::ErrorStatus::Internal,
+        format!("audit log: {err}"),
+    )
 }
 
 /// The hash that chains a record to its predecessor.
@@ -113,7 +116,11 @@ fn row_to_record(row: &rusqlite::Row) -> rusqlite::Result<AuditRecord> {
     let json_list = |index: usize| -> rusqlite::Result<Vec<String>> {
         let text: String = row.get(index)?;
         serde_json::from_str(&text).map_err(|err| {
-            rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(err),
+            )
         })
     };
     Ok(AuditRecord {
@@ -225,7 +232,8 @@ impl AuditLog {
                 records += 1;
                 let broken = match row_to_record(row) {
                     Ok(record) => {
-                        let ok = record.seq == expected_seq && chain_hash(&previous, &record) == record.hash;
+                        let ok = record.seq == expected_seq
+                            && chain_hash(&previous, &record) == record.hash;
                         previous = record.hash;
                         !ok
                     }
@@ -249,7 +257,11 @@ impl AuditLog {
 
     /// Records matching the filters, newest first, one page at a time; with `all`, every match
     /// oldest first (for the JSON Lines export).
-    pub async fn query(&self, query: AuditQuery, all: bool) -> Result<(Vec<AuditRecord>, Option<String>), AppError> {
+    pub async fn query(
+        &self,
+        query: AuditQuery,
+        all: bool,
+    ) -> Result<(Vec<AuditRecord>, Option<String>), AppError> {
         let page_size = match query.max_page_size.as_deref().map(str::trim) {
             None | Some("") => DEFAULT_PAGE_SIZE,
             Some(text) => match text.parse::<u32>() {
@@ -268,7 +280,9 @@ impl AuditLog {
                     .parse::<i64>()
                     .ok()
                     .filter(|seq| *seq > 0)
-                    .ok_or_else(|| AppError::invalid("page_token is not valid; start again without it"))?,
+                    .ok_or_else(|| {
+                        AppError::invalid("page_token is not valid; start again without it")
+                    })?,
             ),
         };
         for (name, value) in [("since", &query.since), ("until", &query.until)] {
@@ -284,7 +298,9 @@ impl AuditLog {
         if let Some(outcome) = query.outcome.as_deref().filter(|o| !o.is_empty())
             && !["succeeded", "denied", "failed"].contains(&outcome)
         {
-            return Err(AppError::invalid("outcome must be succeeded, denied or failed"));
+            return Err(AppError::invalid(
+                "outcome must be succeeded, denied or failed",
+            ));
         }
         self.run(move |conn| {
             let mut sql = format!("SELECT {COLUMNS} FROM audit WHERE 1 = 1");
@@ -297,7 +313,10 @@ impl AuditLog {
             };
             filter(" AND actor_email = ? COLLATE NOCASE", &query.actor);
             filter(" AND action = ?", &query.action);
-            filter(" AND EXISTS (SELECT 1 FROM json_each(targets) WHERE value = ?)", &query.target);
+            filter(
+                " AND EXISTS (SELECT 1 FROM json_each(targets) WHERE value = ?)",
+                &query.target,
+            );
             filter(" AND outcome = ?", &query.outcome);
             filter(" AND time >= ?", &query.since);
             filter(" AND time < ?", &query.until);
@@ -354,13 +373,21 @@ mod tests {
         for action in ["suspend", "reactivate", "begin_recovery", "suspend"] {
             log.record(entry(action)).await.unwrap();
         }
-        assert_eq!(log.verify().await.unwrap(), AuditVerification { records: 4, first_broken: None });
+        assert_eq!(
+            log.verify().await.unwrap(),
+            AuditVerification {
+                records: 4,
+                first_broken: None
+            }
+        );
 
         let conn = Connection::open(&path).unwrap();
-        conn.execute("UPDATE audit SET outcome = 'denied' WHERE seq = 3", []).unwrap();
+        conn.execute("UPDATE audit SET outcome = 'denied' WHERE seq = 3", [])
+            .unwrap();
         assert_eq!(log.verify().await.unwrap().first_broken, Some(3));
 
-        conn.execute("UPDATE audit SET outcome = 'succeeded' WHERE seq = 3", []).unwrap();
+        conn.execute("UPDATE audit SET outcome = 'succeeded' WHERE seq = 3", [])
+            .unwrap();
         conn.execute("DELETE FROM audit WHERE seq = 2", []).unwrap();
         assert_eq!(log.verify().await.unwrap().first_broken, Some(2));
     }
@@ -385,11 +412,17 @@ mod tests {
         let (second, token) = log.query(query("suspend", token), false).await.unwrap();
         assert_eq!(second.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 1]);
         assert_eq!(token, None);
-        let by_target = AuditQuery { target: Some("T4".into()), ..AuditQuery::default() };
+        let by_target = AuditQuery {
+            target: Some("T4".into()),
+            ..AuditQuery::default()
+        };
         let (found, _) = log.query(by_target, false).await.unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].seq, 5);
-        let bad = AuditQuery { since: Some("yesterday".into()), ..AuditQuery::default() };
+        let bad = AuditQuery {
+            since: Some("yesterday".into()),
+            ..AuditQuery::default()
+        };
         assert!(log.query(bad, false).await.is_err());
     }
 }

@@ -31,6 +31,10 @@ pub struct Config {
     /// The 1Password account ID the API answers for.
     #[arg(long, global = true, env = "KEYDESK_ACCOUNT_ID", default_value = DEMO_ACCOUNT_ID)]
     pub account_id: AccountId,
+    /// The configuration file: sign-in (SSO proxy or development), roles, rate limits. Optional:
+    /// without it Keydesk runs in development sign-in on loopback.
+    #[arg(long = "config", global = true, env = "KEYDESK_CONFIG")]
+    pub settings_file: Option<PathBuf>,
     /// The person Keydesk acts for in development, until the SSO proxy says who is signed in.
     #[arg(
         long,

@@ -15,6 +15,8 @@ use crate::directory::DirectoryError;
 pub struct AppError {
     pub status: ErrorStatus,
     pub message: String,
+    /// For 429: seconds until the person may try again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl AppError {
@@ -22,6 +24,17 @@ impl AppError {
         AppError {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn rate_limited(seconds: u64) -> Self {
+        AppError {
+            retry_after: Some(seconds),
+            ..Self::new(
+                ErrorStatus::ResourceExhausted,
+                format!("You are acting faster than Keydesk allows; try again in {seconds} s."),
+            )
         }
     }
 
@@ -47,7 +60,14 @@ impl IntoResponse for AppError {
         } else {
             self.message
         };
-        (status, axum::Json(ApiError::new(self.status, message))).into_response()
+        let mut response =
+            (status, axum::Json(ApiError::new(self.status, message))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -3,6 +3,7 @@
 //! A request goes: [`router`] → a handler in [`routes`] → the [`directory::Directory`] behind it.
 //! Every failure on the way is an [`error::AppError`], answered as one JSON shape.
 
+pub mod audit;
 mod auth;
 pub mod config;
 pub mod directory;
@@ -12,18 +13,24 @@ mod openapi;
 mod page;
 pub mod router;
 mod routes;
+mod security;
+pub mod settings;
 
-use std::{path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::Context as _;
 use keydesk_api::AccountId;
 
+use audit::AuditLog;
+use auth::Authenticator;
 pub use config::Config;
 use directory::{
     Directory,
     embedded::{RecoverySettings, SqliteDirectory},
 };
 pub use openapi::openapi_document;
+use security::SecurityHeaders;
+use settings::Settings;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -31,12 +38,18 @@ pub struct AppState {
     pub directory: Arc<dyn Directory>,
     pub account_id: AccountId,
     pub dist: PathBuf,
-    /// The development identity (see `auth`).
-    pub dev_user: String,
+    pub auth: Arc<Authenticator>,
+    pub audit: Arc<AuditLog>,
+    pub security: SecurityHeaders,
 }
 
 /// Build the application for a configuration: open the directory, assemble the routes.
 pub fn app(config: &Config) -> anyhow::Result<axum::Router> {
+    let settings = Settings::load(config.settings_file.as_deref())?;
+    settings.check(config.listen.ip())?;
+    let auth = Authenticator::new(&settings, &config.dev_user)?;
+    let audit = AuditLog::open(&config.data_dir.join("audit.db"))
+        .with_context(|| format!("opening the audit log in {}", config.data_dir.display()))?;
     let recovery = RecoverySettings {
         link_ttl: config.recovery_link_ttl,
         public_url: config.public_url(),
@@ -56,7 +69,9 @@ pub fn app(config: &Config) -> anyhow::Result<axum::Router> {
         directory,
         account_id: config.account_id.clone(),
         dist: config.dist.clone(),
-        dev_user: config.dev_user.clone(),
+        auth: Arc::new(auth),
+        audit: Arc::new(audit),
+        security: SecurityHeaders::for_page(&config.dist),
     }))
 }
 
@@ -68,10 +83,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
     println!("Keydesk is running at http://{address}/");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving")
 }
 
 async fn shutdown_signal() {

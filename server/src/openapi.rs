@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{meta, recovery, users};
+use crate::routes::{audit, meta, recovery, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +26,11 @@ use crate::routes::{meta, recovery, users};
         recovery::accept_recovery_link,
         recovery::list_outbox,
         recovery::state_counts,
+        meta::session,
         meta::page_config,
+        audit::list_audit,
+        audit::export_audit,
+        audit::verify_audit,
         meta::healthz,
         meta::openapi_json,
     ),
@@ -46,6 +50,11 @@ use crate::routes::{meta, recovery, users};
         keydesk_api::OutboxMessage,
         keydesk_api::StateCounts,
         keydesk_api::StateCount,
+        keydesk_api::Session,
+        keydesk_api::Permission,
+        keydesk_api::AuditPage,
+        keydesk_api::AuditRecord,
+        keydesk_api::AuditVerification,
     ))
 )]
 struct ApiDoc;

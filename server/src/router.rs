@@ -4,23 +4,26 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{Method, Uri},
+    middleware::from_fn_with_state,
     routing::{get, post},
 };
 use keydesk_api::ErrorStatus;
 use tower_http::{catch_panic::CatchPanicLayer, compression::CompressionLayer};
 
 use crate::{
-    AppState,
+    AppState, auth,
     error::AppError,
     page,
-    routes::{meta, recovery, users},
+    routes::{audit, meta, recovery, users},
+    security,
 };
 
 /// The largest request body Keydesk reads. Its bodies are small JSON objects.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Everything that reads or changes the directory needs a signed-in person.
+    let protected = Router::new()
         // The Users API (v1beta1), and Keydesk's extensions of it.
         .route(
             "/v1beta1/accounts/{account_id}/users",
@@ -35,20 +38,34 @@ pub fn router(state: AppState) -> Router {
             post(recovery::begin_recovery),
         )
         // What the page needs besides the Users API.
+        .route("/api/session", get(meta::session))
         .route("/api/config", get(meta::page_config))
         .route("/api/state-counts", get(recovery::state_counts))
         .route("/api/outbox", get(recovery::list_outbox))
-        // The person's side of a recovery link.
+        .route("/api/audit", get(audit::list_audit))
+        .route("/api/audit/export", get(audit::export_audit))
+        .route("/api/audit/verify", get(audit::verify_audit))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    // The person holding a recovery link has a link, not a login.
+    let public = Router::new()
         .route(
             "/api/recovery:inspect",
             post(recovery::inspect_recovery_link),
         )
         .route("/api/recovery:accept", post(recovery::accept_recovery_link))
         .route("/healthz", get(meta::healthz))
-        .route("/openapi.json", get(meta::openapi_json))
+        .route("/openapi.json", get(meta::openapi_json));
+    Router::new()
+        .merge(protected)
+        .merge(public)
         // Anything else: the page (with SPA fallback), or a JSON 404 under the API prefixes.
         .fallback(page::serve_page)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), auth::request_context))
+        .layer(from_fn_with_state(
+            state.clone(),
+            security::add_security_headers,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(panic_to_error))

@@ -76,7 +76,10 @@ pub struct ProxySettings {
 }
 
 fn loopback() -> Vec<IpNet> {
-    vec!["127.0.0.0/8".parse().expect("valid"), "::1/128".parse().expect("valid")]
+    vec![
+        "127.0.0.0/8".parse().expect("valid"),
+        "::1/128".parse().expect("valid"),
+    ]
 }
 
 /// The identity headers, oauth2-proxy's names by default (Grafana uses `X-WEBAUTH-USER`,
@@ -103,7 +106,12 @@ impl Default for HeaderNames {
 
 impl HeaderNames {
     pub fn all(&self) -> [&str; 4] {
-        [&self.email, &self.user, &self.preferred_username, &self.groups]
+        [
+            &self.email,
+            &self.user,
+            &self.preferred_username,
+            &self.groups,
+        ]
     }
 }
 
@@ -142,7 +150,10 @@ impl RoleSettings {
         let mut roles = Vec::new();
         let mut permissions = BTreeSet::new();
         for (role, role_groups, grants) in table {
-            if role_groups.iter().any(|g| groups.iter().any(|have| have == g)) {
+            if role_groups
+                .iter()
+                .any(|g| groups.iter().any(|have| have == g))
+            {
                 roles.push(role.to_owned());
                 permissions.extend(grants.iter().copied());
             }
@@ -174,7 +185,8 @@ impl Settings {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the configuration file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("in the configuration file {}", path.display()))
+        toml::from_str(&text)
+            .with_context(|| format!("in the configuration file {}", path.display()))
     }
 
     /// Refuse configurations that would let the wrong people in.
@@ -219,8 +231,10 @@ mod tests {
         let proxy: Settings = toml::from_str("[auth]\nmode = \"proxy\"").unwrap();
         let err = proxy.check("0.0.0.0".parse().unwrap()).unwrap_err();
         assert!(err.to_string().contains("[auth.proxy]"), "{err}");
-        let proxy: Settings =
-            toml::from_str("[auth]\nmode = \"proxy\"\n[auth.proxy]\ntrusted_proxies = [\"10.1.2.3/32\"]").unwrap();
+        let proxy: Settings = toml::from_str(
+            "[auth]\nmode = \"proxy\"\n[auth.proxy]\ntrusted_proxies = [\"10.1.2.3/32\"]",
+        )
+        .unwrap();
         assert!(proxy.check("0.0.0.0".parse().unwrap()).is_ok());
     }
 

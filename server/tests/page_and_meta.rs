@@ -179,6 +179,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/recovery:inspect"),
     ("post", "/api/recovery:accept"),
     ("get", "/api/outbox"),
+    ("get", "/api/session"),
+    ("get", "/api/audit"),
+    ("get", "/api/audit/export"),
+    ("get", "/api/audit/verify"),
     ("get", "/api/state-counts"),
     ("get", "/api/config"),
     ("get", "/healthz"),
@@ -269,6 +273,7 @@ async fn every_documented_operation_answers_as_documented() {
                 .replace("{account_id}", app.account())
                 .replace("{user_id}", user);
             let mut cases = vec![(real.clone(), body.clone(), true)];
+            let real_path = real.clone();
             if template.contains("{account_id}") {
                 let other = template
                     .replace("{account_id}", &"B".repeat(26))
@@ -284,6 +289,27 @@ async fn every_documented_operation_answers_as_documented() {
             if let Some(mut forged) = body.clone().filter(|b| b.get("token").is_some()) {
                 forged["token"] = json!("not-a-token");
                 cases.push((real, Some(forged), false));
+            }
+            // An operation whose success is not JSON (the JSON Lines export) is checked for its
+            // documented content type and that every line is JSON.
+            let success_content = operation["responses"]["200"]["content"]
+                .as_object()
+                .and_then(|content| content.keys().next().cloned());
+            if let Some(content_type) = success_content.filter(|c| c != "application/json") {
+                let response = app.client.get(app.url(&real_path)).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK, "{method} {template}");
+                let header = response.headers()[CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                assert_eq!(header, content_type, "{method} {template}");
+                let text = response.text().await.unwrap();
+                assert!(!text.is_empty(), "{method} {template}: nothing exported");
+                for line in text.lines() {
+                    serde_json::from_str::<Value>(line).expect("every line is JSON");
+                }
+                calls += 2;
+                continue;
             }
             for (path, body, should_succeed) in cases {
                 let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
@@ -312,8 +338,16 @@ async fn every_documented_operation_answers_as_documented() {
             }
         }
     }
-    // Every operation once for real, and once or twice with a wrong account, ID or token.
-    assert!(calls >= 2 * ROUTES.len(), "only {calls} calls");
+    // Every operation once for real, and those with an account, ID or token once or twice
+    // more with a wrong one.
+    let with_parameters = ROUTES
+        .iter()
+        .filter(|(_, path)| path.contains('{') || path.starts_with("/api/recovery"))
+        .count();
+    assert!(
+        calls >= ROUTES.len() + with_parameters,
+        "only {calls} calls"
+    );
 }
 
 #[tokio::test]

@@ -78,13 +78,14 @@ pub trait Directory: Send + Sync + 'static {
 pub trait RecoveryLinks: Send + Sync {
     /// Who the link is for, if it may still be used.
     async fn inspect_link(&self, token: String) -> Result<RecoveryLinkInfo, DirectoryError>;
-    /// Confirm the email, set the new password; answers the new Secret Key (shown once).
+    /// Confirm the email, set the new password; answers whose link it was and the new Secret
+    /// Key (shown once).
     async fn accept_link(
         &self,
         token: String,
         email: String,
         password: String,
-    ) -> Result<String, DirectoryError>;
+    ) -> Result<(UserId, String), DirectoryError>;
     /// The emails sent or waiting, newest first.
     async fn outbox(&self) -> Result<Vec<OutboxMessage>, DirectoryError>;
 }

@@ -1,10 +1,10 @@
 //! Health, configuration for the page, and the API's own description.
 
 use axum::{Json, extract::State};
-use keydesk_api::PageConfig;
+use keydesk_api::{PageConfig, Session};
 use serde::Serialize;
 
-use crate::AppState;
+use crate::{AppState, auth::Signed};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -19,10 +19,21 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// Who is signed in, and what they may do.
+#[utoipa::path(get, path = "/api/session", tag = "keydesk",
+    responses(
+        (status = 200, description = "The signed-in person", body = Session),
+        (status = 401, description = "Not signed in", body = keydesk_api::ApiError),
+        (status = 403, description = "Signed in, but no group grants access", body = keydesk_api::ApiError),
+    ))]
+pub async fn session(Signed(session): Signed) -> Json<Session> {
+    Json(session)
+}
+
 /// Tell the page which account it manages and which directory backend answers.
 #[utoipa::path(get, path = "/api/config", tag = "keydesk",
     responses((status = 200, description = "The page's configuration", body = PageConfig)))]
-pub async fn page_config(State(state): State<AppState>) -> Json<PageConfig> {
+pub async fn page_config(State(state): State<AppState>, _signed: Signed) -> Json<PageConfig> {
     Json(PageConfig {
         account_id: state.account_id.clone(),
         directory: state.directory.kind().to_owned(),

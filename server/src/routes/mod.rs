@@ -1,5 +1,6 @@
 //! Request handlers, one module per resource.
 
+pub mod audit;
 pub mod meta;
 pub mod recovery;
 pub mod users;

@@ -7,12 +7,16 @@ use axum::{
 };
 use keydesk_api::{
     AcceptRecoveryRequest, AcceptRecoveryResponse, ApiError, BeginRecoveryRequest,
-    BeginRecoveryResponse, MAX_RECOVERY_BATCH, OutboxResponse, RecoveryLinkInfo, RecoveryToken,
-    StateCounts,
+    BeginRecoveryResponse, MAX_RECOVERY_BATCH, OutboxResponse, Permission, RecoveryLinkInfo,
+    RecoveryToken, StateCounts,
 };
 
 use crate::{
-    AppState, auth::Actor, directory::RecoveryLinks, error::AppError, routes::users::check_account,
+    AppState,
+    auth::{Guard, Signed},
+    directory::RecoveryLinks,
+    error::AppError,
+    routes::users::check_account,
 };
 
 /// Begin recovery for one to ten people, each named by ID, email or display name: everyone or
@@ -30,12 +34,39 @@ use crate::{
     ))]
 pub async fn begin_recovery(
     State(state): State<AppState>,
+    guard: Guard,
     path: Result<Path<String>, PathRejection>,
-    actor: Actor,
     body: Result<Json<BeginRecoveryRequest>, JsonRejection>,
 ) -> Result<Json<BeginRecoveryResponse>, AppError> {
+    let named: Vec<String> = match &body {
+        Ok(Json(request)) => request
+            .users
+            .iter()
+            .map(|n| n.chars().take(64).collect())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    guard
+        .admit("begin_recovery", Some(Permission::Recover), &named)
+        .await?;
+    let result = begin(&state, guard.actor(), path, body).await;
+    // On success, the audit names the people by ID, whatever the request called them.
+    let targets = match &result {
+        Ok(response) => response.users.iter().map(|u| u.id.to_string()).collect(),
+        Err(_) => named,
+    };
+    guard.finish("begin_recovery", &targets, &result).await?;
+    result.map(Json)
+}
+
+async fn begin(
+    state: &AppState,
+    actor: &str,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<BeginRecoveryRequest>, JsonRejection>,
+) -> Result<BeginRecoveryResponse, AppError> {
     let Path(account) = path?;
-    check_account(&state, &account)?;
+    check_account(state, &account)?;
     let Json(request) = body?;
     match request.users.len() {
         0 => return Err(AppError::invalid("name at least one person to recover")),
@@ -52,11 +83,8 @@ pub async fn begin_recovery(
             long.chars().take(40).collect::<String>()
         )));
     }
-    let users = state
-        .directory
-        .begin_recovery(&actor.email, request.users)
-        .await?;
-    Ok(Json(BeginRecoveryResponse { users }))
+    let users = state.directory.begin_recovery(actor, request.users).await?;
+    Ok(BeginRecoveryResponse { users })
 }
 
 fn links(state: &AppState) -> Result<&dyn RecoveryLinks, AppError> {
@@ -92,13 +120,24 @@ pub async fn inspect_recovery_link(
     ))]
 pub async fn accept_recovery_link(
     State(state): State<AppState>,
+    guard: Guard,
     body: Result<Json<AcceptRecoveryRequest>, JsonRejection>,
 ) -> Result<Json<AcceptRecoveryResponse>, AppError> {
-    let Json(request) = body?;
-    let secret_key = links(&state)?
-        .accept_link(request.token, request.email, request.password)
-        .await?;
-    Ok(Json(AcceptRecoveryResponse { secret_key }))
+    guard.admit("accept_recovery", None, &[]).await?;
+    let result = async {
+        let Json(request) = body?;
+        Ok(links(&state)?
+            .accept_link(request.token, request.email, request.password)
+            .await?)
+    }
+    .await;
+    // The audit names whose link it was; never the token, the email given or the password.
+    let targets = match &result {
+        Ok((id, _)) => vec![id.to_string()],
+        Err(_) => Vec::new(),
+    };
+    guard.finish("accept_recovery", &targets, &result).await?;
+    result.map(|(_, secret_key)| Json(AcceptRecoveryResponse { secret_key }))
 }
 
 /// The emails Keydesk sent or holds, newest first (embedded directory).
@@ -107,7 +146,12 @@ pub async fn accept_recovery_link(
         (status = 200, description = "The outbox", body = OutboxResponse),
         (status = 404, description = "This directory sends no email itself", body = ApiError),
     ))]
-pub async fn list_outbox(State(state): State<AppState>) -> Result<Json<OutboxResponse>, AppError> {
+pub async fn list_outbox(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Json<OutboxResponse>, AppError> {
+    // The outbox holds live recovery links: only people who may recover may see it.
+    signed.require(Permission::Recover)?;
     let messages = links(&state)?.outbox().await?;
     Ok(Json(OutboxResponse { messages }))
 }
@@ -115,6 +159,10 @@ pub async fn list_outbox(State(state): State<AppState>) -> Result<Json<OutboxRes
 /// How many people are in each state.
 #[utoipa::path(get, path = "/api/state-counts", tag = "keydesk",
     responses((status = 200, description = "Counts by state", body = StateCounts)))]
-pub async fn state_counts(State(state): State<AppState>) -> Result<Json<StateCounts>, AppError> {
+pub async fn state_counts(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Json<StateCounts>, AppError> {
+    signed.require(Permission::ReadUsers)?;
     Ok(Json(state.directory.state_counts().await?))
 }

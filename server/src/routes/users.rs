@@ -10,10 +10,15 @@ use axum::{
 };
 use keydesk_api::{
     AccountId, ApiError, ApiFilter, DEFAULT_PAGE_SIZE, ErrorStatus, ListUsersParams,
-    ListUsersResponse, MAX_PAGE_SIZE, OrderBy, User, UserId, UserMethod, UserState,
+    ListUsersResponse, MAX_PAGE_SIZE, OrderBy, Permission, User, UserId, UserMethod, UserState,
 };
 
-use crate::{AppState, directory::ListQuery, error::AppError};
+use crate::{
+    AppState,
+    auth::{Guard, Signed},
+    directory::ListQuery,
+    error::AppError,
+};
 
 /// The longest search text accepted, in characters.
 const MAX_QUERY_CHARS: usize = 200;
@@ -101,9 +106,11 @@ fn parse_list_query(params: ListUsersParams) -> Result<ListQuery, AppError> {
     ))]
 pub async fn list_users(
     State(state): State<AppState>,
+    signed: Signed,
     path: Result<Path<String>, PathRejection>,
     params: Result<Query<ListUsersParams>, QueryRejection>,
 ) -> Result<Json<ListUsersResponse>, AppError> {
+    signed.require(Permission::ReadUsers)?;
     let Path(account) = path?;
     check_account(&state, &account)?;
     let Query(params) = params?;
@@ -122,8 +129,10 @@ pub async fn list_users(
     ))]
 pub async fn get_user(
     State(state): State<AppState>,
+    signed: Signed,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<User>, AppError> {
+    signed.require(Permission::ReadUsers)?;
     let Path((account, segment)) = path?;
     check_account(&state, &account)?;
     if let Some((_, method)) = segment.split_once(':') {
@@ -136,37 +145,52 @@ pub async fn get_user(
     Ok(Json(state.directory.get_user(&id).await?))
 }
 
-/// Route `POST …/users/{user_id}:{method}` to the method's handler.
+/// Route `POST …/users/{user_id}:{method}` to the method's handler. Every attempt, including
+/// malformed ones, is admitted by the guard and audited.
 pub async fn call_user_method(
     State(state): State<AppState>,
+    guard: Guard,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<User>, AppError> {
     let Path((account, segment)) = path?;
-    check_account(&state, &account)?;
-    let Some((raw_id, method_name)) = segment.split_once(':') else {
-        return Err(AppError::new(
-            ErrorStatus::MethodNotAllowed,
-            "POST on a user needs a custom method, for example …/users/{user_id}:suspend",
-        ));
-    };
-    let id = UserId::parse(raw_id)?;
-    let Some(method) = UserMethod::parse(method_name) else {
-        let known: Vec<&str> = UserMethod::ALL.iter().map(|m| m.as_str()).collect();
-        return Err(AppError::not_found(format!(
-            "':{}' is not a method of users; use :{}",
-            method_name.chars().take(40).collect::<String>(),
-            known.join(" or :")
-        )));
-    };
-    check_empty_body(&body?, method)?;
-    match method {
-        UserMethod::Suspend => suspend_user(&state, &id).await,
-        UserMethod::Reactivate => reactivate_user(&state, &id).await,
-        UserMethod::CompleteRecovery => complete_recovery(&state, &id).await,
-        UserMethod::ResendRecovery => resend_recovery(&state, &id).await,
-    }
-    .map(Json)
+    let (raw_id, method_name) = segment.split_once(':').unwrap_or((&segment, ""));
+    let method = UserMethod::parse(method_name);
+    let permission = method.map(|method| match method {
+        UserMethod::Suspend => Permission::Suspend,
+        UserMethod::Reactivate => Permission::Reactivate,
+        UserMethod::CompleteRecovery | UserMethod::ResendRecovery => Permission::Recover,
+    });
+    let action = method.map_or("unknown_method", |m| m.as_str());
+    let target: String = raw_id.chars().take(64).collect();
+    guard
+        .attempt(action, permission, vec![target], async {
+            check_account(&state, &account)?;
+            if !segment.contains(':') {
+                return Err(AppError::new(
+                    ErrorStatus::MethodNotAllowed,
+                    "POST on a user needs a custom method, for example …/users/{user_id}:suspend",
+                ));
+            }
+            let id = UserId::parse(raw_id)?;
+            let Some(method) = method else {
+                let known: Vec<&str> = UserMethod::ALL.iter().map(|m| m.as_str()).collect();
+                return Err(AppError::not_found(format!(
+                    "':{}' is not a method of users; use :{}",
+                    method_name.chars().take(40).collect::<String>(),
+                    known.join(" or :")
+                )));
+            };
+            check_empty_body(&body?, method)?;
+            match method {
+                UserMethod::Suspend => suspend_user(&state, &id).await,
+                UserMethod::Reactivate => reactivate_user(&state, &id).await,
+                UserMethod::CompleteRecovery => complete_recovery(&state, &id).await,
+                UserMethod::ResendRecovery => resend_recovery(&state, &id).await,
+            }
+        })
+        .await
+        .map(Json)
 }
 
 /// The custom methods take no parameters: an empty body or a JSON object (as Google-style clients

@@ -70,6 +70,8 @@ impl TestApp {
             .await
             .expect("binding a loopback port");
         let address = listener.local_addr().unwrap();
+        // With connection info, as `keydesk_server::run` serves: the SSO check needs the peer.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         TestApp {
             config,
@@ -262,6 +264,7 @@ fn config_for(dir: &TempDir) -> Config {
         data_dir: dir.path().join("data"),
         dist: dir.path().join("dist"),
         account_id: AccountId::parse(DEMO_ACCOUNT_ID).unwrap(),
+        settings_file: None,
         dev_user: DEV_USER.to_owned(),
         public_url: Some(PUBLIC_URL.to_owned()),
         recovery_link_ttl: Duration::from_secs(48 * 3600),

@@ -88,12 +88,19 @@ fn now() -> String {
 }
 
 fn insert_users(conn: &mut Connection, users: &[NewUser]) -> rusqlite::Result<()> {
+    // Seeded recoveries look recent: they began two days before the directory was made.
+    let recovery_seeded = humantime::format_rfc3339_seconds(
+        SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600),
+    )
+    .to_string();
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare(
             "INSERT INTO users (id, email, display_name, state, user_type, role, create_time,
-                                update_time, name_key, email_key, search_key)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10)",
+                                update_time, name_key, email_key, search_key,
+                                recovery_started_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10,
+                     CASE WHEN ?4 IN ('RECOVERY_STARTED', 'RECOVERY_ACCEPTED') THEN ?11 END)",
         )?;
         for user in users {
             let id = seed::id_for(&user.email);
@@ -115,6 +122,7 @@ fn insert_users(conn: &mut Connection, users: &[NewUser]) -> rusqlite::Result<()
                 name_key,
                 email_key,
                 search_key,
+                recovery_seeded,
             ])?;
         }
     }
@@ -478,7 +486,7 @@ impl RecoveryLinks for SqliteDirectory {
         token: String,
         email: String,
         password: String,
-    ) -> Result<String, DirectoryError> {
+    ) -> Result<(UserId, String), DirectoryError> {
         self.run(move |conn, context| {
             recovery::accept(conn, context, &token, &email, &password, SystemTime::now())
         })

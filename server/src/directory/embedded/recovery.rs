@@ -111,14 +111,15 @@ pub fn begin(
         };
         if let Some((earlier, _)) = chosen.iter().find(|(_, u)| u.id == user.id) {
             bad_names.push(format!(
-                "'{earlier}' and '{name}' are the same person ({})",
+                "'{earlier}' and '{name}' are the same person, {}",
                 user.email
             ));
             continue;
         }
         if user.email.eq_ignore_ascii_case(actor_email) {
             bad_names.push(format!(
-                "'{name}' is your own account, and nobody may recover their own account"
+                "{} is your own account, and nobody may recover their own account",
+                describe(&user)
             ));
         } else if !matches!(user.state, UserState::Active | UserState::RecoveryStarted) {
             bad_states.push(format!(
@@ -324,8 +325,16 @@ pub fn accept(
     email: &str,
     password: &str,
     now: SystemTime,
-) -> Result<String, DirectoryError> {
+) -> Result<(UserId, String), DirectoryError> {
     check_password(password, email)?;
+    // Anyone can call this: check the link and the email cheaply before the deliberately slow
+    // hashing, so forged tokens cost nothing. Both are checked again under the write lock.
+    let (_, user) = usable_link(conn, context, token, now)?;
+    if !user.email.eq_ignore_ascii_case(email.trim()) {
+        return Err(DirectoryError::InvalidArgument(
+            "That is not the email address this recovery link was sent to.".into(),
+        ));
+    }
     // Hashing is slow on purpose: do it before taking the write lock.
     let hash = |secret: &str| {
         Argon2::default()
@@ -360,7 +369,7 @@ pub fn accept(
         params![stamp, user.id.as_str()],
     )?;
     tx.commit()?;
-    Ok(secret_key)
+    Ok((user.id, secret_key))
 }
 
 /// RECOVERY_ACCEPTED to ACTIVE: two-factor authentication is reset and every device signed out.
