@@ -3,10 +3,10 @@
 
 use gloo_net::http::{Request, Response};
 use keydesk_api::{
-    AcceptRecoveryRequest, AcceptRecoveryResponse, AccountId, ApiError, BeginRecoveryRequest,
-    BeginRecoveryResponse, ListUsersParams, ListUsersResponse, OutboxMessage, OutboxResponse,
-    PageConfig, RecoveryLinkInfo, RecoveryToken, StateCounts, User, UserId, UserMethod,
-    begin_recovery_path, users_path,
+    AcceptRecoveryRequest, AcceptRecoveryResponse, AccountId, ApiError, AuditPage, AuditQuery,
+    AuditVerification, BeginRecoveryRequest, BeginRecoveryResponse, ListUsersParams,
+    ListUsersResponse, OutboxMessage, OutboxResponse, PageConfig, RecoveryLinkInfo, RecoveryToken,
+    Session, StateCounts, User, UserId, UserMethod, begin_recovery_path, users_path,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -19,6 +19,8 @@ pub enum ApiFailure {
         code: u16,
         status: String,
         message: String,
+        /// For 429: how many seconds the server asks the page to wait.
+        retry_after: Option<u32>,
     },
     #[error("Keydesk could not be reached ({0}). Check your connection and try again.")]
     Network(String),
@@ -34,6 +36,18 @@ impl ApiFailure {
             _ => None,
         }
     }
+
+    /// When the server limits how fast a person acts: seconds to wait.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiFailure::Server {
+                code: 429,
+                retry_after,
+                ..
+            } => Some(retry_after.unwrap_or(5)),
+            _ => None,
+        }
+    }
 }
 
 async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, ApiFailure> {
@@ -45,17 +59,23 @@ async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, ApiFailure
     }
     let code = response.status();
     let status_text = response.status_text();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.trim().parse().ok());
     match response.json::<ApiError>().await {
         Ok(ApiError { error }) => Err(ApiFailure::Server {
             code,
             status: error.status,
             message: error.message,
+            retry_after,
         }),
         // A proxy in front of Keydesk may answer with its own page.
         Err(_) => Err(ApiFailure::Server {
             code,
             status: String::new(),
             message: format!("Keydesk answered {code} {status_text}."),
+            retry_after,
         }),
     }
 }
@@ -91,22 +111,40 @@ pub async fn accept_recovery_link(
     post("/api/recovery:accept", request).await
 }
 
-/// The page's handle on the admin API of one account.
+/// The page's handle on the admin API of one account, for the person signed in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Client {
     pub account: AccountId,
     /// `embedded` or `upstream`.
     pub directory: String,
+    pub session: Session,
 }
 
 impl Client {
-    /// Ask the server which account it manages.
+    /// Ask the server who is signed in and which account it manages.
     pub async fn connect() -> Result<Client, ApiFailure> {
+        let session: Session = get("/api/session").await?;
         let config: PageConfig = get("/api/config").await?;
         Ok(Client {
             account: config.account_id,
             directory: config.directory,
+            session,
         })
+    }
+
+    /// Audit records matching the filters, newest first.
+    pub async fn audit(&self, query: &AuditQuery) -> Result<AuditPage, ApiFailure> {
+        let response = Request::get("/api/audit")
+            .query(query.pairs())
+            .send()
+            .await
+            .map_err(network)?;
+        decode(response).await
+    }
+
+    /// Whether the audit chain is intact.
+    pub async fn verify_audit(&self) -> Result<AuditVerification, ApiFailure> {
+        get("/api/audit/verify").await
     }
 
     /// One page of users.
@@ -157,4 +195,40 @@ impl Client {
         let response: OutboxResponse = get("/api/outbox").await?;
         Ok(response.messages)
     }
+}
+
+/// Wait without blocking the page.
+pub async fn sleep(milliseconds: u32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = web_sys::window()
+            .expect("a browser window")
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, milliseconds as i32);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// Run a request; when the server says the person is acting too fast, say so through `waiting`,
+/// wait as long as it asks, and try again (a few times at most).
+pub async fn patiently<T, F, Fut>(
+    call: F,
+    waiting: impl Fn(Option<String>),
+) -> Result<T, ApiFailure>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, ApiFailure>>,
+{
+    for _ in 0..4 {
+        match call().await {
+            Err(err) if err.retry_after().is_some() => {
+                let seconds = err.retry_after().unwrap_or(5);
+                waiting(Some(format!(
+                    "Keydesk limits how fast one person can act: trying again in {seconds} s…"
+                )));
+                sleep(seconds * 1000).await;
+                waiting(None);
+            }
+            other => return other,
+        }
+    }
+    call().await
 }

@@ -7,11 +7,10 @@ pub mod api;
 pub mod components;
 pub mod routes;
 
-use keydesk_api::StateCounts;
+use keydesk_api::{Permission, StateCounts};
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{
     components::{Route, Router, Routes},
-    hooks::use_location,
     path,
 };
 
@@ -50,6 +49,18 @@ impl Counts {
 
 #[component]
 pub fn App() -> impl IntoView {
+    // The person's recovery page is opened from an email, needs no Keydesk sign-in, and never
+    // shows the admin's navigation.
+    if window().location().pathname().as_deref() == Ok("/recover") {
+        return view! {
+            <header class="top">
+                <span class="brand">"Keydesk"</span>
+                <span class="tagline">"Account recovery"</span>
+            </header>
+            <main id="main"><routes::RecoverPage /></main>
+        }
+        .into_any();
+    }
     let connection = RwSignal::new(Connection::Connecting);
     let connect = move || {
         connection.set(Connection::Connecting);
@@ -62,23 +73,37 @@ pub fn App() -> impl IntoView {
     };
     connect();
 
-    move || match connection.get() {
+    (move || match connection.get() {
         Connection::Connecting => view! {
             <main id="main"><p class="panel" role="status">"Connecting to Keydesk…"</p></main>
         }
         .into_any(),
-        Connection::Failed(err) => view! {
-            <main id="main">
-                <div class="panel error-panel" role="alert">
-                    <h1>"Keydesk cannot start"</h1>
-                    <p>{err.to_string()}</p>
-                    <button type="button" on:click=move |_| connect()>"Try again"</button>
-                </div>
-            </main>
+        Connection::Failed(err) => {
+            let title = match err.code() {
+                Some(401) => "You are not signed in",
+                Some(403) => "You have no access to Keydesk",
+                _ => "Keydesk cannot start",
+            };
+            let hint = match err.code() {
+                Some(401) => "Open Keydesk through your company's sign-in page. If you did, your sign-in may have expired: reload the page.",
+                Some(403) => "Ask the team that runs Keydesk to add you to a group with access.",
+                _ => "",
+            };
+            view! {
+                <main id="main">
+                    <div class="panel error-panel" role="alert">
+                        <h1>{title}</h1>
+                        <p>{err.to_string()}</p>
+                        <p>{hint}</p>
+                        <button type="button" on:click=move |_| connect()>"Try again"</button>
+                    </div>
+                </main>
+            }
+            .into_any()
         }
-        .into_any(),
         Connection::Ready(client) => {
             provide_context(Counts::new(client.clone()));
+            provide_context(client.session.clone());
             provide_context(client);
             view! {
                 <Router>
@@ -87,24 +112,25 @@ pub fn App() -> impl IntoView {
                         <Routes fallback=routes::NotFound>
                             <Route path=path!("/") view=routes::UsersPage />
                             <Route path=path!("/users") view=routes::UsersPage />
+                            <Route path=path!("/users/:id") view=routes::UserPage />
+                            <Route path=path!("/audit") view=routes::AuditPage />
                             <Route path=path!("/outbox") view=routes::OutboxPage />
-                            <Route path=path!("/recover") view=routes::RecoverPage />
                         </Routes>
                     </main>
                 </Router>
             }
             .into_any()
         }
-    }
+    })
+    .into_any()
 }
 
-/// The header, with the admin navigation everywhere but on the person's recovery page.
+/// The header: navigation, the count of recoveries awaiting completion, and who is signed in.
 #[component]
 fn TopBar() -> impl IntoView {
     let client = expect_context::<Client>();
     let counts = expect_context::<Counts>();
-    let location = use_location();
-    let admin = move || location.pathname.get() != "/recover";
+    let session = client.session.clone();
     let awaiting = move || {
         counts
             .counts
@@ -113,22 +139,40 @@ fn TopBar() -> impl IntoView {
             .map(|c| c.of("RECOVERY_ACCEPTED"))
             .unwrap_or(0)
     };
-    let embedded = client.directory == "embedded";
+    let outbox = client.directory == "embedded" && session.may(Permission::Recover);
+    let audit = session.may(Permission::ReadAudit);
+    let roles = if session.roles.is_empty() {
+        "no role".to_owned()
+    } else {
+        session.roles.join(", ")
+    };
+    let banner = session.development.then(|| {
+        view! {
+            <div class="dev-banner" role="note">
+                <strong>"Development sign-in"</strong>
+                {format!(
+                    ": you are acting as {} ({roles}). Keydesk allows this only on this machine; behind your SSO proxy it uses your real sign-in.",
+                    session.email
+                )}
+            </div>
+        }
+    });
     view! {
+        {banner}
         <header class="top">
             <a class="brand" href="/">"Keydesk"</a>
-            <Show when=admin fallback=|| view! { <span class="tagline">"Account recovery"</span> }>
-                <nav aria-label="Keydesk">
-                    <a href="/">"Users"</a>
-                    <a href="/?state=RECOVERY_ACCEPTED">
-                        "Awaiting completion "
-                        <span class="count" aria-label=move || format!("{} people", awaiting())>
-                            {awaiting}
-                        </span>
-                    </a>
-                    {embedded.then(|| view! { <a href="/outbox">"Outbox"</a> })}
-                </nav>
-            </Show>
+            <nav aria-label="Keydesk">
+                <a href="/">"Users"</a>
+                <a href="/?state=RECOVERY_ACCEPTED">
+                    "Awaiting completion "
+                    <span class="count" aria-label=move || format!("{} people", awaiting())>
+                        {awaiting}
+                    </span>
+                </a>
+                {audit.then(|| view! { <a href="/audit">"Audit"</a> })}
+                {outbox.then(|| view! { <a href="/outbox">"Outbox"</a> })}
+            </nav>
+            <span class="signed-in" title=format!("Roles: {roles}")>{session.email.clone()}</span>
         </header>
     }
 }

@@ -451,3 +451,46 @@ async fn shows_the_servers_message() {
         "Ann is the last active owner"
     );
 }
+
+#[wasm_bindgen_test]
+fn actions_the_person_may_not_take_are_disabled_and_say_why() {
+    let parent = container();
+    mount_to(parent.clone(), || {
+        provide_context(keydesk_api::Session {
+            email: "helpdesk@example.com".into(),
+            name: None,
+            groups: vec!["keydesk-helpdesk".into()],
+            roles: vec!["helpdesk".into()],
+            permissions: vec![
+                keydesk_api::Permission::ReadUsers,
+                keydesk_api::Permission::Recover,
+            ],
+            development: false,
+        });
+        view! {
+            <table><tbody>
+                <UserRow user=user("Ann", UserState::Active) ask=Callback::new(|_: Change| ())
+                    selected=false on_toggle=Callback::new(|_: User| ()) />
+            </tbody></table>
+        }
+    })
+    .forget();
+    let suspend = parent
+        .query_selector("button[aria-label='Suspend Ann']")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        suspend.get_attribute("aria-disabled").as_deref(),
+        Some("true")
+    );
+    let why = suspend.get_attribute("title").unwrap();
+    assert!(
+        why.contains("'suspend' permission") && why.contains("helpdesk"),
+        "{why}"
+    );
+    let recover = parent
+        .query_selector("button[aria-label='Begin recovery Ann']")
+        .unwrap()
+        .unwrap();
+    assert_eq!(recover.get_attribute("aria-disabled"), None);
+}

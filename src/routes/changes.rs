@@ -6,7 +6,7 @@ use leptos::{prelude::*, task::spawn_local};
 
 use crate::{
     Counts,
-    api::Client,
+    api::{Client, patiently},
     components::{ConfirmDialog, StateBadge},
 };
 
@@ -155,10 +155,11 @@ pub fn ChangeDialog(
         busy.set(true);
         error.set(None);
         let client = client.clone();
+        let waiting = move |message: Option<String>| error.set(message);
         spawn_local(async move {
             match change {
                 Change::One { method, user } => {
-                    match client.call_user_method(method, &user.id).await {
+                    match patiently(|| client.call_user_method(method, &user.id), waiting).await {
                         Ok(updated) => {
                             on_notice.run(match method {
                                 UserMethod::Suspend => format!("Suspended {} ({}).", updated.display_name, updated.email),
@@ -181,20 +182,22 @@ pub fn ChangeDialog(
                         }
                     }
                 }
-                Change::BeginRecovery(users) => match client.begin_recovery(&users).await {
-                    Ok(started) => {
-                        on_notice.run(format!(
+                Change::BeginRecovery(users) => {
+                    match patiently(|| client.begin_recovery(&users), waiting).await {
+                        Ok(started) => {
+                            on_notice.run(format!(
                             "Recovery begun for {}: {}. Each was sent an email with a recovery link.",
                             people(started.len()),
                             names(&started)
                         ));
-                        for user in started {
-                            on_updated.run(user);
+                            for user in started {
+                                on_updated.run(user);
+                            }
+                            pending.set(None);
                         }
-                        pending.set(None);
+                        Err(err) => error.set(Some(err.to_string())),
                     }
-                    Err(err) => error.set(Some(err.to_string())),
-                },
+                }
                 Change::CompleteRecovery(users) => {
                     outcomes.set(
                         users
@@ -208,10 +211,9 @@ pub fn ChangeDialog(
                     let mut completed = Vec::new();
                     // One request each, so one failure does not hide the others.
                     for (index, user) in users.iter().enumerate() {
-                        let result = match client
-                            .call_user_method(UserMethod::CompleteRecovery, &user.id)
-                            .await
-                        {
+                        let complete =
+                            || client.call_user_method(UserMethod::CompleteRecovery, &user.id);
+                        let result = match patiently(complete, waiting).await {
                             Ok(updated) => {
                                 completed.push(updated.clone());
                                 on_updated.run(updated);

@@ -1,13 +1,17 @@
 //! The page's views, one module each, and the change dialog they share.
 
+mod audit;
 mod changes;
 mod outbox;
 mod recover;
+mod user;
 mod users;
 
+pub use audit::{AuditPage, AuditTable};
 pub use changes::{Change, ChangeDialog, ChangeSummary, Outcome, begin_recovery_refusal};
 pub use outbox::OutboxPage;
 pub use recover::RecoverPage;
+pub use user::UserPage;
 pub use users::{RowAction, SelectionBar, UserRow, UsersPage, row_actions};
 
 use leptos::prelude::*;

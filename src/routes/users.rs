@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use keydesk_api::{
-    ListUsersParams, OrderBy, OrderField, SortDirection, User, UserMethod, UserState,
+    ListUsersParams, OrderBy, OrderField, Permission, SortDirection, User, UserMethod, UserState,
 };
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{
@@ -100,6 +100,15 @@ impl RowAction {
             RowAction::Method(UserMethod::ResendRecovery) => "Resend email",
             RowAction::Method(UserMethod::CompleteRecovery) => "Complete recovery",
             RowAction::BeginRecovery => "Begin recovery",
+        }
+    }
+
+    /// The permission the action needs; the server checks it, the page explains it.
+    pub fn permission(self) -> Permission {
+        match self {
+            RowAction::Method(UserMethod::Suspend) => Permission::Suspend,
+            RowAction::Method(UserMethod::Reactivate) => Permission::Reactivate,
+            _ => Permission::Recover,
         }
     }
 
@@ -570,6 +579,8 @@ pub fn SelectionBar(
                 .all(|u| u.state == UserState::RecoveryAccepted)
     };
     let complete = move |_| ask.run(Change::CompleteRecovery(selected.get_untracked()));
+    let cannot_recover = StoredValue::new(missing_permission(Permission::Recover));
+    let may_recover = cannot_recover.with_value(Option::is_none);
     view! {
         <Show when=move || !selected.read().is_empty()>
             <div class="selection-bar" role="region" aria-label="Selected people">
@@ -579,12 +590,20 @@ pub fn SelectionBar(
                         n => format!("{n} people selected"),
                     }}
                 </span>
-                <button type="button" on:click=begin>"Begin recovery"</button>
+                <button type="button" aria-disabled=(!may_recover).then_some("true")
+                    title=move || cannot_recover.get_value().unwrap_or_default()
+                    on:click=move |event| if may_recover { begin(event) }>
+                    "Begin recovery"
+                </button>
                 <button
                     type="button"
                     on:click=complete
-                    disabled=move || !all_accepted()
-                    title=move || if all_accepted() { "" } else { "Only people in Recovery accepted can have their recovery completed" }
+                    disabled=move || !all_accepted() || !may_recover
+                    title=move || match cannot_recover.get_value() {
+                        Some(why) => why,
+                        None if all_accepted() => String::new(),
+                        None => "Only people in Recovery accepted can have their recovery completed".to_owned(),
+                    }
                 >
                     "Complete recovery"
                 </button>
@@ -628,9 +647,14 @@ pub fn UserRow(
                 _ => "row-action",
             };
             let change = action.change(user.clone());
+            // Not `disabled`: a disabled button shows no tooltip, and the tooltip says why.
+            let refused = missing_permission(action.permission());
+            let allowed = refused.is_none();
             view! {
                 <button type="button" class=class aria-label=label
-                    on:click=move |_| ask.run(change.clone())>
+                    aria-disabled=(!allowed).then_some("true")
+                    title=refused.unwrap_or_default()
+                    on:click=move |_| if allowed { ask.run(change.clone()) }>
                     {action.label()}
                 </button>
             }
@@ -644,7 +668,7 @@ pub fn UserRow(
                 <input type="checkbox" aria-label=select_label prop:checked=move || selected.get()
                     on:change=move |_| on_toggle.run(toggled.clone()) />
             </td>
-            <td class="name">{user.display_name.clone()}</td>
+            <td class="name"><a href=format!("/users/{}", user.id)>{user.display_name.clone()}</a></td>
             <td class="email">{user.email.clone()}</td>
             <td><StateBadge state=user.state.clone() />{since}</td>
             <td>{type_label(user.user_type.as_ref())}</td>
@@ -652,4 +676,22 @@ pub fn UserRow(
             <td class="actions">{actions}</td>
         </tr>
     }
+}
+
+/// Why the signed-in person may not do something, for a tooltip; `None` when they may. Without a
+/// session in context (component tests), everything is allowed: the server is the authority.
+pub fn missing_permission(permission: Permission) -> Option<String> {
+    let session = use_context::<keydesk_api::Session>()?;
+    if session.may(permission) {
+        return None;
+    }
+    let roles = if session.roles.is_empty() {
+        "none".to_owned()
+    } else {
+        session.roles.join(", ")
+    };
+    Some(format!(
+        "You need the '{}' permission for this; your roles: {roles}",
+        permission.as_str()
+    ))
 }

@@ -1,0 +1,239 @@
+//! The audit trail: who did what to whom and when, filtered like the server's API, with the
+//! filters in the URL, an export for a SIEM, and a check of the hash chain.
+
+use keydesk_api::{AuditQuery, AuditRecord};
+use leptos::{prelude::*, task::spawn_local};
+use leptos_router::{
+    NavigateOptions,
+    hooks::{use_navigate, use_query_map},
+    params::ParamsMap,
+};
+
+use crate::api::Client;
+
+/// The filters, by their query-string names, with their labels and input types.
+const FILTERS: [(&str, &str, &str); 6] = [
+    ("actor", "Actor email", "email"),
+    ("action", "Action", "text"),
+    ("target", "Target (user ID)", "text"),
+    ("outcome", "Outcome", "text"),
+    ("since", "From (UTC)", "datetime-local"),
+    ("until", "Until (UTC)", "datetime-local"),
+];
+
+fn query_from(params: &ParamsMap) -> AuditQuery {
+    let get = |name: &str| params.get(name).filter(|v| !v.is_empty());
+    // The browser's datetime-local has no zone; the filters are in UTC.
+    let time = |name: &str| {
+        get(name).map(|v| {
+            if v.ends_with('Z') {
+                v
+            } else {
+                format!("{v}:00Z")
+            }
+        })
+    };
+    AuditQuery {
+        actor: get("actor"),
+        action: get("action"),
+        target: get("target"),
+        outcome: get("outcome"),
+        since: time("since"),
+        until: time("until"),
+        max_page_size: Some("50".into()),
+        page_token: None,
+    }
+}
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let client = expect_context::<Client>();
+    let params = use_query_map();
+    let navigate = use_navigate();
+    let query = Memo::new(move |_| query_from(&params.read()));
+
+    // The form edits a copy; Apply puts it in the URL.
+    let draft: Vec<(&'static str, RwSignal<String>)> = FILTERS
+        .iter()
+        .map(|(name, _, _)| {
+            (
+                *name,
+                RwSignal::new(params.read_untracked().get(name).unwrap_or_default()),
+            )
+        })
+        .collect();
+    let apply = {
+        let draft = draft.clone();
+        move |event: leptos::ev::SubmitEvent| {
+            event.prevent_default();
+            let mut map = ParamsMap::new();
+            for (name, value) in &draft {
+                let value = value.get_untracked();
+                if !value.trim().is_empty() {
+                    map.insert(*name, value.trim().to_owned());
+                }
+            }
+            navigate(
+                &format!("/audit{}", map.to_query_string()),
+                NavigateOptions::default(),
+            );
+        }
+    };
+
+    view! {
+        <section aria-labelledby="audit-heading">
+            <h1 id="audit-heading">"Audit"</h1>
+            <p class="lead">"Every attempt to change someone, allowed, denied or failed, and every refused sign-in. Each record is chained to the one before by its hash."</p>
+            <form class="filters" on:submit=apply role="search" aria-label="Audit filters">
+                {FILTERS.iter().zip(draft.clone()).map(|((_, label, kind), (name, value))| view! {
+                    <label>{*label}
+                        {if name == "outcome" {
+                            view! {
+                                <select name=name prop:value=move || value.get()
+                                    on:change=move |ev| value.set(event_target_value(&ev))>
+                                    <option value="">"Any"</option>
+                                    <option value="succeeded">"Succeeded"</option>
+                                    <option value="denied">"Denied"</option>
+                                    <option value="failed">"Failed"</option>
+                                </select>
+                            }.into_any()
+                        } else {
+                            view! {
+                                <input type=*kind name=name prop:value=move || value.get()
+                                    on:input=move |ev| value.set(event_target_value(&ev)) />
+                            }.into_any()
+                        }}
+                    </label>
+                }).collect_view()}
+                <button type="submit" class="primary">"Apply filters"</button>
+                <a class="export" download="keydesk-audit.jsonl"
+                    href=move || {
+                        let q = query.get();
+                        let pairs: Vec<String> = q.pairs().into_iter()
+                            .filter(|(name, _)| *name != "max_page_size")
+                            .map(|(name, value)| format!("{name}={}", js_sys::encode_uri_component(value)))
+                            .collect();
+                        format!("/api/audit/export?{}", pairs.join("&"))
+                    }>
+                    "Export as JSON Lines"
+                </a>
+            </form>
+            <ChainCheck client=client.clone() />
+            <AuditTable client query=Signal::from(query) />
+        </section>
+    }
+}
+
+/// Records for a query, with paging; also used for one person's history.
+#[component]
+pub fn AuditTable(client: Client, #[prop(into)] query: Signal<AuditQuery>) -> impl IntoView {
+    let records = RwSignal::new(Vec::<AuditRecord>::new());
+    let next = RwSignal::new(None::<String>);
+    let failure = RwSignal::new(None::<String>);
+    let loading = RwSignal::new(true);
+    let load = {
+        let client = client.clone();
+        move |page_token: Option<String>| {
+            let client = client.clone();
+            let mut request = query.get_untracked();
+            let more = page_token.is_some();
+            request.page_token = page_token;
+            loading.set(true);
+            spawn_local(async move {
+                match client.audit(&request).await {
+                    Ok(page) => {
+                        if more {
+                            records.update(|r| r.extend(page.records));
+                        } else {
+                            records.set(page.records);
+                        }
+                        next.set(page.next_page_token);
+                        failure.set(None);
+                    }
+                    Err(err) => failure.set(Some(err.to_string())),
+                }
+                loading.set(false);
+            });
+        }
+    };
+    {
+        let load = load.clone();
+        Effect::new(move |_| {
+            query.track();
+            load(None);
+        });
+    }
+    let load_more = Callback::new(move |()| load(next.get_untracked()));
+    view! {
+        <Show when=move || failure.get().is_some()>
+            <p class="error" role="alert">{move || failure.get().unwrap_or_default()}</p>
+        </Show>
+        <Show when=move || !loading.get() && records.read().is_empty() && failure.get().is_none()>
+            <p class="panel empty">"No records match."</p>
+        </Show>
+        <Show when=move || !records.read().is_empty()>
+            <div class="table-scroll">
+                <table class="audit" aria-busy=move || loading.get().to_string()>
+                    <caption class="visually-hidden">"Audit records, newest first"</caption>
+                    <thead><tr>
+                        <th scope="col">"#"</th>
+                        <th scope="col">"Time (UTC)"</th>
+                        <th scope="col">"Actor"</th>
+                        <th scope="col">"Action"</th>
+                        <th scope="col">"Targets"</th>
+                        <th scope="col">"Outcome"</th>
+                        <th scope="col">"Reason"</th>
+                        <th scope="col">"Client"</th>
+                    </tr></thead>
+                    <tbody>
+                        <For each=move || records.get() key=|r| r.seq children=|record| view! {
+                            <tr>
+                                <td>{record.seq}</td>
+                                <td><time datetime=record.time.clone()>{record.time.replace('T', " ")}</time></td>
+                                <td>{record.actor_email.clone()}</td>
+                                <td>{record.action.clone()}</td>
+                                <td class="targets">{record.targets.join(", ")}</td>
+                                <td><span class=format!("outcome outcome-{}", record.outcome)>{record.outcome.clone()}</span></td>
+                                <td>{record.reason.clone()}</td>
+                                <td title=format!("Request {}", record.request_id)>{record.client_address.clone()}</td>
+                            </tr>
+                        } />
+                    </tbody>
+                </table>
+            </div>
+            <Show when=move || next.read().is_some()>
+                <div class="more">
+                    <button type="button" disabled=move || loading.get() on:click=move |_| load_more.run(())>
+                        "Load older records"
+                    </button>
+                </div>
+            </Show>
+        </Show>
+    }
+}
+
+/// Verify the hash chain on request.
+#[component]
+fn ChainCheck(client: Client) -> impl IntoView {
+    let result = RwSignal::new(None::<String>);
+    let check = move |_| {
+        let client = client.clone();
+        result.set(Some("Checking…".into()));
+        spawn_local(async move {
+            result.set(Some(match client.verify_audit().await {
+                Ok(v) => match v.first_broken {
+                    None => format!("The chain is intact: {} records verified.", v.records),
+                    Some(seq) => format!("The chain is broken at record {seq}: it or a record before it was altered or removed."),
+                },
+                Err(err) => err.to_string(),
+            }));
+        });
+    };
+    view! {
+        <p class="chain-check">
+            <button type="button" on:click=check>"Verify the chain"</button>
+            " "
+            <span role="status">{move || result.get()}</span>
+        </p>
+    }
+}
