@@ -161,3 +161,18 @@ test('no serious or critical accessibility violations on the page and in the dia
   assert.deepEqual(await seriousViolations(page, 'dialog'), []);
   await page.close();
 });
+
+test('the page runs under a strict Content-Security-Policy', async () => {
+  const page = await browser.newPage();
+  const problems = watchConsole(page);
+  const response = await page.goto(keydesk.url + '/');
+  const csp = response.headers()['content-security-policy'];
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.match(csp, /script-src 'self' 'wasm-unsafe-eval' 'sha256-/);
+  assert.doesNotMatch(csp, /unsafe-inline|\*/);
+  assert.equal(response.headers()['x-content-type-options'], 'nosniff');
+  // The page still starts: Trunk's inline loader is allowed by its hash, the wasm by policy.
+  await row(page, 'Aarav Sharma').waitFor();
+  assert.deepEqual(problems, []);
+  await page.close();
+});
