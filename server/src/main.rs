@@ -16,6 +16,8 @@ struct Cli {
 enum Command {
     /// Serve the page and the admin API (the default).
     Serve,
+    /// Check the audit trail's hash chain; exits 1 and names the first broken record if any.
+    VerifyAudit,
     /// Replace the embedded directory with a generated one of COUNT users, for load work.
     Generate {
         /// How many users to create.
@@ -35,6 +37,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => keydesk_server::run(cli.config).await,
+        Command::VerifyAudit => verify_audit(&cli.config).await,
         Command::Generate { users } => embedded::generate_directory(&cli.config, users)
             .map(|path| println!("wrote {users} users to {}", path.display()))
             .map_err(anyhow::Error::from),
@@ -45,5 +48,19 @@ async fn main() -> std::process::ExitCode {
             eprintln!("keydesk-server: {err:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+async fn verify_audit(config: &keydesk_server::Config) -> anyhow::Result<()> {
+    let log = keydesk_server::audit::AuditLog::open(&config.data_dir.join("audit.db"))?;
+    let result = log.verify().await.map_err(|err| anyhow::anyhow!(err.message))?;
+    match result.first_broken {
+        None => {
+            println!("audit chain intact: {} records", result.records);
+            Ok(())
+        }
+        Some(seq) => anyhow::bail!(
+            "audit chain broken at record {seq}: it, or a record before it, was altered or removed"
+        ),
     }
 }
