@@ -208,6 +208,9 @@ fn check_empty_body(body: &Bytes, method: UserMethod) -> Result<(), AppError> {
     }
 }
 
+// The custom methods share one route (`{user}` holds `ID:method`); each has its own function
+// below so that the OpenAPI document can describe it at its own path.
+
 /// Suspend a user: ACTIVE to SUSPENDED. Idempotent; refused for the last owner.
 #[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:suspend", tag = "users",
     params(("account_id" = String, Path, description = "The account's ID"),
