@@ -53,7 +53,10 @@ async fn main() -> std::process::ExitCode {
 
 async fn verify_audit(config: &keydesk_server::Config) -> anyhow::Result<()> {
     let log = keydesk_server::audit::AuditLog::open(&config.data_dir.join("audit.db"))?;
-    let result = log.verify().await.map_err(|err| anyhow::anyhow!(err.message))?;
+    let result = log
+        .verify()
+        .await
+        .map_err(|err| anyhow::anyhow!(err.message))?;
     match result.first_broken {
         None => {
             println!("audit chain intact: {} records", result.records);
