@@ -445,22 +445,16 @@ impl Guard {
         targets: &[String],
     ) -> Result<(), AppError> {
         let refusal = if let Some(why) = cross_site(&self.method, &self.headers) {
-            Some(AppError::new(
-                ErrorStatus::PermissionDenied,
-                format!("Refused: {why}."),
-            ))
+            Some(AppError::new(ErrorStatus::PermissionDenied, format!("Refused: {why}.")))
         } else if let (Some(permission), Some(session)) = (permission, &self.session)
             && !session.may(permission)
         {
             Some(missing(session, permission))
-        } else if let Some(seconds) = self
-            .session
-            .as_ref()
-            .and_then(|s| self.state.auth.wait_before_acting(&s.email))
-        {
-            Some(AppError::rate_limited(seconds))
         } else {
-            None
+            self.session
+                .as_ref()
+                .and_then(|s| self.state.auth.wait_before_acting(&s.email))
+                .map(AppError::rate_limited)
         };
         match refusal {
             Some(err) => {
