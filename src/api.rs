@@ -111,6 +111,11 @@ pub async fn accept_recovery_link(
     post("/api/recovery:accept", request).await
 }
 
+/// The custom methods take no parameters: their body is `{}`. (A typed empty struct rather than
+/// `serde_json::json!({})`, which would ship serde_json's `Value` to every browser.)
+#[derive(Serialize)]
+struct NoParameters {}
+
 /// The page's handle on the admin API of one account, for the person signed in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Client {
@@ -172,7 +177,7 @@ impl Client {
         method: UserMethod,
         user: &UserId,
     ) -> Result<User, ApiFailure> {
-        post(&method.path(&self.account, user), &serde_json::json!({})).await
+        post(&method.path(&self.account, user), &NoParameters {}).await
     }
 
     /// Begin recovery for everyone named (by ID), or for nobody.
