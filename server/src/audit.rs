@@ -285,16 +285,24 @@ impl AuditLog {
                     })?,
             ),
         };
-        for (name, value) in [("since", &query.since), ("until", &query.until)] {
-            if let Some(value) = value.as_deref().filter(|v| !v.is_empty())
-                && humantime::parse_rfc3339_weak(value).is_err()
-            {
-                return Err(AppError::invalid(format!(
-                    "{name} must be a time like 2026-11-22T10:00:00Z, not '{}'",
-                    value.chars().take(40).collect::<String>()
-                )));
+        // Compared as text with the stored times, so written the same way: to the millisecond
+        // (as given, `10:00:00Z` would sort after `10:00:00.500Z`).
+        let mut bounds = [None, None];
+        for (bound, (name, value)) in bounds
+            .iter_mut()
+            .zip([("since", &query.since), ("until", &query.until)])
+        {
+            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+                let time = humantime::parse_rfc3339_weak(value).map_err(|_| {
+                    AppError::invalid(format!(
+                        "{name} must be a time like 2026-11-22T10:00:00Z, not '{}'",
+                        value.chars().take(40).collect::<String>()
+                    ))
+                })?;
+                *bound = Some(humantime::format_rfc3339_millis(time).to_string());
             }
         }
+        let [since, until] = bounds;
         if let Some(outcome) = query.outcome.as_deref().filter(|o| !o.is_empty())
             && !["succeeded", "denied", "failed"].contains(&outcome)
         {
@@ -318,8 +326,8 @@ impl AuditLog {
                 &query.target,
             );
             filter(" AND outcome = ?", &query.outcome);
-            filter(" AND time >= ?", &query.since);
-            filter(" AND time < ?", &query.until);
+            filter(" AND time >= ?", &since);
+            filter(" AND time < ?", &until);
             if all {
                 sql.push_str(" ORDER BY seq ASC");
             } else {

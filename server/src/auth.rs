@@ -151,19 +151,33 @@ impl Authenticator {
         let name = single(headers, &proxy.headers.preferred_username)?
             .or(single(headers, &proxy.headers.user)?)
             .filter(|n| !n.trim().is_empty());
-        // Groups may come as several header lines, each possibly comma-separated.
+        // Groups may come as several header lines, each possibly comma-separated (oauth2-proxy)
+        // or pipe-separated (authentik).
         let mut groups: Vec<String> = Vec::new();
         for value in headers.get_all(proxy.headers.groups.as_str()) {
             let value = value
                 .to_str()
                 .map_err(|_| "the groups header is not text")?;
-            for group in value.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+            for group in value
+                .split([',', '|'])
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+            {
                 if !groups.iter().any(|g| g == group) {
                     groups.push(group.to_owned());
                 }
             }
         }
         Ok(self.session(email, name, groups, false))
+    }
+
+    /// The email a refused request claimed, by the configured header name (for the audit only).
+    fn claimed_email<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        let name = self
+            .proxy
+            .as_ref()
+            .map_or("x-forwarded-email", |p| p.headers.email.as_str());
+        headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// Seconds to wait before this person may act again; `None` when they may act now.
@@ -271,11 +285,15 @@ pub async fn authenticate(
     match state.auth.identify(peer(&request), request.headers()) {
         Err(reason) => {
             // Whatever the request claimed, for the record; it is not believed.
-            let claimed = request
-                .headers()
-                .get("x-forwarded-email")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| format!("unverified: {}", v.chars().take(100).collect::<String>()))
+            let claimed = state
+                .auth
+                .claimed_email(request.headers())
+                .map(|email| {
+                    format!(
+                        "unverified: {}",
+                        email.chars().take(100).collect::<String>()
+                    )
+                })
                 .unwrap_or_else(|| "unknown".into());
             refuse(
                 claimed,
@@ -445,7 +463,10 @@ impl Guard {
         targets: &[String],
     ) -> Result<(), AppError> {
         let refusal = if let Some(why) = cross_site(&self.method, &self.headers) {
-            Some(AppError::new(ErrorStatus::PermissionDenied, format!("Refused: {why}.")))
+            Some(AppError::new(
+                ErrorStatus::PermissionDenied,
+                format!("Refused: {why}."),
+            ))
         } else if let (Some(permission), Some(session)) = (permission, &self.session)
             && !session.may(permission)
         {

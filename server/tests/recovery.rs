@@ -14,7 +14,7 @@ use std::{
 use common::{DEV_USER, PUBLIC_URL, TestApp, expect_error};
 use keydesk_api::{BeginRecoveryResponse, MIN_PASSWORD_CHARS, StateCounts, User};
 use reqwest::StatusCode;
-use rusqlite::{params, types::Value as SqlValue};
+use rusqlite::params;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -66,38 +66,6 @@ fn emails_to(app: &TestApp, email: &str) -> i64 {
     )
 }
 
-/// Every row of a table, every column, in the order written.
-fn table(app: &TestApp, name: &str) -> Vec<Vec<SqlValue>> {
-    let conn = app.db();
-    let mut statement = conn
-        .prepare(&format!("SELECT * FROM {name} ORDER BY rowid"))
-        .unwrap();
-    let columns = statement.column_count();
-    statement
-        .query_map([], |row| (0..columns).map(|i| row.get(i)).collect())
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
-/// Everything recovery writes: a refused request must leave all of it as it was.
-#[derive(Debug, PartialEq)]
-struct Tables {
-    users: Vec<Vec<SqlValue>>,
-    recovery_links: Vec<Vec<SqlValue>>,
-    credentials: Vec<Vec<SqlValue>>,
-    outbox: Vec<Vec<SqlValue>>,
-}
-
-fn tables(app: &TestApp) -> Tables {
-    Tables {
-        users: table(app, "users"),
-        recovery_links: table(app, "recovery_links"),
-        credentials: table(app, "credentials"),
-        outbox: table(app, "outbox"),
-    }
-}
-
 /// Begin recovery for `names`, expect the refusal, check that nothing at all changed, and give
 /// back the message.
 async fn refuse_begin(
@@ -106,10 +74,10 @@ async fn refuse_begin(
     status: StatusCode,
     canonical: &str,
 ) -> String {
-    let before = tables(app);
+    let before = app.tables();
     let message = expect_error(&app.begin_recovery(names).await, status, canonical);
     assert!(
-        tables(app) == before,
+        app.tables() == before,
         "a refused begin for {names:?} changed the database"
     );
     message
@@ -222,7 +190,7 @@ async fn begin_recovery_issues_one_hashed_link_and_one_email_per_person() {
         assert_eq!(message.link.as_deref(), Some(link.as_str()));
         assert!(message.body.contains(&link), "{}", message.body);
         assert!(token.len() >= 32, "a guessable token: {token}");
-        let stored = format!("{:?}", table(&app, "recovery_links"));
+        let stored = format!("{:?}", app.table("recovery_links"));
         assert!(!stored.contains(&token), "the raw token is stored");
 
         // The stored hash still finds its person.
@@ -263,7 +231,7 @@ async fn begin_recovery_refuses_eleven_names_and_accepts_ten() {
         .collect();
     expected.sort();
     assert_eq!(app.ids_where("state = 'RECOVERY_STARTED'"), expected);
-    assert_eq!(table(&app, "recovery_links").len(), 10);
+    assert_eq!(app.table("recovery_links").len(), 10);
     assert_eq!(app.outbox().await.len(), 10);
 }
 
@@ -397,7 +365,7 @@ async fn a_request_with_several_faults_lists_every_offending_name() {
 #[tokio::test]
 async fn begin_recovery_takes_only_a_small_json_body() {
     let app = TestApp::start().await;
-    let before = tables(&app);
+    let before = app.tables();
     let path = keydesk_api::begin_recovery_path(&app.config.account_id);
     let post = |body: String| app.client.post(app.url(&path)).body(body);
     let post_json = |body: &str| post(body.to_owned()).header("content-type", "application/json");
@@ -430,7 +398,7 @@ async fn begin_recovery_takes_only_a_small_json_body() {
         "PAYLOAD_TOO_LARGE",
     );
     assert!(
-        tables(&app) == before,
+        app.tables() == before,
         "a refused body changed the database"
     );
 }
@@ -441,10 +409,10 @@ async fn begin_recovery_again_changes_nothing() {
     let first = begun(app.begin_recovery(&[ZOE]).await);
     // Begun a moment ago here, or before this server ever ran (the demo's Ana, who has no link).
     for email in [ZOE, ANA_RECOVERY_STARTED] {
-        let before = tables(&app);
+        let before = app.tables();
         let again = begun(app.begin_recovery(&[email]).await);
         assert_eq!(again[0].state.as_str(), "RECOVERY_STARTED");
-        assert!(tables(&app) == before, "beginning {email} again changed it");
+        assert!(app.tables() == before, "beginning {email} again changed it");
     }
     assert_eq!(begun(app.begin_recovery(&[ZOE]).await), first);
 }
@@ -486,7 +454,7 @@ async fn resend_recovery_is_refused_unless_recovery_started() {
     let app = TestApp::start().await;
     for email in [ZOE, DMITRI_SUSPENDED, LUKASZ_RECOVERY_ACCEPTED] {
         let id = app.id_of(email);
-        let before = tables(&app);
+        let before = app.tables();
         let message = expect_error(
             &app.post(&method_path(&app, &id, "resendRecovery")).await,
             StatusCode::CONFLICT,
@@ -494,7 +462,7 @@ async fn resend_recovery_is_refused_unless_recovery_started() {
         );
         assert!(message.contains(&recovery_row(&app, &id).0), "{message}");
         assert!(
-            tables(&app) == before,
+            app.tables() == before,
             "a refused resend for {email} changed the database"
         );
     }
@@ -531,7 +499,7 @@ async fn a_forged_link_is_not_found() {
     let app = TestApp::start().await;
     begun(app.begin_recovery(&[ZOE]).await);
     let real = app.recovery_token(ZOE).await;
-    let before = tables(&app);
+    let before = app.tables();
     for forged in [format!("{real}x"), "A".repeat(43), String::new()] {
         let message = expect_error(
             &inspect(&app, &forged).await,
@@ -546,7 +514,7 @@ async fn a_forged_link_is_not_found() {
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
     );
-    assert!(tables(&app) == before, "a forged link changed the database");
+    assert!(app.tables() == before, "a forged link changed the database");
 }
 
 #[tokio::test]
@@ -554,14 +522,14 @@ async fn accepting_with_the_wrong_email_is_refused_and_changes_nothing() {
     let app = TestApp::start().await;
     begun(app.begin_recovery(&[ZOE]).await);
     let token = app.recovery_token(ZOE).await;
-    let before = tables(&app);
+    let before = app.tables();
     let message = expect_error(
         &accept(&app, &token, JOSE, PASSWORD).await,
         StatusCode::BAD_REQUEST,
         "INVALID_ARGUMENT",
     );
     assert!(message.contains("email"), "{message}");
-    assert!(tables(&app) == before, "a wrong email changed the database");
+    assert!(app.tables() == before, "a wrong email changed the database");
     // The link is not spent: the right address still works.
     assert_eq!(accept(&app, &token, ZOE, PASSWORD).await.0, StatusCode::OK);
 }
@@ -571,7 +539,7 @@ async fn accepting_with_a_short_password_is_refused_and_changes_nothing() {
     let app = TestApp::start().await;
     begun(app.begin_recovery(&[ZOE]).await);
     let token = app.recovery_token(ZOE).await;
-    let before = tables(&app);
+    let before = app.tables();
     let short = "p".repeat(MIN_PASSWORD_CHARS - 1);
     let message = expect_error(
         &accept(&app, &token, ZOE, &short).await,
@@ -580,7 +548,7 @@ async fn accepting_with_a_short_password_is_refused_and_changes_nothing() {
     );
     assert!(message.contains("short"), "{message}");
     assert!(
-        tables(&app) == before,
+        app.tables() == before,
         "a short password changed the database"
     );
     let just_long_enough = "p".repeat(MIN_PASSWORD_CHARS);
@@ -614,7 +582,7 @@ async fn accepting_a_link_gives_a_secret_key_and_stores_only_hashes() {
         )
         .unwrap();
     assert!(password_hash.starts_with("$argon2id$"), "{password_hash}");
-    let stored = format!("{:?}", table(&app, "credentials"));
+    let stored = format!("{:?}", app.table("credentials"));
     assert!(
         !stored.contains(PASSWORD),
         "the password is stored in the clear"
@@ -632,7 +600,7 @@ async fn a_used_link_is_refused() {
     begun(app.begin_recovery(&[ZOE]).await);
     let token = app.recovery_token(ZOE).await;
     assert_eq!(accept(&app, &token, ZOE, PASSWORD).await.0, StatusCode::OK);
-    let before = tables(&app);
+    let before = app.tables();
     let message = expect_error(
         &accept(&app, &token, ZOE, "another good password").await,
         StatusCode::CONFLICT,
@@ -644,7 +612,7 @@ async fn a_used_link_is_refused() {
         StatusCode::CONFLICT,
         "FAILED_PRECONDITION",
     );
-    assert!(tables(&app) == before, "a used link changed the database");
+    assert!(app.tables() == before, "a used link changed the database");
 }
 
 #[tokio::test]
@@ -655,7 +623,7 @@ async fn an_expired_link_is_refused_and_changes_nothing() {
     let token = app.recovery_token(ZOE).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let before = tables(&app);
+    let before = app.tables();
     let message = expect_error(
         &inspect(&app, &token).await,
         StatusCode::CONFLICT,
@@ -669,7 +637,7 @@ async fn an_expired_link_is_refused_and_changes_nothing() {
     );
     assert!(message.contains("expired"), "{message}");
     assert!(
-        tables(&app) == before,
+        app.tables() == before,
         "an expired link changed the database"
     );
     assert_eq!(recovery_row(&app, &zoe).0, "RECOVERY_STARTED");
@@ -706,10 +674,10 @@ async fn complete_recovery_again_is_idempotent() {
     let path = method_path(&app, &lukasz, "completeRecovery");
     let (status, first) = app.post(&path).await;
     assert_eq!(status, StatusCode::OK, "{first}");
-    let before = tables(&app);
+    let before = app.tables();
     assert_eq!(app.post(&path).await, (StatusCode::OK, first));
     assert!(
-        tables(&app) == before,
+        app.tables() == before,
         "completing again changed the database"
     );
 }
@@ -730,7 +698,7 @@ async fn complete_recovery_is_refused_from_any_other_state() {
         LUKASZ_RECOVERY_ACCEPTED,
     ] {
         let id = app.id_of(email);
-        let before = tables(&app);
+        let before = app.tables();
         let message = expect_error(
             &app.post(&method_path(&app, &id, "completeRecovery")).await,
             StatusCode::CONFLICT,
@@ -738,7 +706,7 @@ async fn complete_recovery_is_refused_from_any_other_state() {
         );
         assert!(message.contains(&recovery_row(&app, &id).0), "{message}");
         assert!(
-            tables(&app) == before,
+            app.tables() == before,
             "a refused complete for {email} changed the database"
         );
     }

@@ -1,7 +1,7 @@
 // Starts the real release server on a free loopback port with a fresh SQLite directory and the
 // real built page, and Debian's headless Chromium to look at it.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,7 +12,7 @@ const SERVER = join(ROOT, 'target/release/keydesk-server');
 const DIST = join(ROOT, 'dist');
 export const ACCOUNT = 'KEYDESKDEMOACCOUNTABCDEFGH';
 
-async function freePort() {
+export async function freePort() {
   return new Promise((ok, fail) => {
     const probe = createServer();
     probe.once('error', fail);
@@ -23,12 +23,22 @@ async function freePort() {
   });
 }
 
-/** A running Keydesk: `url`, `db` (the SQLite file), `sql(query)`, `stop()`. */
-export async function startKeydesk() {
+/**
+ * A running Keydesk: `url`, `db` (the SQLite file), `sql(query, file)`, `stop()`. Without options,
+ * in development sign-in. `settings` is a keydesk.toml to run with; `files` ({ name: contents })
+ * are written beside it, and `{dir}` in the settings stands for their directory. `env` adds
+ * environment variables.
+ */
+export async function startKeydesk({ settings, files = {}, env = {} } = {}) {
   if (!existsSync(SERVER) || !existsSync(join(DIST, 'index.html'))) {
     throw new Error('build first: scripts/build (the release server and page)');
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'keydesk-e2e-'));
+  for (const [name, contents] of Object.entries(files)) writeFileSync(join(dataDir, name), contents);
+  if (settings !== undefined) {
+    writeFileSync(join(dataDir, 'keydesk.toml'), settings.replaceAll('{dir}', dataDir));
+    env = { KEYDESK_CONFIG: join(dataDir, 'keydesk.toml'), ...env };
+  }
   const port = await freePort();
   const child = spawn(SERVER, [], {
     env: {
@@ -37,6 +47,7 @@ export async function startKeydesk() {
       KEYDESK_DATA_DIR: dataDir,
       KEYDESK_DIST: DIST,
       KEYDESK_ACCOUNT_ID: ACCOUNT,
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -44,28 +55,34 @@ export async function startKeydesk() {
   child.stdout.on('data', (d) => (log += d));
   child.stderr.on('data', (d) => (log += d));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15000;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch {}
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill();
-      throw new Error(`keydesk-server did not become healthy:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitUntilHealthy(url, child, () => log);
   const db = join(dataDir, 'keydesk.db');
   return {
     url,
     db,
-    sql: (query) => execFileSync('sqlite3', [db, query], { encoding: 'utf8' }).trim(),
+    sql: (query, file = 'keydesk.db') =>
+      execFileSync('sqlite3', [join(dataDir, file), query], { encoding: 'utf8' }).trim(),
     log: () => log,
     stop: () => {
       child.kill('SIGTERM');
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Waits up to 15 s for `url`/healthz to answer 200, while `child` runs; kills it otherwise. */
+export async function waitUntilHealthy(url, child, log) {
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch {}
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill();
+      throw new Error(`${child.spawnfile} did not become healthy:\n${log()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export async function launchBrowser() {

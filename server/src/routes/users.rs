@@ -161,7 +161,14 @@ pub async fn call_user_method(
         UserMethod::Reactivate => Permission::Reactivate,
         UserMethod::CompleteRecovery | UserMethod::ResendRecovery => Permission::Recover,
     });
-    let action = method.map_or("unknown_method", |m| m.as_str());
+    // Audit actions are snake_case throughout (`sign_in`, `begin_recovery`, …).
+    let action = match method {
+        Some(UserMethod::Suspend) => "suspend",
+        Some(UserMethod::Reactivate) => "reactivate",
+        Some(UserMethod::CompleteRecovery) => "complete_recovery",
+        Some(UserMethod::ResendRecovery) => "resend_recovery",
+        None => "unknown_method",
+    };
     let target: String = raw_id.chars().take(64).collect();
     guard
         .attempt(action, permission, vec![target], async {
@@ -185,12 +192,31 @@ pub async fn call_user_method(
             match method {
                 UserMethod::Suspend => suspend_user(&state, &id).await,
                 UserMethod::Reactivate => reactivate_user(&state, &id).await,
-                UserMethod::CompleteRecovery => complete_recovery(&state, &id).await,
-                UserMethod::ResendRecovery => resend_recovery(&state, &id).await,
+                UserMethod::CompleteRecovery => {
+                    refuse_own_account(&state, &id, guard.actor()).await?;
+                    complete_recovery(&state, &id).await
+                }
+                UserMethod::ResendRecovery => {
+                    refuse_own_account(&state, &id, guard.actor()).await?;
+                    resend_recovery(&state, &id).await
+                }
             }
         })
         .await
         .map(Json)
+}
+
+/// Nobody recovers their own account: the directory refuses to begin it, and this refuses to
+/// resend or complete it (someone else's begin does not let a person finish it themselves).
+async fn refuse_own_account(state: &AppState, id: &UserId, actor: &str) -> Result<(), AppError> {
+    let user = state.directory.get_user(id).await?;
+    if user.email.eq_ignore_ascii_case(actor) {
+        return Err(AppError::invalid(format!(
+            "{} <{}> is your own account, and nobody may recover their own account",
+            user.display_name, user.email
+        )));
+    }
+    Ok(())
 }
 
 /// The custom methods take no parameters: an empty body or a JSON object (as Google-style clients
@@ -248,7 +274,7 @@ pub async fn reactivate_user(state: &AppState, id: &UserId) -> Result<User, AppE
            ("user_id" = String, Path, description = "The user's ID")),
     responses(
         (status = 200, description = "The user, now ACTIVE", body = User),
-        (status = 400, description = "Malformed ID or body", body = ApiError),
+        (status = 400, description = "Malformed ID or body, or the caller's own account", body = ApiError),
         (status = 404, description = "No such user", body = ApiError),
         (status = 409, description = "The user is not in RECOVERY_ACCEPTED", body = ApiError),
     ))]
@@ -263,7 +289,7 @@ pub async fn complete_recovery(state: &AppState, id: &UserId) -> Result<User, Ap
            ("user_id" = String, Path, description = "The user's ID")),
     responses(
         (status = 200, description = "The user; a new email is on its way", body = User),
-        (status = 400, description = "Malformed ID or body", body = ApiError),
+        (status = 400, description = "Malformed ID or body, or the caller's own account", body = ApiError),
         (status = 404, description = "No such user", body = ApiError),
         (status = 409, description = "The user is not in RECOVERY_STARTED", body = ApiError),
     ))]

@@ -1,6 +1,7 @@
 //! A real Keydesk on a free loopback port, over a fresh SQLite file, in one line:
 //! `TestApp::start().await` (the demo directory), `TestApp::start_with(|config| …).await` (the demo
-//! under other settings) or `TestApp::with_generated_users(n).await`.
+//! under other settings), `TestApp::with_settings(toml, files).await` (the demo under a
+//! configuration file) or `TestApp::with_generated_users(n).await`.
 //!
 //! Every JSON answer goes through [`TestApp::send`], which checks what must hold of any answer:
 //! it is `application/json`, an error has the one error shape with `code` equal to the HTTP
@@ -11,9 +12,13 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use keydesk_api::{AccountId, ListUsersResponse, OutboxMessage, OutboxResponse, User};
+use keydesk_api::{AccountId, AuditRecord, ListUsersResponse, OutboxMessage, OutboxResponse, User};
 use keydesk_server::{Config, config::DEMO_ACCOUNT_ID, directory::embedded::generate_directory};
-use reqwest::{RequestBuilder, StatusCode, header::CONTENT_TYPE};
+use reqwest::{
+    RequestBuilder, StatusCode,
+    header::{CONTENT_TYPE, HeaderMap},
+};
+use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -46,6 +51,12 @@ impl TestApp {
         let dir = new_dir();
         let mut config = config_for(&dir);
         configure(&mut config);
+        Self::serve(dir, config).await
+    }
+
+    /// A server over a new demo directory, reading `settings` as its configuration file.
+    pub async fn with_settings(settings: &str, files: &[(&str, &str)]) -> TestApp {
+        let (dir, config) = config_with_settings(settings, files);
         Self::serve(dir, config).await
     }
 
@@ -130,15 +141,7 @@ impl TestApp {
 
     /// The token of the newest recovery link emailed to `email`: the link's fragment.
     pub async fn recovery_token(&self, email: &str) -> String {
-        let message = self
-            .outbox()
-            .await
-            .into_iter()
-            .find(|m| m.to == email)
-            .unwrap_or_else(|| panic!("no email to {email} in the outbox"));
-        let link = message.link.expect("the email carries a link");
-        let (_, token) = link.split_once('#').expect("the token is in the fragment");
-        token.to_owned()
+        token_in(self.outbox().await, email)
     }
 
     /// `GET …/users` with query parameters (encoded by reqwest, so `%`, `ë` and spaces travel as
@@ -176,9 +179,16 @@ impl TestApp {
 
     /// Send a request that must answer JSON, and check the answer is well formed.
     pub async fn send(&self, request: RequestBuilder) -> (StatusCode, Value) {
+        let (status, _, body) = self.send_full(request).await;
+        (status, body)
+    }
+
+    /// [`TestApp::send`], keeping the response's headers.
+    pub async fn send_full(&self, request: RequestBuilder) -> (StatusCode, HeaderMap, Value) {
         let response = request.send().await.expect("the server answers");
         let status = response.status();
-        let content_type = response.headers().get(CONTENT_TYPE).cloned();
+        let headers = response.headers().clone();
+        let content_type = headers.get(CONTENT_TYPE).cloned();
         let text = response.text().await.unwrap();
         assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "a 500: {text}");
         assert_eq!(
@@ -193,15 +203,73 @@ impl TestApp {
             assert_eq!(error.error.code, status.as_u16(), "{text}");
             assert!(!error.error.message.is_empty(), "{text}");
         }
-        (status, body)
+        (status, headers, body)
     }
 
     /// The SQLite file itself, to check what the server wrote.
     pub fn db(&self) -> rusqlite::Connection {
-        let conn =
-            rusqlite::Connection::open(self.config.database_path()).expect("opening the database");
-        conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        conn
+        open(&self.config.database_path())
+    }
+
+    /// The audit trail's own SQLite file.
+    pub fn audit_db(&self) -> rusqlite::Connection {
+        open(&self.config.data_dir.join("audit.db"))
+    }
+
+    /// Every audit record, oldest first, as the file holds them.
+    pub fn audit_records(&self) -> Vec<AuditRecord> {
+        let conn = self.audit_db();
+        let mut statement = conn
+            .prepare(
+                "SELECT seq, time, actor_email, actor_groups, action, targets, outcome, reason,
+                        request_id, client_address, hash FROM audit ORDER BY seq",
+            )
+            .unwrap();
+        let list = |text: String| serde_json::from_str::<Vec<String>>(&text).unwrap();
+        statement
+            .query_map([], |row| {
+                Ok(AuditRecord {
+                    seq: row.get(0)?,
+                    time: row.get(1)?,
+                    actor_email: row.get(2)?,
+                    actor_groups: list(row.get(3)?),
+                    action: row.get(4)?,
+                    targets: list(row.get(5)?),
+                    outcome: row.get(6)?,
+                    reason: row.get(7)?,
+                    request_id: row.get(8)?,
+                    client_address: row.get(9)?,
+                    hash: row.get(10)?,
+                })
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Every row of every table the directory writes: a refused change must leave all of it as
+    /// it was.
+    pub fn tables(&self) -> Tables {
+        Tables {
+            users: self.table("users"),
+            recovery_links: self.table("recovery_links"),
+            credentials: self.table("credentials"),
+            outbox: self.table("outbox"),
+        }
+    }
+
+    /// Every row of a table, every column, in the order written.
+    pub fn table(&self, name: &str) -> Vec<Vec<SqlValue>> {
+        let conn = self.db();
+        let mut statement = conn
+            .prepare(&format!("SELECT * FROM {name} ORDER BY rowid"))
+            .unwrap();
+        let columns = statement.column_count();
+        statement
+            .query_map([], |row| (0..columns).map(|i| row.get(i)).collect())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
     }
 
     pub fn id_of(&self, email: &str) -> String {
@@ -239,6 +307,34 @@ impl TestApp {
     }
 }
 
+/// The directory's tables, as [`TestApp::tables`] reads them.
+#[derive(Debug, PartialEq)]
+pub struct Tables {
+    pub users: Vec<Vec<SqlValue>>,
+    pub recovery_links: Vec<Vec<SqlValue>>,
+    pub credentials: Vec<Vec<SqlValue>>,
+    pub outbox: Vec<Vec<SqlValue>>,
+}
+
+fn open(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path)
+        .unwrap_or_else(|err| panic!("opening {}: {err}", path.display()));
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn
+}
+
+/// The token of the newest recovery link among `messages` (newest first) emailed to `email`: the
+/// link's fragment.
+pub fn token_in(messages: Vec<OutboxMessage>, email: &str) -> String {
+    let message = messages
+        .into_iter()
+        .find(|m| m.to == email)
+        .unwrap_or_else(|| panic!("no email to {email} in the outbox"));
+    let link = message.link.expect("the email carries a link");
+    let (_, token) = link.split_once('#').expect("the token is in the fragment");
+    token.to_owned()
+}
+
 /// Check an answer is the expected error, and give back its message for further checks.
 pub fn expect_error(
     (status, body): &(StatusCode, Value),
@@ -256,6 +352,22 @@ fn new_dir() -> TempDir {
     std::fs::create_dir(dir.path().join("dist")).unwrap();
     std::fs::write(dir.path().join("dist/index.html"), INDEX_HTML).unwrap();
     dir
+}
+
+/// A configuration over a new demo directory that reads `settings` as its configuration file.
+/// `files` (name, contents) are written beside it first, and `{dir}` in the settings stands for
+/// their directory, so the settings can name them (a proxy secret file, say).
+pub fn config_with_settings(settings: &str, files: &[(&str, &str)]) -> (TempDir, Config) {
+    let dir = new_dir();
+    let mut config = config_for(&dir);
+    let here = dir.path().to_str().expect("a UTF-8 temporary directory");
+    for (name, contents) in files {
+        std::fs::write(dir.path().join(name), contents).unwrap();
+    }
+    let path = dir.path().join("keydesk.toml");
+    std::fs::write(&path, settings.replace("{dir}", here)).unwrap();
+    config.settings_file = Some(path);
+    (dir, config)
 }
 
 fn config_for(dir: &TempDir) -> Config {

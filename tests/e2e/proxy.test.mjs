@@ -1,0 +1,261 @@
+// Behind a real reverse proxy, set up as the README's deployment section says: Debian's nginx in
+// front of the release Keydesk in proxy mode, asking a tiny SSO stub (`auth_request`) who is signed
+// in, and headless Chromium going through nginx. nginx and Keydesk both run on 127.0.0.1, so
+// Keydesk tells nginx apart by its shared secret.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ACCOUNT, ROOT, startKeydesk, launchBrowser, watchConsole, freePort, waitUntilHealthy } from './harness.mjs';
+
+const NGINX = process.env.NGINX || '/usr/sbin/nginx';
+const SECRET = randomBytes(24).toString('hex');
+// Who the SSO stub says is signed in, by the `who` cookie.
+const PEOPLE = {
+  admin: { email: 'amara.okafor@example.com', groups: 'keydesk-admins, all-staff' },
+  helpdesk: { email: 'priya.raghunathan@example.com', groups: 'keydesk-helpdesk' },
+};
+
+let keydesk;
+let sso;
+let nginx;
+let browser;
+
+/** The SSO stub: 200 with the person's email and groups for a known `who` cookie, 401 otherwise. */
+async function startSso() {
+  const server = createServer((request, response) => {
+    const who = /(?:^|;\s*)who=(\w+)/.exec(request.headers.cookie ?? '')?.[1];
+    const person = Object.hasOwn(PEOPLE, who ?? '') ? PEOPLE[who] : undefined;
+    response.writeHead(person ? 200 : 401, person ? { 'X-Auth-Email': person.email, 'X-Auth-Groups': person.groups } : {});
+    response.end();
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return { port: server.address().port, stop: () => server.close() };
+}
+
+/** A fenced block of the README's deployment section, as written there: this test follows it. */
+function fromReadme(language, replacements) {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Deployment behind your SSO proxy'));
+  const block = new RegExp('^( *)```' + language + '\n([\\s\\S]*?)^\\1```', 'm').exec(section);
+  assert.ok(block, `no ${language} block in the README's deployment section`);
+  let text = block[2].replace(new RegExp(`^${block[1]}`, 'gm'), '');
+  for (const [from, to] of replacements) {
+    assert.ok(text.includes(from), `the README's ${language} block no longer has ${from}`);
+    text = text.replaceAll(from, to);
+  }
+  return text;
+}
+
+/** The README's nginx server, on this machine's ports, with its files in `dir`. */
+function nginxConf({ dir, port, ssoPort, keydeskPort }) {
+  const server = fromReadme('nginx', [
+    ['listen 443 ssl;', `listen 127.0.0.1:${port};`],
+    ['127.0.0.1:8080', `127.0.0.1:${keydeskPort}`],
+    ['127.0.0.1:4180', `127.0.0.1:${ssoPort}`],
+    ['the contents of /etc/keydesk/proxy-secret', SECRET],
+  ]);
+  return `
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log stderr;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path ${dir}/client_body;
+    proxy_temp_path ${dir}/proxy;
+    fastcgi_temp_path ${dir}/fastcgi;
+    uwsgi_temp_path ${dir}/uwsgi;
+    scgi_temp_path ${dir}/scgi;
+${server}
+}
+`;
+}
+
+async function startNginx(ssoPort, keydeskPort) {
+  const dir = mkdtempSync(join(tmpdir(), 'keydesk-nginx-'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'nginx.conf'), nginxConf({ dir, port, ssoPort, keydeskPort }));
+  const child = spawn(NGINX, ['-p', dir, '-e', 'stderr', '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilHealthy(url, child, () => log);
+  return {
+    url,
+    log: () => log,
+    stop: async () => {
+      const exited = new Promise((ok) => child.once('exit', ok));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+before(async () => {
+  keydesk = await startKeydesk({
+    settings: fromReadme('toml', [['/etc/keydesk/proxy-secret', '{dir}/proxy-secret']]),
+    files: { 'proxy-secret': `${SECRET}\n` },
+  });
+  sso = await startSso();
+  nginx = await startNginx(sso.port, new URL(keydesk.url).port);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await nginx?.stop();
+  sso?.stop();
+  keydesk?.stop();
+});
+
+/** A page in a browser of its own, signed in to the SSO as `who` (or not at all). */
+async function openAs(who, path = '/') {
+  const context = await browser.newContext();
+  if (who) await context.addCookies([{ name: 'who', value: who, url: nginx.url }]);
+  const page = await context.newPage();
+  const problems = watchConsole(page);
+  const response = await page.goto(nginx.url + path);
+  return { page, problems, response, close: () => context.close() };
+}
+
+const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.name', { hasText: name }) });
+const stateOf = (email) => keydesk.sql(`SELECT state FROM users WHERE email = '${email}'`);
+const audit = (query) => keydesk.sql(query, 'audit.db');
+
+test('through nginx, an admin suspends someone, and the Audit view names them', async () => {
+  const { page, problems, response, close } = await openAs('admin', '/?q=oliver');
+  // The policy arrives intact through nginx, and the page runs under it.
+  const csp = response.headers()['content-security-policy'];
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.doesNotMatch(csp, /unsafe-inline/);
+  assert.equal(await page.locator('.signed-in').innerText(), PEOPLE.admin.email);
+  assert.equal(await page.locator('.dev-banner').count(), 0);
+
+  const oliver = row(page, 'Oliver Smith');
+  await oliver.getByRole('button', { name: 'Suspend Oliver Smith' }).click();
+  await page.getByRole('dialog', { name: 'Suspend Oliver Smith?' }).getByRole('button', { name: 'Suspend' }).click();
+  await oliver.locator('.badge', { hasText: 'Suspended' }).waitFor();
+  assert.equal(stateOf('oliver.smith@example.com'), 'SUSPENDED');
+  const id = keydesk.sql("SELECT id FROM users WHERE email = 'oliver.smith@example.com'");
+  assert.equal(
+    audit(`SELECT actor_email, actor_groups, outcome FROM audit WHERE action = 'suspend' AND targets LIKE '%${id}%'`),
+    `${PEOPLE.admin.email}|["keydesk-admins","all-staff"]|succeeded`,
+  );
+
+  await page.getByRole('link', { name: 'Audit' }).click();
+  const entry = page.locator('table.audit tbody tr', { hasText: id });
+  await entry.waitFor();
+  const cells = await entry.locator('td').allInnerTexts();
+  assert.deepEqual(cells.slice(2, 6), [PEOPLE.admin.email, 'suspend', id, 'succeeded']);
+  assert.deepEqual(problems, []);
+  await close();
+});
+
+test('through nginx, the helpdesk cannot suspend, is told why, and begins a recovery', async () => {
+  const { page, problems, close } = await openAs('helpdesk', '/?q=wanjiru');
+  const grace = row(page, 'Grace Wanjiru');
+  const suspend = grace.getByRole('button', { name: 'Suspend Grace Wanjiru' });
+  await suspend.waitFor();
+  assert.equal(await suspend.getAttribute('aria-disabled'), 'true');
+  assert.match(await suspend.getAttribute('title'), /'suspend' permission.*helpdesk/);
+  // Playwright will not click what says it is disabled; a person still can.
+  await suspend.dispatchEvent('click');
+  assert.equal(await page.getByRole('dialog').count(), 0);
+  assert.equal(await page.getByRole('link', { name: 'Audit' }).count(), 0);
+
+  await grace.getByRole('checkbox', { name: 'Select Grace Wanjiru' }).check();
+  const begin = page.getByRole('region', { name: 'Selected people' }).getByRole('button', { name: 'Begin recovery' });
+  assert.equal(await begin.getAttribute('aria-disabled'), null);
+  await begin.click();
+  const dialog = page.getByRole('dialog', { name: /Begin recovery/ });
+  await dialog.getByRole('button', { name: 'Begin recovery' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal(stateOf('grace.wanjiru@example.com'), 'RECOVERY_STARTED');
+  assert.equal(
+    audit("SELECT actor_email || ' ' || outcome FROM audit WHERE action = 'begin_recovery'"),
+    `${PEOPLE.helpdesk.email} succeeded`,
+  );
+  assert.deepEqual(problems, []);
+  await close();
+});
+
+test('through nginx without signing in, the page says so instead of showing a table', async () => {
+  const { page, problems, close } = await openAs(null);
+  await page.getByRole('heading', { name: 'You are not signed in' }).waitFor();
+  assert.match(await page.getByRole('alert').innerText(), /SSO proxy sent no email/);
+  assert.equal(await page.locator('table').count(), 0);
+  assert.deepEqual(problems, []);
+  await close();
+});
+
+test('identity headers count only when nginx sets them', async () => {
+  const forged = {
+    'X-Forwarded-Email': PEOPLE.admin.email,
+    'X-Forwarded-Groups': 'keydesk-owners',
+    X_Forwarded_Email: PEOPLE.admin.email,
+  };
+  // Straight to Keydesk, bypassing nginx: from the same address, but without the secret.
+  const direct = await fetch(`${keydesk.url}/api/session`, { headers: forged });
+  assert.equal(direct.status, 401);
+  assert.match((await direct.json()).error.message, /shared secret/);
+  const wrongSecret = await fetch(`${keydesk.url}/api/session`, {
+    headers: { ...forged, 'X-Keydesk-Proxy-Secret': 'guessed-guessed-guessed' },
+  });
+  assert.equal(wrongSecret.status, 401);
+  // The same from a browser on Keydesk's own address.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(keydesk.url + '/');
+  await page.getByRole('heading', { name: 'You are not signed in' }).waitFor();
+  const status = await page.evaluate(
+    async ({ url, email }) =>
+      (await fetch(url, { headers: { 'X-Forwarded-Email': email, 'X-Forwarded-Groups': 'keydesk-admins' } })).status,
+    { url: `${keydesk.url}/api/session`, email: PEOPLE.admin.email },
+  );
+  assert.equal(status, 401);
+  await context.close();
+
+  // Through nginx: what the client claims is replaced by what the SSO says.
+  const through = (headers) => fetch(`${nginx.url}/api/session`, { headers: { cookie: 'who=helpdesk', ...headers } });
+  const session = await (await through(forged)).json();
+  assert.equal(session.email, PEOPLE.helpdesk.email);
+  assert.deepEqual(session.roles, ['helpdesk']);
+  const anonymous = await fetch(`${nginx.url}/api/session`, { headers: forged });
+  assert.equal(anonymous.status, 401);
+
+  // Nor can a client put a made-up address into the audit trail.
+  const ana = keydesk.sql("SELECT id FROM users WHERE email = 'ana.goncalves@example.com'");
+  const suspend = await fetch(`${nginx.url}/v1beta1/accounts/${ACCOUNT}/users/${ana}:suspend`, {
+    method: 'POST',
+    headers: { cookie: 'who=helpdesk', 'X-Forwarded-For': '203.0.113.66' },
+  });
+  assert.equal(suspend.status, 403, await suspend.text());
+  assert.equal(
+    audit(`SELECT actor_email || ' ' || client_address FROM audit WHERE outcome = 'denied' AND targets LIKE '%${ana}%'`),
+    `${PEOPLE.helpdesk.email} 127.0.0.1`,
+  );
+});
+
+test('nginx keeps the Host, so a same-origin change without Fetch Metadata passes and a foreign one does not', async () => {
+  const oliver = keydesk.sql("SELECT id FROM users WHERE email = 'oliver.smith@example.com'");
+  const reactivate = (origin) =>
+    fetch(`${nginx.url}/v1beta1/accounts/${ACCOUNT}/users/${oliver}:reactivate`, {
+      method: 'POST',
+      headers: { cookie: 'who=admin', origin },
+    });
+  const foreign = await reactivate('https://evil.example');
+  assert.equal(foreign.status, 403, await foreign.text());
+  assert.equal(stateOf('oliver.smith@example.com'), 'SUSPENDED');
+  const own = await reactivate(nginx.url);
+  assert.equal(own.status, 200, await own.text());
+  assert.equal(stateOf('oliver.smith@example.com'), 'ACTIVE');
+});
