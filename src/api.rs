@@ -128,8 +128,12 @@ pub struct Client {
 impl Client {
     /// Ask the server who is signed in and which account it manages.
     pub async fn connect() -> Result<Client, ApiFailure> {
-        let session: Session = get("/api/session").await?;
-        let config: PageConfig = get("/api/config").await?;
+        // Together, not one after the other: both stand between the person and the first row.
+        let (session, config) = futures::join!(
+            get::<Session>("/api/session"),
+            get::<PageConfig>("/api/config")
+        );
+        let (session, config) = (session?, config?);
         Ok(Client {
             account: config.account_id,
             directory: config.directory,

@@ -73,7 +73,10 @@ fn is_hashed_asset(path: &str) -> bool {
     let stem = file.split('.').next().unwrap_or("");
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
     match stem.rsplit_once('-') {
-        Some((_, hash)) => hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        // A u64 in hex without leading zeros: usually 16 digits, sometimes fewer.
+        Some((_, hash)) => {
+            (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        }
         None => false,
     }
 }
@@ -86,6 +89,10 @@ mod tests {
     fn recognises_trunk_hashes() {
         assert!(is_hashed_asset("/keydesk-1a2b3c4d5e6f7a8b_bg.wasm"));
         assert!(is_hashed_asset("/keydesk-1a2b3c4d5e6f7a8b.js"));
+        assert!(
+            is_hashed_asset("/main-acca2c689de7cc8.css"),
+            "15 digits: a hash with a leading zero"
+        );
         assert!(!is_hashed_asset("/index.html"));
         assert!(!is_hashed_asset("/users"));
     }
