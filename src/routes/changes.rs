@@ -14,7 +14,8 @@ use crate::{
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     /// One custom method on one person: suspend, reactivate, resend the recovery email.
-    One { method: UserMethod, user: User },
+    /// (Boxed: a `User` is large beside the other variants' vectors.)
+    One { method: UserMethod, user: Box<User> },
     /// Begin recovery for one to ten people: everyone or nobody.
     BeginRecovery(Vec<User>),
     /// Complete recovery for one or several people, one request each.

@@ -116,7 +116,10 @@ impl RowAction {
         match self {
             RowAction::BeginRecovery => Change::BeginRecovery(vec![user]),
             RowAction::Method(UserMethod::CompleteRecovery) => Change::CompleteRecovery(vec![user]),
-            RowAction::Method(method) => Change::One { method, user },
+            RowAction::Method(method) => Change::One {
+                method,
+                user: Box::new(user),
+            },
         }
     }
 }
