@@ -3,6 +3,11 @@
 
 use rusqlite_migration::{M, Migrations};
 
+/// `keydesk-server generate` inserts its users once this many migrations have run, then runs the
+/// rest, so that the search index and the sort indexes are built over everyone in one pass each.
+/// The users table must take `insert_users` by then.
+pub const GENERATE_BEFORE: usize = 2;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(
@@ -65,6 +70,71 @@ pub fn migrations() -> Migrations<'static> {
                 sent_time   TEXT,
                 last_error  TEXT
             );",
+        ),
+        // Search and sort at 100,000 people (see `listing`). `users_search` indexes every
+        // three-character sequence of the folded search text, so `q` finds a substring without
+        // reading every row. It keeps only the index and reads the text from `users` by rowid
+        // (external content); the triggers keep it in step with every write, including writes
+        // made outside Keydesk. `users` has no INTEGER PRIMARY KEY, so a VACUUM that renumbered
+        // its rowids would need `INSERT INTO users_search (users_search) VALUES ('rebuild')`.
+        // The text is folded already, so the index compares exactly (`case_sensitive 1`).
+        // The indexes let every sort order, with or without a state filter, walk in order
+        // instead of sorting everyone: (state, id) is the state order's own. `users_version`
+        // changes whenever someone could move in a sort order or change state: the server keeps
+        // everyone's places in memory as of a version (`listing::Ranks`). The page asks how
+        // many people are in each state on every load and after every change: counting them
+        // read the whole state index, so triggers keep the counts instead.
+        M::up(
+            "CREATE VIRTUAL TABLE users_search USING fts5(
+                search_key, content = 'users', tokenize = 'trigram case_sensitive 1'
+            );
+            INSERT INTO users_search (users_search) VALUES ('rebuild');
+            CREATE TRIGGER users_search_insert AFTER INSERT ON users BEGIN
+                INSERT INTO users_search (rowid, search_key) VALUES (new.rowid, new.search_key);
+            END;
+            CREATE TRIGGER users_search_delete AFTER DELETE ON users BEGIN
+                INSERT INTO users_search (users_search, rowid, search_key)
+                    VALUES ('delete', old.rowid, old.search_key);
+            END;
+            CREATE TRIGGER users_search_update AFTER UPDATE OF search_key ON users BEGIN
+                INSERT INTO users_search (users_search, rowid, search_key)
+                    VALUES ('delete', old.rowid, old.search_key);
+                INSERT INTO users_search (rowid, search_key) VALUES (new.rowid, new.search_key);
+            END;
+            CREATE INDEX users_by_state_id ON users (state, id);
+            CREATE INDEX users_by_state_email ON users (state, email_key, id);
+            CREATE INDEX users_by_state_create_time ON users (state, create_time, id);
+            CREATE TABLE users_version (version INTEGER NOT NULL);
+            INSERT INTO users_version (version) VALUES (0);
+            CREATE TRIGGER users_version_insert AFTER INSERT ON users BEGIN
+                UPDATE users_version SET version = version + 1;
+            END;
+            CREATE TRIGGER users_version_delete AFTER DELETE ON users BEGIN
+                UPDATE users_version SET version = version + 1;
+            END;
+            CREATE TRIGGER users_version_update
+                AFTER UPDATE OF id, state, name_key, email_key, create_time ON users BEGIN
+                UPDATE users_version SET version = version + 1;
+            END;
+            CREATE TABLE user_state_counts (
+                state TEXT PRIMARY KEY,
+                count INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            INSERT INTO user_state_counts (state, count)
+                SELECT state, count(*) FROM users GROUP BY state;
+            CREATE TRIGGER user_state_counts_insert AFTER INSERT ON users BEGIN
+                INSERT INTO user_state_counts (state, count) VALUES (new.state, 1)
+                    ON CONFLICT (state) DO UPDATE SET count = count + 1;
+            END;
+            CREATE TRIGGER user_state_counts_delete AFTER DELETE ON users BEGIN
+                UPDATE user_state_counts SET count = count - 1 WHERE state = old.state;
+            END;
+            CREATE TRIGGER user_state_counts_update AFTER UPDATE OF state ON users
+                WHEN old.state IS NOT new.state BEGIN
+                UPDATE user_state_counts SET count = count - 1 WHERE state = old.state;
+                INSERT INTO user_state_counts (state, count) VALUES (new.state, 1)
+                    ON CONFLICT (state) DO UPDATE SET count = count + 1;
+            END;",
         ),
     ])
 }

@@ -36,21 +36,6 @@ fn latin_without_decomposition(c: char) -> Option<&'static str> {
     })
 }
 
-/// A `LIKE` pattern that matches `needle` anywhere, with `%`, `_` and `\` taken literally
-/// (the query uses `ESCAPE '\'`).
-pub fn contains_pattern(needle: &str) -> String {
-    let mut pattern = String::with_capacity(needle.len() + 2);
-    pattern.push('%');
-    for c in needle.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,10 +46,5 @@ mod tests {
         assert_eq!(fold("ÉLODIE"), "elodie");
         assert_eq!(fold("山田 太郎"), "山田 太郎");
         assert_eq!(fold("Łukasz Ødegård Straße"), "lukasz odegard strasse");
-    }
-
-    #[test]
-    fn like_wildcards_are_literal() {
-        assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
     }
 }
