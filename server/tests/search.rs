@@ -6,23 +6,9 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::TestApp;
+use common::{TestApp, fold};
 use keydesk_api::User;
 use reqwest::StatusCode;
-use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
-
-/// Case and accents folded away: an oracle written apart from the server's own.
-fn fold(text: &str) -> String {
-    text.nfkd()
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            'ł' => "l".to_owned(),
-            'ø' => "o".to_owned(),
-            other => other.to_string(),
-        })
-        .collect()
-}
 
 fn matches(user: &User, q: &str) -> bool {
     let needle = fold(q.trim());

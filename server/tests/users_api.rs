@@ -5,10 +5,9 @@ mod common;
 
 use std::{collections::HashSet, sync::Arc};
 
-use common::{TestApp, expect_error};
+use common::{TestApp, expect_error, fold};
 use keydesk_api::User;
 use reqwest::{Method, StatusCode};
-use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 
 // Demo users the tests act on, named by email (their IDs come from the database).
 const ZOE: &str = "zoe.lefevre@example.com";
@@ -17,21 +16,6 @@ const WENDY_OWNER: &str = "wendy.appleseed@example.com";
 const NIKOLAI_OWNER: &str = "nikolai.odegard@example.com";
 const DMITRI_SUSPENDED: &str = "dmitri.ivanov@example.com";
 const ANA_RECOVERY_STARTED: &str = "ana.goncalves@example.com";
-
-/// Case and accents folded away, the way a person expects "zoe" to find "Zoë": an oracle written
-/// apart from the server's own.
-fn fold(text: &str) -> String {
-    text.nfkd()
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            // Letters Unicode does not decompose; the demo has Łukasz and Ødegård.
-            'ł' => "l".to_owned(),
-            'ø' => "o".to_owned(),
-            other => other.to_string(),
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn q_finds_letters_unicode_does_not_decompose() {
