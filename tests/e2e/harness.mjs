@@ -40,7 +40,7 @@ export async function startKeydesk({ settings, files = {}, env = {} } = {}) {
     env = { KEYDESK_CONFIG: join(dataDir, 'keydesk.toml'), ...env };
   }
   const port = await freePort();
-  const child = spawn(SERVER, [], {
+  const child = spawnQuiet(SERVER, [], {
     env: {
       ...process.env,
       KEYDESK_LISTEN: `127.0.0.1:${port}`,
@@ -49,20 +49,17 @@ export async function startKeydesk({ settings, files = {}, env = {} } = {}) {
       KEYDESK_ACCOUNT_ID: ACCOUNT,
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
+  const log = captureLog(child);
   const url = `http://127.0.0.1:${port}`;
-  await waitUntilHealthy(url, child, () => log);
+  await waitUntilHealthy(url, child, log);
   const db = join(dataDir, 'keydesk.db');
   return {
     url,
     db,
     sql: (query, file = 'keydesk.db') =>
       execFileSync('sqlite3', [join(dataDir, file), query], { encoding: 'utf8' }).trim(),
-    log: () => log,
+    log,
     stop: () => {
       child.kill('SIGTERM');
       rmSync(dataDir, { recursive: true, force: true });
@@ -120,4 +117,17 @@ export async function seriousViolations(page, context) {
   return results.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+/** Starts a process with its output piped (not inherited), so a test's report stays readable. */
+export function spawnQuiet(command, args, options = {}) {
+  return spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Everything a child process writes, for the error message when it misbehaves. */
+export function captureLog(child) {
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  return () => log;
 }

@@ -4,13 +4,12 @@
 // Keydesk tells nginx apart by its shared secret.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ACCOUNT, ROOT, startKeydesk, launchBrowser, watchConsole, freePort, waitUntilHealthy } from './harness.mjs';
+import { ACCOUNT, ROOT, startKeydesk, launchBrowser, watchConsole, freePort, waitUntilHealthy, spawnQuiet, captureLog } from './harness.mjs';
 
 const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const SECRET = randomBytes(24).toString('hex');
@@ -80,17 +79,13 @@ async function startNginx(ssoPort, keydeskPort) {
   const dir = mkdtempSync(join(tmpdir(), 'keydesk-nginx-'));
   const port = await freePort();
   writeFileSync(join(dir, 'nginx.conf'), nginxConf({ dir, port, ssoPort, keydeskPort }));
-  const child = spawn(NGINX, ['-p', dir, '-e', 'stderr', '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
+  const child = spawnQuiet(NGINX, ['-p', dir, '-e', 'stderr', '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;']);
+  const log = captureLog(child);
   const url = `http://127.0.0.1:${port}`;
-  await waitUntilHealthy(url, child, () => log);
+  await waitUntilHealthy(url, child, log);
   return {
     url,
-    log: () => log,
+    log,
     stop: async () => {
       const exited = new Promise((ok) => child.once('exit', ok));
       child.kill('SIGTERM');

@@ -618,12 +618,7 @@ mod tests {
         ];
         let mut checked = 0;
         for q in queries {
-            for field in [
-                OrderField::DisplayName,
-                OrderField::Email,
-                OrderField::State,
-                OrderField::CreateTime,
-            ] {
+            for field in OrderField::ALL {
                 for direction in [SortDirection::Asc, SortDirection::Desc] {
                     for (filter, state) in [
                         (None, None),
@@ -659,12 +654,7 @@ mod tests {
         let conn = directory();
         let ranks = Ranks::default();
         let rows = rows(&conn);
-        for field in [
-            OrderField::DisplayName,
-            OrderField::Email,
-            OrderField::State,
-            OrderField::CreateTime,
-        ] {
+        for field in OrderField::ALL {
             for direction in [SortDirection::Asc, SortDirection::Desc] {
                 for state in [None, Some(UserState::Active), Some(UserState::Pending)] {
                     let query = ListQuery {
@@ -688,12 +678,7 @@ mod tests {
     #[test]
     fn every_order_and_state_filter_walks_an_index_instead_of_sorting() {
         let conn = directory();
-        for field in [
-            OrderField::DisplayName,
-            OrderField::Email,
-            OrderField::State,
-            OrderField::CreateTime,
-        ] {
+        for field in OrderField::ALL {
             for direction in [SortDirection::Asc, SortDirection::Desc] {
                 for state in [None, Some(UserState::Suspended)] {
                     for after in [None, Some(("k".to_owned(), "ID".to_owned()))] {
