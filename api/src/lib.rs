@@ -22,8 +22,8 @@ pub use query::{
 };
 pub use recovery::{
     AcceptRecoveryRequest, AcceptRecoveryResponse, BeginRecoveryRequest, BeginRecoveryResponse,
-    MAX_RECOVERY_BATCH, MIN_PASSWORD_CHARS, OutboxMessage, OutboxResponse, RecoveryLinkInfo,
-    RecoveryToken, StateCount, StateCounts,
+    MAX_RECOVERY_BATCH, MIN_PASSWORD_CHARS, OutboxMessage, OutboxResponse, RecoveryFailure,
+    RecoveryLinkInfo, RecoveryToken, StateCount, StateCounts,
 };
 pub use user::{ListUsersResponse, Role, User, UserState, UserType};
 
@@ -94,4 +94,8 @@ pub struct PageConfig {
     pub account_id: AccountId,
     /// Which directory backend answers: `embedded` or `upstream`.
     pub directory: String,
+    /// Upstream directory only: the account's admin console, where recoveries are completed
+    /// (no public interface can complete one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_console_url: Option<String>,
 }

@@ -21,6 +21,21 @@ pub struct BeginRecoveryRequest {
 pub struct BeginRecoveryResponse {
     /// The people named, in the order named, now in RECOVERY_STARTED.
     pub users: Vec<User>,
+    /// Upstream directory only: the people for whom `op` could not begin recovery, each with
+    /// its reason. The embedded directory begins for everyone or for nobody.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<RecoveryFailure>,
+}
+
+/// One person for whom recovery did not begin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryFailure {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub id: crate::UserId,
+    /// The person as Keydesk names them: `Name <email>`.
+    pub user: String,
+    pub message: String,
 }
 
 /// The person's side: which link they hold. `POST /api/recovery:inspect` and `:accept` take the

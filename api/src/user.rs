@@ -142,6 +142,14 @@ pub struct ListUsersResponse {
     /// Present only when more pages exist; pass it back as `page_token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_page_token: Option<String>,
+    /// Keydesk extension, upstream directory only: the page was served from Keydesk's snapshot
+    /// of the 1Password directory, read whole at this time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_time: Option<String>,
+    /// Keydesk extension, upstream directory only: why the last refresh of the snapshot failed,
+    /// while it is older than it should be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_error: Option<String>,
 }
 
 #[cfg(test)]

@@ -3,9 +3,12 @@
 //!
 //! Identity comes from the SSO proxy's headers (believed only from trusted proxy addresses, and
 //! only with the shared secret when one is configured), or, in development mode, from a fixed
-//! identity that only works on loopback.
+//! identity that only works on loopback. On the Users API, an OAuth client's bearer token
+//! ([`oauth`]) speaks instead, and then the SSO headers are not looked at.
 
-use std::{net::IpAddr, net::SocketAddr, num::NonZeroU32};
+pub mod oauth;
+
+use std::{net::IpAddr, net::SocketAddr, num::NonZeroU32, time::Instant};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Request, State},
@@ -34,6 +37,8 @@ pub struct Authenticator {
     proxy_secret: Option<[u8; 32]>,
     roles: crate::settings::RoleSettings,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
+    /// The OAuth clients of the Users API and their bearer tokens.
+    pub oauth: oauth::TokenStore,
 }
 
 impl Authenticator {
@@ -73,6 +78,7 @@ impl Authenticator {
             proxy_secret,
             roles: settings.roles.clone(),
             limiter,
+            oauth: oauth::TokenStore::new(&settings.oauth),
         })
     }
 
@@ -252,6 +258,45 @@ pub async fn request_context(
     response
 }
 
+/// Record a refused sign-in (a person's, or an OAuth client's) in the audit trail.
+pub async fn record_refused_sign_in(
+    state: &AppState,
+    context: Option<RequestContext>,
+    actor: String,
+    groups: Vec<String>,
+    reason: String,
+) -> Result<(), AppError> {
+    let entry = Entry {
+        actor_email: actor,
+        actor_groups: groups,
+        action: "sign_in".into(),
+        targets: Vec::new(),
+        outcome: Outcome::Denied,
+        reason,
+        request_id: context
+            .as_ref()
+            .map(|c| c.request_id.clone())
+            .unwrap_or_default(),
+        client_address: context.map(|c| c.client_address).unwrap_or_default(),
+    };
+    state.audit.record(entry).await
+}
+
+/// Refuse a sign-in, recording it in the audit trail first.
+async fn refuse(
+    state: &AppState,
+    context: Option<RequestContext>,
+    actor: String,
+    groups: Vec<String>,
+    status: ErrorStatus,
+    reason: String,
+) -> Response {
+    match record_refused_sign_in(state, context, actor, groups, reason.clone()).await {
+        Ok(()) => AppError::new(status, reason).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
 /// For every protected route: no identity, no access; no role, no access.
 pub async fn authenticate(
     State(state): State<AppState>,
@@ -260,28 +305,30 @@ pub async fn authenticate(
 ) -> Response {
     let context = request.extensions().get::<RequestContext>().cloned();
     let refuse = |actor: String, groups: Vec<String>, status: ErrorStatus, reason: String| {
-        let state = state.clone();
-        let context = context.clone();
-        async move {
-            let entry = Entry {
-                actor_email: actor,
-                actor_groups: groups,
-                action: "sign_in".into(),
-                targets: Vec::new(),
-                outcome: Outcome::Denied,
-                reason: reason.clone(),
-                request_id: context
-                    .as_ref()
-                    .map(|c| c.request_id.clone())
-                    .unwrap_or_default(),
-                client_address: context.map(|c| c.client_address).unwrap_or_default(),
-            };
-            if let Err(err) = state.audit.record(entry).await {
-                return err.into_response();
-            }
-            AppError::new(status, reason).into_response()
-        }
+        refuse(&state, context.clone(), actor, groups, status, reason)
     };
+    if let Some(token) = oauth::bearer(request.headers()) {
+        // A bearer token speaks for an OAuth client, and for nobody else: whatever SSO headers
+        // came with it are not looked at. Which routes take it is the router's business.
+        let Some(client) = state.auth.oauth.client_for(token, Instant::now()) else {
+            let mut response = refuse(
+                "unverified: bearer token".into(),
+                Vec::new(),
+                ErrorStatus::Unauthenticated,
+                "The bearer token is unknown, expired or revoked: ask the token endpoint for a new one."
+                    .into(),
+            )
+            .await;
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            return response;
+        };
+        request.extensions_mut().insert(client.session());
+        request.extensions_mut().insert(client);
+        return next.run(request).await;
+    }
     match state.auth.identify(peer(&request), request.headers()) {
         Err(reason) => {
             // Whatever the request claimed, for the record; it is not believed.
@@ -328,8 +375,8 @@ pub async fn authenticate(
     }
 }
 
-/// The signed-in person, for handlers of protected routes.
-pub struct Signed(pub Session);
+/// The signed-in person (or OAuth client, with its scopes), for handlers of protected routes.
+pub struct Signed(pub Session, pub Option<oauth::Client>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Signed {
     type Rejection = AppError;
@@ -339,7 +386,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Signed {
             .extensions
             .get::<Session>()
             .cloned()
-            .map(Signed)
+            .map(|session| Signed(session, parts.extensions.get::<oauth::Client>().cloned()))
             .ok_or_else(|| AppError::new(ErrorStatus::Unauthenticated, "You are not signed in."))
     }
 }
@@ -347,11 +394,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Signed {
 impl Signed {
     /// Reads need the permission too, but are not audited.
     pub fn require(&self, permission: Permission) -> Result<(), AppError> {
-        if self.0.may(permission) {
-            Ok(())
-        } else {
-            Err(missing(&self.0, permission))
+        match &self.1 {
+            Some(client) => client.require(permission),
+            None if self.0.may(permission) => Ok(()),
+            None => Err(missing(&self.0, permission)),
         }
+    }
+
+    /// For an OAuth client, the one scope of the Users API call it makes (`get_user` and
+    /// `list_users` both grant reading, but each only its own call). A person passes.
+    pub fn require_scope(&self, scope: crate::settings::Scope) -> Result<(), AppError> {
+        self.1
+            .as_ref()
+            .map_or(Ok(()), |client| client.require_scope(scope))
     }
 }
 
@@ -374,6 +429,8 @@ fn missing(session: &Session, permission: Permission) -> AppError {
 pub struct Guard {
     /// `None` on the public recovery-link routes, where the person holds a link, not a login.
     session: Option<Session>,
+    /// The OAuth client behind a bearer token, when one acts.
+    client: Option<oauth::Client>,
     context: RequestContext,
     method: Method,
     headers: HeaderMap,
@@ -386,6 +443,7 @@ impl FromRequestParts<AppState> for Guard {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         Ok(Guard {
             session: parts.extensions.get::<Session>().cloned(),
+            client: parts.extensions.get::<oauth::Client>().cloned(),
             context: parts
                 .extensions
                 .get::<RequestContext>()
@@ -429,7 +487,8 @@ impl Guard {
             .map_or("recovery link holder", |s| s.email.as_str())
     }
 
-    async fn record(
+    /// Write one audit record for this request.
+    pub async fn record(
         &self,
         action: &str,
         targets: &[String],
@@ -462,11 +521,23 @@ impl Guard {
         permission: Option<Permission>,
         targets: &[String],
     ) -> Result<(), AppError> {
-        let refusal = if let Some(why) = cross_site(&self.method, &self.headers) {
+        // A bearer token is not something a browser sends by itself, so another site cannot
+        // make one act: only SSO sessions need the same-site check.
+        let cross_site = match self.client {
+            Some(_) => None,
+            None => cross_site(&self.method, &self.headers),
+        };
+        let refusal = if let Some(why) = cross_site {
             Some(AppError::new(
                 ErrorStatus::PermissionDenied,
                 format!("Refused: {why}."),
             ))
+        } else if let Some(refused) = permission
+            .zip(self.client.as_ref())
+            .and_then(|(permission, client)| client.require(permission).err())
+        {
+            // Its session has the scopes' permissions; this names the scope it lacks.
+            Some(refused)
         } else if let (Some(permission), Some(session)) = (permission, &self.session)
             && !session.may(permission)
         {

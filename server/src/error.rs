@@ -84,6 +84,11 @@ impl From<DirectoryError> for AppError {
             DirectoryError::FailedPrecondition(_) => ErrorStatus::FailedPrecondition,
             DirectoryError::InvalidArgument(_) => ErrorStatus::InvalidArgument,
             DirectoryError::Unavailable(_) => ErrorStatus::Unavailable,
+            DirectoryError::Upstream { retry_after, .. } => {
+                let mut error = AppError::new(ErrorStatus::Unavailable, err.to_string());
+                error.retry_after = retry_after.map(|wait| wait.as_secs().max(1));
+                return error;
+            }
             DirectoryError::Internal(_) => ErrorStatus::Internal,
         };
         AppError::new(status, err.to_string())

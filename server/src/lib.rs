@@ -27,10 +27,11 @@ pub use config::Config;
 use directory::{
     Directory,
     embedded::{RecoverySettings, SqliteDirectory},
+    upstream::UpstreamDirectory,
 };
 pub use openapi::openapi_document;
 use security::SecurityHeaders;
-use settings::Settings;
+use settings::{Backend, Settings};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -45,6 +46,12 @@ pub struct AppState {
 
 /// Build the application for a configuration: open the directory, assemble the routes.
 pub fn app(config: &Config) -> anyhow::Result<axum::Router> {
+    Ok(build(config)?.0)
+}
+
+/// The application and its directory, which wants a word when the server stops
+/// ([`Directory::shutdown`]).
+pub fn build(config: &Config) -> anyhow::Result<(axum::Router, Arc<dyn Directory>)> {
     let settings = Settings::load(config.settings_file.as_deref())?;
     settings.check(config.listen.ip())?;
     let auth = Authenticator::new(&settings, &config.dev_user)?;
@@ -55,29 +62,47 @@ pub fn app(config: &Config) -> anyhow::Result<axum::Router> {
         public_url: config.public_url(),
         smtp_enabled: config.smtp_url.is_some(),
     };
-    let directory = Arc::new(
-        SqliteDirectory::open(&config.database_path(), config.account_id.clone(), recovery)
-            .with_context(|| format!("opening {}", config.database_path().display()))?,
-    );
-    if let Some(smtp_url) = &config.smtp_url {
-        mail::spawn_delivery(directory.clone(), smtp_url, &config.mail_from)?;
-    }
+    let (directory, account_id): (Arc<dyn Directory>, AccountId) = match settings.directory.backend
+    {
+        Backend::Embedded => {
+            let directory = Arc::new(
+                SqliteDirectory::open(&config.database_path(), config.account_id.clone(), recovery)
+                    .with_context(|| format!("opening {}", config.database_path().display()))?,
+            );
+            if let Some(smtp_url) = &config.smtp_url {
+                mail::spawn_delivery(directory.clone(), smtp_url, &config.mail_from)?;
+            }
+            (directory, config.account_id.clone())
+        }
+        Backend::Upstream => {
+            let upstream = settings.directory.upstream.clone().context(
+                "[directory] backend = \"upstream\" needs a [directory.upstream] section: the \
+                 account ID, the OAuth client and its secret (see the README)",
+            )?;
+            let account_id = upstream.account_id.clone();
+            let directory = UpstreamDirectory::start(upstream, &config.data_dir)
+                .context("starting the upstream 1Password directory")?;
+            tracing::info!(account = %account_id, "directory: 1Password, upstream");
+            (directory, account_id)
+        }
+    };
     if !config.dist.join("index.html").exists() {
         tracing::warn!(dist = %config.dist.display(), "the page is not built; the API works, the page does not (run scripts/run)");
     }
-    Ok(router::router(AppState {
-        directory,
-        account_id: config.account_id.clone(),
+    let router = router::router(AppState {
+        directory: directory.clone(),
+        account_id,
         dist: config.dist.clone(),
         auth: Arc::new(auth),
         audit: Arc::new(audit),
         security: SecurityHeaders::for_page(&config.dist),
-    }))
+    });
+    Ok((router, directory))
 }
 
 /// Serve until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let app = app(&config)?;
+    let (app, directory) = build(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -89,7 +114,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .context("serving")
+    .context("serving")?;
+    directory.shutdown().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{audit, meta, recovery, users};
+use crate::routes::{audit, meta, oauth, recovery, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +33,8 @@ use crate::routes::{audit, meta, recovery, users};
         audit::verify_audit,
         meta::healthz,
         meta::openapi_json,
+        oauth::issue_token,
+        oauth::revoke_token,
     ),
     components(schemas(
         keydesk_api::User,
@@ -42,6 +44,7 @@ use crate::routes::{audit, meta, recovery, users};
         keydesk_api::PageConfig,
         keydesk_api::BeginRecoveryRequest,
         keydesk_api::BeginRecoveryResponse,
+        keydesk_api::RecoveryFailure,
         keydesk_api::RecoveryToken,
         keydesk_api::RecoveryLinkInfo,
         keydesk_api::AcceptRecoveryRequest,
@@ -55,6 +58,10 @@ use crate::routes::{audit, meta, recovery, users};
         keydesk_api::AuditPage,
         keydesk_api::AuditRecord,
         keydesk_api::AuditVerification,
+        oauth::TokenRequest,
+        oauth::TokenResponse,
+        oauth::RevokeRequest,
+        oauth::OAuthError,
     ))
 )]
 struct ApiDoc;

@@ -14,7 +14,7 @@ use crate::{
     AppState, auth,
     error::AppError,
     page,
-    routes::{audit, meta, recovery, users},
+    routes::{audit, meta, oauth, recovery, users},
     security,
 };
 
@@ -22,8 +22,9 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    // Everything that reads or changes the directory needs a signed-in person.
-    let protected = Router::new()
+    // Everything that reads or changes the directory needs a signed-in person, or on the Users
+    // API an OAuth client's bearer token (whose scopes never reach Keydesk's extensions there).
+    let users_api = Router::new()
         // The Users API (v1beta1), and Keydesk's extensions of it.
         .route(
             "/v1beta1/accounts/{account_id}/users",
@@ -32,7 +33,8 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1beta1/accounts/{account_id}/users/{user}",
             get(users::get_user).post(users::call_user_method),
-        )
+        );
+    let persons_only = Router::new()
         .route(
             "/v1beta1/accounts/{account_id}/users:beginRecovery",
             post(recovery::begin_recovery),
@@ -45,9 +47,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/audit", get(audit::list_audit))
         .route("/api/audit/export", get(audit::export_audit))
         .route("/api/audit/verify", get(audit::verify_audit))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            auth::oauth::refuse_bearer,
+        ));
+    // Outermost, so it runs first: `refuse_bearer` needs to know who authenticated.
+    let protected = users_api
+        .merge(persons_only)
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
-    // The person holding a recovery link has a link, not a login.
+    // The person holding a recovery link has a link, not a login; an OAuth client asking for a
+    // token has its client credentials.
     let public = Router::new()
+        .route("/v1beta1/users/oauth2/token", post(oauth::issue_token))
+        .route("/v1beta1/users/oauth2/revoke", post(oauth::revoke_token))
         .route(
             "/api/recovery:inspect",
             post(recovery::inspect_recovery_link),

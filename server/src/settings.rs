@@ -18,6 +18,132 @@ pub struct Settings {
     pub roles: RoleSettings,
     #[serde(default)]
     pub rate_limit: RateLimitSettings,
+    /// Where users live: the embedded SQLite directory (default) or the 1Password account.
+    #[serde(default)]
+    pub directory: DirectorySettings,
+    /// OAuth clients that may call the Users API with bearer tokens, as the 1Password cloud lets
+    /// them: the embedded server as a stand-in for the cloud, for the connector's tests.
+    #[serde(default)]
+    pub oauth: OAuthSettings,
+}
+
+/// The token endpoint's clients and how long its tokens live.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSettings {
+    /// How long a bearer token works; 15 minutes, as 1Password's do.
+    #[serde(
+        default = "default_token_lifetime",
+        deserialize_with = "human_duration"
+    )]
+    pub token_lifetime: std::time::Duration,
+    #[serde(default)]
+    pub clients: Vec<OAuthClientSettings>,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        OAuthSettings {
+            token_lifetime: default_token_lifetime(),
+            clients: Vec::new(),
+        }
+    }
+}
+
+fn default_token_lifetime() -> std::time::Duration {
+    std::time::Duration::from_secs(15 * 60)
+}
+
+fn human_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::time::Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// One OAuth application. The file holds the SHA-256 of its secret, never the secret.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClientSettings {
+    pub client_id: String,
+    /// Hex SHA-256 of the client secret (`printf %s "$SECRET" | sha256sum`).
+    #[serde(deserialize_with = "sha256_hex")]
+    pub secret_sha256: [u8; 32],
+    #[serde(default = "all_scopes")]
+    pub scopes: Vec<Scope>,
+}
+
+fn sha256_hex<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+    let text = String::deserialize(deserializer)?;
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(text.trim().as_bytes())
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| {
+            serde::de::Error::custom(
+                "secret_sha256 must be the 64 hex digits of the secret's SHA-256",
+            )
+        })
+}
+
+/// The scopes of a 1Password Users API OAuth application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    GetUser,
+    ListUsers,
+    SuspendUsers,
+    ReactivateUsers,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::GetUser,
+        Scope::ListUsers,
+        Scope::SuspendUsers,
+        Scope::ReactivateUsers,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::GetUser => "get_user",
+            Scope::ListUsers => "list_users",
+            Scope::SuspendUsers => "suspend_users",
+            Scope::ReactivateUsers => "reactivate_users",
+        }
+    }
+
+    /// The Keydesk permission the scope grants.
+    pub fn permission(self) -> Permission {
+        match self {
+            Scope::GetUser | Scope::ListUsers => Permission::ReadUsers,
+            Scope::SuspendUsers => Permission::Suspend,
+            Scope::ReactivateUsers => Permission::Reactivate,
+        }
+    }
+}
+
+fn all_scopes() -> Vec<Scope> {
+    Scope::ALL.to_vec()
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Keydesk's own SQLite directory, seeded with a demo.
+    #[default]
+    Embedded,
+    /// A 1Password Business account, through the Users API and `op`.
+    Upstream,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySettings {
+    #[serde(default)]
+    pub backend: Backend,
+    /// Required when `backend = "upstream"`.
+    pub upstream: Option<crate::directory::upstream::UpstreamSettings>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -201,8 +327,31 @@ impl Settings {
                  to trust (trusted_proxies, default loopback only) and, optionally, a shared secret; \
                  see the README's deployment section"
             ),
-            _ => Ok(()),
+            _ => {}
         }
+        self.oauth.check()
+    }
+}
+
+impl OAuthSettings {
+    fn check(&self) -> anyhow::Result<()> {
+        if self.token_lifetime.as_secs() == 0 {
+            bail!("[oauth] token_lifetime must be at least one second (expires_in counts seconds)");
+        }
+        let mut seen = BTreeSet::new();
+        for client in &self.clients {
+            let id = client.client_id.as_str();
+            if id.is_empty() || id.contains(':') || id.chars().any(char::is_control) {
+                bail!(
+                    "[[oauth.clients]] client_id '{id}' must be non-empty text without ':' \
+                     (Basic authentication puts a ':' between the ID and the secret)"
+                );
+            }
+            if !seen.insert(id) {
+                bail!("[[oauth.clients]] client_id '{id}' is configured twice");
+            }
+        }
+        Ok(())
     }
 }
 

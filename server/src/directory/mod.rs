@@ -2,11 +2,12 @@
 //! implements it today, and the upstream 1Password connector will implement it beside it.
 
 pub mod embedded;
+pub mod upstream;
 
 use async_trait::async_trait;
 use keydesk_api::{
-    ApiFilter, ListUsersResponse, OrderBy, OutboxMessage, RecoveryLinkInfo, StateCounts, User,
-    UserId, UserState,
+    ApiFilter, BeginRecoveryResponse, ListUsersResponse, OrderBy, OutboxMessage, RecoveryLinkInfo,
+    StateCounts, User, UserId, UserState,
 };
 
 /// A validated list request. The page token is the backend's own opaque text: each backend checks
@@ -36,6 +37,13 @@ pub enum DirectoryError {
     InvalidArgument(String),
     #[error("the directory is unreachable: {0}")]
     Unavailable(String),
+    /// The upstream directory answered with an error, or was too busy for too long; the
+    /// message names its status.
+    #[error("{message}")]
+    Upstream {
+        message: String,
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("{0}")]
     Internal(String),
 }
@@ -52,13 +60,16 @@ pub trait Directory: Send + Sync + 'static {
     async fn suspend_user(&self, id: &UserId) -> Result<User, DirectoryError>;
     /// SUSPENDED to ACTIVE; idempotent on ACTIVE; refused from any other state.
     async fn reactivate_user(&self, id: &UserId) -> Result<User, DirectoryError>;
-    /// Begin recovery for the people named (ID, email or display name), all of them or nobody:
-    /// each moves to RECOVERY_STARTED and is sent a link. `actor_email` may not be among them.
+    /// Begin recovery for the people named (ID, email or display name): each moves to
+    /// RECOVERY_STARTED and is sent a link. `actor_email` may not be among them. Every name is
+    /// checked first, and one bad name refuses the lot; after that, the embedded directory
+    /// begins for everyone, while upstream `op` may fail for some people, who are listed in
+    /// `failures`.
     async fn begin_recovery(
         &self,
         actor_email: &str,
         names: Vec<String>,
-    ) -> Result<Vec<User>, DirectoryError>;
+    ) -> Result<BeginRecoveryResponse, DirectoryError>;
     /// A new recovery link for someone in RECOVERY_STARTED; the old one stops working.
     async fn resend_recovery(&self, id: &UserId) -> Result<User, DirectoryError>;
     /// RECOVERY_ACCEPTED to ACTIVE, resetting two-factor authentication and signing out every
@@ -71,6 +82,12 @@ pub trait Directory: Send + Sync + 'static {
     fn recovery_links(&self) -> Option<&dyn RecoveryLinks> {
         None
     }
+    /// Where an admin finishes what Keydesk cannot do through this directory.
+    fn admin_console_url(&self) -> Option<String> {
+        None
+    }
+    /// Let go of what the directory holds outside this process (upstream: revoke the token).
+    async fn shutdown(&self) {}
 }
 
 /// Recovery links, as the person who received one uses them, and the emails that carry them.

@@ -26,7 +26,7 @@ pub async fn healthz() -> Json<Health> {
         (status = 401, description = "Not signed in", body = keydesk_api::ApiError),
         (status = 403, description = "Signed in, but no group grants access", body = keydesk_api::ApiError),
     ))]
-pub async fn session(Signed(session): Signed) -> Json<Session> {
+pub async fn session(Signed(session, _): Signed) -> Json<Session> {
     Json(session)
 }
 
@@ -37,6 +37,7 @@ pub async fn page_config(State(state): State<AppState>, _signed: Signed) -> Json
     Json(PageConfig {
         account_id: state.account_id.clone(),
         directory: state.directory.kind().to_owned(),
+        admin_console_url: state.directory.admin_console_url(),
     })
 }
 

@@ -2,5 +2,6 @@
 
 pub mod audit;
 pub mod meta;
+pub mod oauth;
 pub mod recovery;
 pub mod users;

@@ -13,6 +13,7 @@ use keydesk_api::{
 
 use crate::{
     AppState,
+    audit::Outcome,
     auth::{Guard, Signed},
     directory::RecoveryLinks,
     error::AppError,
@@ -56,6 +57,19 @@ pub async fn begin_recovery(
         Err(_) => named,
     };
     guard.finish("begin_recovery", &targets, &result).await?;
+    // Upstream, `op` may have failed for some of them: each failure is its own record.
+    if let Ok(response) = &result {
+        for failure in &response.failures {
+            guard
+                .record(
+                    "begin_recovery",
+                    &[failure.id.to_string()],
+                    Outcome::Failed,
+                    failure.message.clone(),
+                )
+                .await?;
+        }
+    }
     result.map(Json)
 }
 
@@ -83,8 +97,7 @@ async fn begin(
             long.chars().take(40).collect::<String>()
         )));
     }
-    let users = state.directory.begin_recovery(actor, request.users).await?;
-    Ok(BeginRecoveryResponse { users })
+    Ok(state.directory.begin_recovery(actor, request.users).await?)
 }
 
 fn links(state: &AppState) -> Result<&dyn RecoveryLinks, AppError> {

@@ -18,6 +18,7 @@ use crate::{
     auth::{Guard, Signed},
     directory::ListQuery,
     error::AppError,
+    settings::Scope,
 };
 
 /// The longest search text accepted, in characters.
@@ -110,6 +111,7 @@ pub async fn list_users(
     path: Result<Path<String>, PathRejection>,
     params: Result<Query<ListUsersParams>, QueryRejection>,
 ) -> Result<Json<ListUsersResponse>, AppError> {
+    signed.require_scope(Scope::ListUsers)?;
     signed.require(Permission::ReadUsers)?;
     let Path(account) = path?;
     check_account(&state, &account)?;
@@ -132,6 +134,7 @@ pub async fn get_user(
     signed: Signed,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<User>, AppError> {
+    signed.require_scope(Scope::GetUser)?;
     signed.require(Permission::ReadUsers)?;
     let Path((account, segment)) = path?;
     check_account(&state, &account)?;

@@ -10,6 +10,8 @@
 // Each test binary uses its own share of these helpers.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+
 use std::{net::SocketAddr, time::Duration};
 
 use keydesk_api::{AccountId, AuditRecord, ListUsersResponse, OutboxMessage, OutboxResponse, User};
@@ -91,6 +93,11 @@ impl TestApp {
             server,
             dir,
         }
+    }
+
+    /// Where the server listens, to put a [`fault_proxy::FaultProxy`] in front of it.
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -399,4 +406,64 @@ pub fn fold(text: &str) -> String {
             other => other.to_string(),
         })
         .collect()
+}
+
+// ---- OAuth clients of the Users API (`[oauth]`) ----
+
+/// The secret of every OAuth client the tests configure with [`oauth_client`].
+pub const OAUTH_SECRET: &str = "s3cr3t-for-the-tests+/=:";
+
+/// Hex SHA-256, as `[[oauth.clients]] secret_sha256` holds a secret.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// One `[[oauth.clients]]` table with [`OAUTH_SECRET`]; `scopes: None` leaves the default (all).
+pub fn oauth_client(client_id: &str, scopes: Option<&[&str]>) -> String {
+    let scopes = scopes
+        .map(|s| format!("scopes = {s:?}\n"))
+        .unwrap_or_default();
+    format!(
+        "[[oauth.clients]]\nclient_id = \"{client_id}\"\nsecret_sha256 = \"{}\"\n{scopes}",
+        sha256_hex(OAUTH_SECRET)
+    )
+}
+
+impl TestApp {
+    /// `POST /v1beta1/users/oauth2/{endpoint}` (`token` or `revoke`) with Basic credentials and
+    /// a form body: the status, the headers and the raw body (OAuth answers are not Keydesk's
+    /// error shape, and a revocation's body is empty).
+    pub async fn oauth_post(
+        &self,
+        endpoint: &str,
+        credentials: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/v1beta1/users/oauth2/{endpoint}")))
+            .form(form);
+        if let Some((id, secret)) = credentials {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap())
+    }
+
+    /// A bearer token for `client_id` (with [`OAUTH_SECRET`]), which must be issued.
+    pub async fn bearer_token(&self, client_id: &str) -> String {
+        let (status, _, body) = self
+            .oauth_post(
+                "token",
+                Some((client_id, OAUTH_SECRET)),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let body: Value = serde_json::from_str(&body).expect("a JSON token answer");
+        body["access_token"].as_str().expect("a token").to_owned()
+    }
 }

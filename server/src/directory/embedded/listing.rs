@@ -92,6 +92,8 @@ pub fn list(
     Ok(ListUsersResponse {
         results,
         next_page_token,
+        snapshot_time: None,
+        snapshot_error: None,
     })
 }
 

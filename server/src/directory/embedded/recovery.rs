@@ -84,6 +84,34 @@ pub fn begin(
     now: SystemTime,
 ) -> Result<Vec<User>, DirectoryError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let chosen = choose(&tx, context, actor_email, names)?;
+    let stamp = rfc3339(now);
+    let mut started = Vec::with_capacity(chosen.len());
+    for user in chosen {
+        // Beginning again for someone already in RECOVERY_STARTED changes nothing.
+        if user.state == UserState::Active {
+            tx.execute(
+                "UPDATE users SET state = 'RECOVERY_STARTED', recovery_started_time = ?1,
+                        update_time = ?1
+                 WHERE id = ?2",
+                params![stamp, user.id.as_str()],
+            )?;
+            issue_link(&tx, context, &user, now)?;
+        }
+        started.push(load_user(&tx, &context.account, &user.id)?);
+    }
+    tx.commit()?;
+    Ok(started)
+}
+
+/// The people the names mean, in order, if recovery may begin for every one of them; otherwise
+/// an error listing every offending name at once.
+pub fn choose(
+    tx: &Transaction,
+    context: &Context,
+    actor_email: &str,
+    names: &[String],
+) -> Result<Vec<User>, DirectoryError> {
     let mut chosen: Vec<(String, User)> = Vec::new();
     let mut bad_names = Vec::new();
     let mut bad_states = Vec::new();
@@ -93,7 +121,7 @@ pub fn begin(
             bad_names.push("an empty name".to_owned());
             continue;
         }
-        let mut matches = resolve(&tx, context, name)?;
+        let mut matches = resolve(tx, context, name)?;
         let user = match matches.len() {
             0 => {
                 bad_names.push(format!("'{name}' matches nobody"));
@@ -144,24 +172,7 @@ pub fn begin(
             DirectoryError::InvalidArgument(message)
         });
     }
-
-    let stamp = rfc3339(now);
-    let mut started = Vec::with_capacity(chosen.len());
-    for (_, user) in chosen {
-        // Beginning again for someone already in RECOVERY_STARTED changes nothing.
-        if user.state == UserState::Active {
-            tx.execute(
-                "UPDATE users SET state = 'RECOVERY_STARTED', recovery_started_time = ?1,
-                        update_time = ?1
-                 WHERE id = ?2",
-                params![stamp, user.id.as_str()],
-            )?;
-            issue_link(&tx, context, &user, now)?;
-        }
-        started.push(load_user(&tx, &context.account, &user.id)?);
-    }
-    tx.commit()?;
-    Ok(started)
+    Ok(chosen.into_iter().map(|(_, user)| user).collect())
 }
 
 /// A new link for someone in RECOVERY_STARTED; every earlier link stops working.

@@ -1,0 +1,477 @@
+//! The 1Password Users API over HTTP: the OAuth token (fetched, cached, renewed before it runs
+//! out, renewed once on a 401, revoked on shutdown), a timeout on every call, and patience with
+//! a busy service (429 and 503, honouring `Retry-After`, up to a bound).
+//!
+//! Which calls may be repeated: GETs and the token grant, always. `:suspend` and `:reactivate`
+//! are idempotent by the API's documentation, but a call whose answer was lost is not simply
+//! sent again: the caller first reads the user to see whether it took effect (see
+//! [`UsersApi::change`]).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use keydesk_api::{AccountId, ListUsersResponse, User, UserId, users_path};
+use reqwest::{Method, StatusCode, header};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::settings::UpstreamSettings;
+use crate::directory::DirectoryError;
+
+/// What Keydesk calls itself to 1Password.
+pub const USER_AGENT: &str = concat!("Keydesk/", env!("CARGO_PKG_VERSION"));
+
+/// The first wait before trying again when 1Password gives no `Retry-After`; it doubles.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+pub struct UsersApi {
+    http: reqwest::Client,
+    base: String,
+    account: AccountId,
+    client_id: String,
+    /// Never logged, never sent anywhere but the token endpoint.
+    client_secret: String,
+    token: Mutex<Option<Token>>,
+    max_attempts: u32,
+    max_retry_wait: Duration,
+}
+
+struct Token {
+    value: String,
+    /// Renew from this moment on: some time before it really expires.
+    renew_at: Instant,
+}
+
+/// RFC 6749 §5.1.
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
+/// One answer from 1Password, or why there was none.
+enum Answer {
+    Response(StatusCode, Option<Duration>, String),
+    /// Timed out, refused, or dropped before a response arrived.
+    Lost(String),
+}
+
+impl UsersApi {
+    pub fn new(settings: &UpstreamSettings, client_secret: String) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout)
+            .build()?;
+        Ok(UsersApi {
+            http,
+            base: settings.base_url.trim_end_matches('/').to_owned(),
+            account: settings.account_id.clone(),
+            client_id: settings.client_id.clone(),
+            client_secret,
+            token: Mutex::new(None),
+            max_attempts: settings.max_attempts,
+            max_retry_wait: settings.max_retry_wait,
+        })
+    }
+
+    /// One page of the account's users, up to 1000.
+    pub async fn list_page(
+        &self,
+        page_token: Option<&str>,
+    ) -> Result<ListUsersResponse, DirectoryError> {
+        let mut url = format!(
+            "{}{}?max_page_size=1000",
+            self.base,
+            users_path(&self.account)
+        );
+        if let Some(token) = page_token {
+            url.push_str("&page_token=");
+            url.push_str(&percent_encode(token));
+        }
+        let body = self.call(Method::GET, &url, true).await?;
+        decode(&body)
+    }
+
+    /// Every user, walking the pages.
+    pub async fn list_all(&self) -> Result<Vec<User>, DirectoryError> {
+        let mut users = Vec::new();
+        let mut page_token: Option<String> = None;
+        loop {
+            let page = self.list_page(page_token.as_deref()).await?;
+            users.extend(page.results);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) if Some(&next) != page_token.as_ref() => page_token = Some(next),
+                Some(_) => {
+                    return Err(DirectoryError::Unavailable(
+                        "1Password answered the same page token twice".into(),
+                    ));
+                }
+                None => return Ok(users),
+            }
+        }
+    }
+
+    pub async fn get(&self, id: &UserId) -> Result<User, DirectoryError> {
+        let body = self.call(Method::GET, &self.user_url(id, ""), true).await?;
+        decode(&body)
+    }
+
+    /// `:suspend` or `:reactivate`. If the answer is lost, the user is read to see whether the
+    /// change happened (it is in `done`) before it is asked for again.
+    pub async fn change(
+        &self,
+        id: &UserId,
+        method: &str,
+        done: fn(&User) -> bool,
+    ) -> Result<User, DirectoryError> {
+        let url = self.user_url(id, &format!(":{method}"));
+        let mut attempt = 1;
+        loop {
+            match self.call(Method::POST, &url, false).await {
+                Ok(body) => return decode(&body),
+                Err(CallError::Lost(why)) if attempt < self.max_attempts => {
+                    tracing::warn!(%id, method, %why, "no answer from 1Password; reading the user before trying again");
+                    let user = self.get(id).await?;
+                    if done(&user) {
+                        return Ok(user);
+                    }
+                    attempt += 1;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// Give the token back (on shutdown), so it does not outlive Keydesk.
+    pub async fn revoke(&self) {
+        let Some(token) = self.token.lock().await.take() else {
+            return;
+        };
+        let result = self
+            .http
+            .post(format!("{}/v1beta1/users/oauth2/revoke", self.base))
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .form(&[("token", token.value.as_str())])
+            .send()
+            .await;
+        match result {
+            Ok(response) if response.status().is_success() => {
+                tracing::info!("revoked the 1Password token");
+            }
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "1Password refused to revoke the token");
+            }
+            Err(err) => tracing::warn!(error = %err, "could not revoke the 1Password token"),
+        }
+    }
+
+    fn user_url(&self, id: &UserId, method: &str) -> String {
+        format!(
+            "{}{}/{}{method}",
+            self.base,
+            users_path(&self.account),
+            id.as_str()
+        )
+    }
+
+    /// One call with the bearer token: renewed once on a 401; 429 and 503 tried again after
+    /// `Retry-After` (or a doubling backoff), up to `max_attempts`; a lost answer tried again
+    /// only when `repeatable`.
+    async fn call(&self, method: Method, url: &str, repeatable: bool) -> Result<String, CallError> {
+        let mut renewed = false;
+        let mut attempt = 1;
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let token = self.token().await?;
+            let request = self
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(&token)
+                .header(header::ACCEPT, "application/json");
+            let retry_after = match send(request).await {
+                Answer::Response(status, _, body) if status.is_success() => return Ok(body),
+                Answer::Response(StatusCode::UNAUTHORIZED, _, body) => {
+                    if renewed {
+                        return Err(CallError::Refused(StatusCode::UNAUTHORIZED, body));
+                    }
+                    // Expired or revoked early: renew once, and try once more.
+                    self.forget(&token).await;
+                    renewed = true;
+                    continue;
+                }
+                Answer::Response(
+                    status @ (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE),
+                    retry_after,
+                    body,
+                ) => {
+                    if attempt >= self.max_attempts {
+                        return Err(CallError::Busy(status, retry_after, body));
+                    }
+                    match retry_after {
+                        Some(wait) if wait > self.max_retry_wait => {
+                            return Err(CallError::Busy(status, Some(wait), body));
+                        }
+                        other => other,
+                    }
+                }
+                Answer::Response(status, _, body) => return Err(CallError::Refused(status, body)),
+                Answer::Lost(why) => {
+                    if !repeatable || attempt >= self.max_attempts {
+                        return Err(CallError::Lost(why));
+                    }
+                    None
+                }
+            };
+            let wait = retry_after.unwrap_or(backoff).min(self.max_retry_wait);
+            tokio::time::sleep(wait).await;
+            backoff *= 2;
+            attempt += 1;
+        }
+    }
+
+    /// The cached token, or a new one when it is about to run out.
+    async fn token(&self) -> Result<String, CallError> {
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref()
+            && Instant::now() < token.renew_at
+        {
+            return Ok(token.value.clone());
+        }
+        let token = self.grant().await?;
+        let value = token.value.clone();
+        *cached = Some(token);
+        Ok(value)
+    }
+
+    /// Drop the cached token if it is still the one that was refused.
+    async fn forget(&self, refused: &str) {
+        let mut cached = self.token.lock().await;
+        if cached.as_ref().is_some_and(|t| t.value == refused) {
+            *cached = None;
+        }
+    }
+
+    /// The client-credentials grant, tried again like any repeatable call.
+    async fn grant(&self) -> Result<Token, CallError> {
+        let url = format!("{}/v1beta1/users/oauth2/token", self.base);
+        let mut attempt = 1;
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let request = self
+                .http
+                .post(&url)
+                .basic_auth(&self.client_id, Some(&self.client_secret))
+                .form(&[("grant_type", "client_credentials")]);
+            let retry_after = match send(request).await {
+                Answer::Response(status, _, body) if status.is_success() => {
+                    let token: TokenResponse = serde_json::from_str(&body)
+                        .map_err(|err| CallError::Garbled(format!("the token response: {err}")))?;
+                    // Renew when a quarter of its life is left (a minute of 15), so a call
+                    // never leaves with a token about to die.
+                    let lifetime = Duration::from_secs(token.expires_in.unwrap_or(900));
+                    return Ok(Token {
+                        value: token.access_token,
+                        renew_at: Instant::now() + lifetime * 3 / 4,
+                    });
+                }
+                Answer::Response(
+                    status @ (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE),
+                    retry_after,
+                    body,
+                ) if attempt < self.max_attempts
+                    && retry_after.is_none_or(|wait| wait <= self.max_retry_wait) =>
+                {
+                    tracing::debug!(%status, %body, "1Password is busy issuing tokens");
+                    retry_after
+                }
+                Answer::Response(status, retry_after, body) => {
+                    return Err(CallError::Credentials(status, retry_after, body));
+                }
+                Answer::Lost(why) if attempt < self.max_attempts => {
+                    tracing::debug!(%why, "no answer from the token endpoint");
+                    None
+                }
+                Answer::Lost(why) => return Err(CallError::Lost(why)),
+            };
+            tokio::time::sleep(retry_after.unwrap_or(backoff).min(self.max_retry_wait)).await;
+            backoff *= 2;
+            attempt += 1;
+        }
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(err) => return Answer::Lost(describe_transport(&err)),
+    };
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    match response.text().await {
+        Ok(body) => Answer::Response(status, retry_after, body),
+        Err(err) => Answer::Lost(describe_transport(&err)),
+    }
+}
+
+fn describe_transport(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        "it did not answer in time".into()
+    } else if err.is_connect() {
+        "it could not be reached".into()
+    } else {
+        "the connection broke before it answered".into()
+    }
+}
+
+/// `Retry-After` is seconds or an HTTP date (RFC 9110 §10.2.3).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, DirectoryError> {
+    serde_json::from_str(body).map_err(|err| {
+        DirectoryError::Unavailable(format!("1Password's answer could not be read: {err}"))
+    })
+}
+
+/// Why a call failed, before it is said to the person.
+pub enum CallError {
+    /// A definite answer other than success.
+    Refused(StatusCode, String),
+    /// 429 or 503 more often, or for longer, than Keydesk waits.
+    Busy(StatusCode, Option<Duration>, String),
+    /// No token: the client ID or secret is wrong, or the token endpoint failed.
+    Credentials(StatusCode, Option<Duration>, String),
+    Lost(String),
+    Garbled(String),
+}
+
+/// The message in an error body, whatever its shape: 1Password does not publish it.
+fn upstream_message(body: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let field = parsed.as_ref().and_then(|v| {
+        ["message", "error_description", "error", "detail"]
+            .iter()
+            .find_map(|key| v.get(key).and_then(|m| m.as_str()).map(str::to_owned))
+    });
+    let text = field.unwrap_or_else(|| body.trim().to_owned());
+    let mut short: String = text.chars().take(200).collect();
+    if short.is_empty() {
+        short = "no details".into();
+    }
+    short
+}
+
+fn status_text(status: StatusCode) -> String {
+    format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_owned()
+}
+
+impl From<CallError> for DirectoryError {
+    fn from(err: CallError) -> Self {
+        match err {
+            CallError::Refused(StatusCode::NOT_FOUND, body) => DirectoryError::Missing(format!(
+                "1Password has no such user ({})",
+                upstream_message(&body)
+            )),
+            CallError::Refused(
+                status @ (StatusCode::BAD_REQUEST
+                | StatusCode::CONFLICT
+                | StatusCode::PRECONDITION_FAILED
+                | StatusCode::UNPROCESSABLE_ENTITY),
+                body,
+            ) => DirectoryError::FailedPrecondition(format!(
+                "1Password refused ({}): {}",
+                status_text(status),
+                upstream_message(&body)
+            )),
+            CallError::Refused(status, body) => DirectoryError::Upstream {
+                message: format!(
+                    "1Password answered {}: {}",
+                    status_text(status),
+                    upstream_message(&body)
+                ),
+                retry_after: None,
+            },
+            CallError::Busy(status, retry_after, body) => DirectoryError::Upstream {
+                message: format!(
+                    "1Password is busy ({}: {}); try again{}",
+                    status_text(status),
+                    upstream_message(&body),
+                    retry_after
+                        .map(|d| format!(" in {} s", d.as_secs().max(1)))
+                        .unwrap_or_default()
+                ),
+                retry_after,
+            },
+            CallError::Credentials(status, retry_after, body) => DirectoryError::Upstream {
+                message: format!(
+                    "1Password did not give Keydesk a token ({}: {}); check the OAuth client ID \
+                     and secret in [directory.upstream]",
+                    status_text(status),
+                    upstream_message(&body)
+                ),
+                retry_after,
+            },
+            CallError::Lost(why) => DirectoryError::Unavailable(format!("1Password: {why}")),
+            CallError::Garbled(what) => {
+                DirectoryError::Unavailable(format!("1Password's answer could not be read: {what}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        let later = SystemTime::now() + Duration::from_secs(120);
+        let wait = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn upstream_messages_are_read_from_any_shape() {
+        assert_eq!(upstream_message(r#"{"message":"no"}"#), "no");
+        assert_eq!(
+            upstream_message(r#"{"error":"invalid_client"}"#),
+            "invalid_client"
+        );
+        assert_eq!(upstream_message("plain words\n"), "plain words");
+        assert_eq!(upstream_message(""), "no details");
+        assert_eq!(percent_encode("a b/c=="), "a%20b%2Fc%3D%3D");
+    }
+}

@@ -1,0 +1,346 @@
+//! The upstream directory: a real 1Password Business account, through the Users API (list, get,
+//! suspend, reactivate) and the `op` CLI (begin recovery).
+//!
+//! The Users API cannot search, filter by any state or sort, so Keydesk keeps a snapshot of the
+//! whole directory in a SQLite file of its own and answers lists from it, with the very code the
+//! embedded directory uses. The snapshot is read again every `refresh_interval`, soon after each
+//! of Keydesk's own changes, and quickly while 1Password is unreachable; every list says how old
+//! it is. Single users and every change go to 1Password itself.
+
+mod client;
+mod op;
+mod settings;
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, RwLock, Weak},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use keydesk_api::{
+    BeginRecoveryResponse, ListUsersResponse, RecoveryFailure, StateCounts, User, UserId, UserState,
+};
+use tokio::sync::Notify;
+
+pub use self::settings::{OpSettings, UpstreamSettings};
+use self::{client::UsersApi, op::Op};
+use super::{Directory, DirectoryError, ListQuery, embedded::SqliteDirectory};
+
+/// How soon after one of Keydesk's own changes the snapshot is read again; changes that come
+/// close together share one reading.
+const SETTLE_AFTER_CHANGE: Duration = Duration::from_secs(2);
+/// How soon a failed reading is tried again, at first; it doubles up to `refresh_interval`.
+const FIRST_RETRY: Duration = Duration::from_secs(2);
+
+pub struct UpstreamDirectory {
+    api: UsersApi,
+    snapshot: SqliteDirectory,
+    /// Each user exactly as 1Password last sent them: the snapshot's rows carry index columns
+    /// (type and role default to MEMBER there), and the page must not see invented values.
+    received: RwLock<HashMap<UserId, User>>,
+    health: RwLock<Health>,
+    /// Wakes the refresh loop after a change.
+    changed: Notify,
+    op: Option<Op>,
+    settings: UpstreamSettings,
+}
+
+#[derive(Default)]
+struct Health {
+    /// The snapshot has been read whole at least once.
+    loaded: bool,
+    /// Why the last reading failed, until one succeeds.
+    error: Option<String>,
+}
+
+impl UpstreamDirectory {
+    /// Check the settings and `op`, and start reading the directory in the background: Keydesk
+    /// starts even when 1Password cannot be reached, and catches up when it can.
+    pub fn start(settings: UpstreamSettings, data_dir: &Path) -> anyhow::Result<Arc<Self>> {
+        let secret = settings.check()?;
+        let api = UsersApi::new(&settings, secret)?;
+        let op = settings.op.clone().map(Op::start).transpose()?;
+        if op.is_none() {
+            tracing::warn!(
+                "no [directory.upstream.op]: beginning recovery is not possible without the 1Password CLI"
+            );
+        }
+        // A snapshot of an earlier run may be hours old: start from nothing rather than show it.
+        let path = data_dir.join(format!("upstream-{}.db", settings.account_id));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let snapshot = SqliteDirectory::open_mirror(&path, settings.account_id.clone())?;
+        let directory = Arc::new(UpstreamDirectory {
+            api,
+            snapshot,
+            received: RwLock::default(),
+            health: RwLock::default(),
+            changed: Notify::new(),
+            op,
+            settings,
+        });
+        tokio::spawn(keep_fresh(Arc::downgrade(&directory)));
+        Ok(directory)
+    }
+
+    /// Read the whole directory and make the snapshot match it.
+    async fn refresh(&self) -> Result<(), DirectoryError> {
+        let read_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let users = self.api.list_all().await?;
+        let count = users.len();
+        self.snapshot.mirror_all(users.clone(), read_at).await?;
+        *self.received.write().expect("not poisoned") =
+            users.into_iter().map(|u| (u.id.clone(), u)).collect();
+        tracing::debug!(count, "read the 1Password directory");
+        Ok(())
+    }
+
+    /// A user as 1Password just answered: into the snapshot at once, and a full reading soon.
+    async fn remember(&self, user: User) -> Result<User, DirectoryError> {
+        self.snapshot.mirror_one(user.clone()).await?;
+        self.received
+            .write()
+            .expect("not poisoned")
+            .insert(user.id.clone(), user.clone());
+        self.changed.notify_one();
+        Ok(user)
+    }
+
+    /// Lists need the snapshot: before the first reading there is nothing to search.
+    fn ready(&self) -> Result<Option<String>, DirectoryError> {
+        let health = self.health.read().expect("not poisoned");
+        match (&health.error, health.loaded) {
+            (error, true) => Ok(error.clone()),
+            (Some(error), false) => Err(DirectoryError::Unavailable(format!(
+                "Keydesk cannot read the directory from 1Password yet ({error}); it keeps trying"
+            ))),
+            (None, false) => Err(DirectoryError::Unavailable(
+                "Keydesk is still reading the directory from 1Password; try again in a moment"
+                    .into(),
+            )),
+        }
+    }
+
+    /// The user as received from 1Password, in place of the snapshot's row.
+    fn as_received(&self, user: User) -> User {
+        self.received
+            .read()
+            .expect("not poisoned")
+            .get(&user.id)
+            .cloned()
+            .unwrap_or(user)
+    }
+
+    fn name(user: &User) -> String {
+        format!("{} <{}>", user.display_name, user.email)
+    }
+
+    fn not_found(id: &UserId, err: DirectoryError) -> DirectoryError {
+        match err {
+            DirectoryError::Missing(_) => DirectoryError::NotFound(id.clone()),
+            other => other,
+        }
+    }
+}
+
+/// Read the directory now, then every `refresh_interval`, soon after changes, and with a
+/// doubling wait while it fails. Ends when the directory is dropped.
+async fn keep_fresh(directory: Weak<UpstreamDirectory>) {
+    let mut retry = FIRST_RETRY;
+    loop {
+        let Some(this) = directory.upgrade() else {
+            return;
+        };
+        let interval = this.settings.refresh_interval;
+        let wait = match this.refresh().await {
+            Ok(()) => {
+                let mut health = this.health.write().expect("not poisoned");
+                if health.error.take().is_some() || !health.loaded {
+                    tracing::info!("the 1Password directory is readable");
+                }
+                health.loaded = true;
+                retry = FIRST_RETRY;
+                interval
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in = ?retry, "could not read the 1Password directory");
+                this.health.write().expect("not poisoned").error = Some(err.to_string());
+                let wait = retry.min(interval);
+                retry = (retry * 2).min(interval);
+                wait
+            }
+        };
+        let changed = async {
+            this.changed.notified().await;
+            tokio::time::sleep(SETTLE_AFTER_CHANGE).await;
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = changed => {}
+        }
+    }
+}
+
+#[async_trait]
+impl Directory for UpstreamDirectory {
+    fn kind(&self) -> &'static str {
+        "upstream"
+    }
+
+    async fn list_users(&self, query: ListQuery) -> Result<ListUsersResponse, DirectoryError> {
+        let error = self.ready()?;
+        let mut page = self.snapshot.list_users(query).await?;
+        page.results = page
+            .results
+            .into_iter()
+            .map(|u| self.as_received(u))
+            .collect();
+        page.snapshot_time = self.snapshot.mirror_time().await?;
+        page.snapshot_error = error;
+        Ok(page)
+    }
+
+    async fn get_user(&self, id: &UserId) -> Result<User, DirectoryError> {
+        let user = self
+            .api
+            .get(id)
+            .await
+            .map_err(|err| Self::not_found(id, err))?;
+        self.remember(user).await
+    }
+
+    async fn suspend_user(&self, id: &UserId) -> Result<User, DirectoryError> {
+        let user = self
+            .api
+            .change(id, "suspend", |u| u.state == UserState::Suspended)
+            .await
+            .map_err(|err| Self::not_found(id, err))?;
+        self.remember(user).await
+    }
+
+    async fn reactivate_user(&self, id: &UserId) -> Result<User, DirectoryError> {
+        let user = self
+            .api
+            .change(id, "reactivate", |u| u.state == UserState::Active)
+            .await
+            .map_err(|err| Self::not_found(id, err))?;
+        self.remember(user).await
+    }
+
+    async fn begin_recovery(
+        &self,
+        actor_email: &str,
+        names: Vec<String>,
+    ) -> Result<BeginRecoveryResponse, DirectoryError> {
+        let Some(op) = &self.op else {
+            return Err(DirectoryError::FailedPrecondition(
+                "Beginning recovery needs the 1Password CLI, and this Keydesk has none configured \
+                 ([directory.upstream.op] in its configuration file)"
+                    .into(),
+            ));
+        };
+        self.ready()?;
+        // Names are checked against the snapshot, all of them before anyone is touched.
+        let chosen: Vec<User> = self
+            .snapshot
+            .choose_for_recovery(actor_email, names)
+            .await?
+            .into_iter()
+            .map(|u| self.as_received(u))
+            .collect();
+        let ids: Vec<UserId> = chosen.iter().map(|u| u.id.clone()).collect();
+        let outcome = op.begin_recovery(&ids).await;
+        let mut response = BeginRecoveryResponse {
+            users: Vec::new(),
+            failures: Vec::new(),
+        };
+        for user in chosen {
+            if let Some(state) = outcome.began.get(&user.id) {
+                let started = User {
+                    state: state.clone(),
+                    ..user
+                };
+                response.users.push(self.remember(started).await?);
+                continue;
+            }
+            let message = match (outcome.failed.get(&user.id), &outcome.unknown) {
+                (Some(reason), _) => format!("op could not begin recovery: {reason}"),
+                (None, Some(why)) => format!(
+                    "it is not known whether recovery began ({why}); look in the admin console \
+                     before trying again, since each attempt emails the person"
+                ),
+                (None, None) => "op did not mention this person".into(),
+            };
+            response.failures.push(RecoveryFailure {
+                id: user.id.clone(),
+                user: Self::name(&user),
+                message,
+            });
+        }
+        self.changed.notify_one();
+        if response.users.is_empty() {
+            let each: Vec<String> = response
+                .failures
+                .iter()
+                .map(|f| format!("{}: {}", f.user, f.message))
+                .collect();
+            return Err(DirectoryError::Upstream {
+                message: format!("Recovery did not begin for anyone. {}", each.join("; ")),
+                retry_after: None,
+            });
+        }
+        Ok(response)
+    }
+
+    async fn resend_recovery(&self, id: &UserId) -> Result<User, DirectoryError> {
+        // `op` has no "send again": beginning again for someone in RECOVERY_STARTED is how the
+        // admin console does it, and it sends a new email.
+        let user = self.get_user(id).await?;
+        if user.state != UserState::RecoveryStarted {
+            return Err(DirectoryError::FailedPrecondition(format!(
+                "{} is {}: a recovery email can only be sent again while recovery is started",
+                Self::name(&user),
+                user.state
+            )));
+        }
+        let response = self.begin_recovery("", vec![id.to_string()]).await?;
+        match response.failures.into_iter().next() {
+            Some(failure) => Err(DirectoryError::Upstream {
+                message: failure.message,
+                retry_after: None,
+            }),
+            None => Ok(response.users.into_iter().next().unwrap_or(user)),
+        }
+    }
+
+    async fn complete_recovery(&self, id: &UserId) -> Result<User, DirectoryError> {
+        let user = self.get_user(id).await?;
+        let console = self
+            .settings
+            .admin_console_url
+            .as_deref()
+            .map(|url| format!(" ({url})"))
+            .unwrap_or_default();
+        Err(DirectoryError::FailedPrecondition(format!(
+            "1Password offers no public interface to complete a recovery: complete it for {} in \
+             the account's admin console{console}",
+            Self::name(&user)
+        )))
+    }
+
+    async fn state_counts(&self) -> Result<StateCounts, DirectoryError> {
+        self.ready()?;
+        self.snapshot.state_counts().await
+    }
+
+    fn admin_console_url(&self) -> Option<String> {
+        self.settings.admin_console_url.clone()
+    }
+
+    async fn shutdown(&self) {
+        self.api.revoke().await;
+    }
+}

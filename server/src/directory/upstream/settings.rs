@@ -1,0 +1,166 @@
+//! `[directory.upstream]` in the configuration file: which 1Password account, with which OAuth
+//! client, and how patiently.
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+use anyhow::{Context as _, bail};
+use keydesk_api::AccountId;
+use serde::{Deserialize, Deserializer};
+
+/// The regions 1Password serves the Users API from.
+pub const KNOWN_BASE_URLS: [&str; 3] = [
+    "https://api.1password.com",
+    "https://api.1password.ca",
+    "https://api.1password.eu",
+];
+
+/// Where the client secret may come from when `client_secret_file` is not set.
+pub const CLIENT_SECRET_ENV: &str = "KEYDESK_UPSTREAM_CLIENT_SECRET";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSettings {
+    /// The Users API: `https://api.1password.com` (default), `.ca` or `.eu`.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Allow a base URL other than 1Password's three, for a test stand-in or a forward proxy.
+    #[serde(default)]
+    pub allow_custom_base_url: bool,
+    pub account_id: AccountId,
+    /// The OAuth application's client ID.
+    pub client_id: String,
+    /// A file holding the client secret; without it, `KEYDESK_UPSTREAM_CLIENT_SECRET`.
+    pub client_secret_file: Option<PathBuf>,
+    /// How often the snapshot that search, filters and sorting use is read again.
+    #[serde(default = "default_refresh", deserialize_with = "duration")]
+    pub refresh_interval: Duration,
+    /// The longest any one HTTP call to 1Password may take.
+    #[serde(default = "default_timeout", deserialize_with = "duration")]
+    pub request_timeout: Duration,
+    /// How many times one call is tried when 1Password is busy (429, 503) or unreachable.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// The longest Keydesk waits before trying again; a longer `Retry-After` fails at once.
+    #[serde(default = "default_max_wait", deserialize_with = "duration")]
+    pub max_retry_wait: Duration,
+    /// The account's admin console (its sign-in address, such as
+    /// `https://example.1password.com`), linked where only the console can help.
+    pub admin_console_url: Option<String>,
+    /// The 1Password CLI, for beginning recovery. Without it, recovery cannot begin.
+    pub op: Option<OpSettings>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpSettings {
+    /// The `op` executable (2.32.0 or later).
+    #[serde(default = "default_op_path")]
+    pub path: PathBuf,
+    /// Variables set for `op`, such as `OP_ACCOUNT`. `op` runs with only these and `pass_env`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Variables passed on from Keydesk's own environment, such as `OP_SERVICE_ACCOUNT_TOKEN`
+    /// (secrets belong here, not in `env`).
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+    /// The longest one `op` command may take.
+    #[serde(default = "default_op_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+fn default_base_url() -> String {
+    KNOWN_BASE_URLS[0].to_owned()
+}
+fn default_refresh() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_attempts() -> u32 {
+    4
+}
+fn default_max_wait() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_op_path() -> PathBuf {
+    PathBuf::from("op")
+}
+fn default_op_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// A duration written for people: `90s`, `5m`, `1h 30m`.
+pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+impl UpstreamSettings {
+    /// Refuse a base URL outside 1Password's own unless overridden, and read the secret.
+    pub fn check(&self) -> anyhow::Result<String> {
+        let base = self.base_url.trim_end_matches('/');
+        if !KNOWN_BASE_URLS.contains(&base) && !self.allow_custom_base_url {
+            bail!(
+                "[directory.upstream] base_url = {:?} is not one of 1Password's ({}); set \
+                 allow_custom_base_url = true if you really mean it",
+                self.base_url,
+                KNOWN_BASE_URLS.join(", ")
+            );
+        }
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            bail!("[directory.upstream] base_url must be an http(s) URL");
+        }
+        if self.max_attempts == 0 {
+            bail!("[directory.upstream] max_attempts must be at least 1");
+        }
+        let secret = match (&self.client_secret_file, std::env::var(CLIENT_SECRET_ENV)) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading the client secret {}", path.display()))?,
+            (None, Ok(secret)) => secret,
+            (None, Err(_)) => bail!(
+                "[directory.upstream] needs the OAuth client secret: set client_secret_file, or \
+                 {CLIENT_SECRET_ENV}"
+            ),
+        };
+        let secret = secret.trim().to_owned();
+        if secret.is_empty() {
+            bail!("the upstream client secret is empty");
+        }
+        Ok(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(extra: &str) -> UpstreamSettings {
+        toml::from_str(&format!(
+            "account_id = \"KEYDESKDEMOACCOUNTABCDEFGH\"\nclient_id = \"c\"\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_1passwords_regions_unless_overridden() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let file = format!("client_secret_file = {:?}\n", secret.display().to_string());
+        for base in KNOWN_BASE_URLS {
+            let s = settings(&format!("{file}base_url = \"{base}/\""));
+            assert_eq!(s.check().unwrap(), "s3cret");
+        }
+        let custom = settings(&format!("{file}base_url = \"http://127.0.0.1:9\""));
+        let err = custom.check().unwrap_err().to_string();
+        assert!(err.contains("allow_custom_base_url"), "{err}");
+        let allowed = settings(&format!(
+            "{file}base_url = \"http://127.0.0.1:9\"\nallow_custom_base_url = true"
+        ));
+        assert!(allowed.check().is_ok());
+        assert_eq!(settings(&file).refresh_interval, Duration::from_secs(300));
+        let quick = settings(&format!("{file}refresh_interval = \"2s\""));
+        assert_eq!(quick.refresh_interval, Duration::from_secs(2));
+    }
+}
