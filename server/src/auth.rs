@@ -283,7 +283,7 @@ pub async fn record_refused_sign_in(
 }
 
 /// Refuse a sign-in, recording it in the audit trail first.
-async fn refuse(
+async fn refuse_sign_in(
     state: &AppState,
     context: Option<RequestContext>,
     actor: String,
@@ -305,7 +305,7 @@ pub async fn authenticate(
 ) -> Response {
     let context = request.extensions().get::<RequestContext>().cloned();
     let refuse = |actor: String, groups: Vec<String>, status: ErrorStatus, reason: String| {
-        refuse(&state, context.clone(), actor, groups, status, reason)
+        refuse_sign_in(&state, context.clone(), actor, groups, status, reason)
     };
     if let Some(token) = oauth::bearer(request.headers()) {
         // A bearer token speaks for an OAuth client, and for nobody else: whatever SSO headers

@@ -22,8 +22,8 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    // Everything that reads or changes the directory needs a signed-in person, or on the Users
-    // API an OAuth client's bearer token (whose scopes never reach Keydesk's extensions there).
+    // Everything that reads or changes the directory needs a signed-in person; the Users API
+    // also takes an OAuth client's bearer token, and nothing else does.
     let users_api = Router::new()
         // The Users API (v1beta1), and Keydesk's extensions of it.
         .route(

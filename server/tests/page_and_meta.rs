@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{INDEX_HTML, TestApp, expect_error};
+use common::{INDEX_HTML, OAUTH_SECRET, TestApp, expect_error, oauth_client};
 use keydesk_server::config::DEMO_ACCOUNT_ID;
 use reqwest::{
     Method, StatusCode,
@@ -190,6 +190,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/config"),
     ("get", "/healthz"),
     ("get", "/openapi.json"),
+    ("post", "/v1beta1/users/oauth2/token"),
+    ("post", "/v1beta1/users/oauth2/revoke"),
 ];
 
 #[tokio::test]
@@ -237,7 +239,7 @@ fn real_body(
 /// document's request schemas too.
 #[tokio::test]
 async fn every_documented_operation_answers_as_documented() {
-    let app = TestApp::start().await;
+    let app = TestApp::with_settings(&oauth_client(OAUTH_CLIENT, None), &[]).await;
     let doc = openapi_document(&app).await;
     let active = app.id_of("zoe.lefevre@example.com");
     let suspended = app.id_of("dmitri.ivanov@example.com");
@@ -254,6 +256,10 @@ async fn every_documented_operation_answers_as_documented() {
     let mut calls = 0;
     for (template, operations) in paths {
         for (method, operation) in operations.as_object().unwrap() {
+            if template.starts_with("/v1beta1/users/oauth2/") {
+                calls += check_oauth_operation(&app, &doc, template, operation).await;
+                continue;
+            }
             let user = match template.rsplit_once(':').map(|(_, m)| m) {
                 Some("reactivate") => &suspended,
                 Some("resendRecovery") => &recovery_started,
@@ -351,6 +357,60 @@ async fn every_documented_operation_answers_as_documented() {
         calls >= ROUTES.len() + with_parameters,
         "only {calls} calls"
     );
+}
+
+/// The OAuth client [`every_documented_operation_answers_as_documented`] configures.
+const OAUTH_CLIENT: &str = "documented";
+
+/// Call one of the OAuth endpoints (form bodies, RFC 6749's answers) with the right client
+/// credentials and with a wrong secret: each answer must be one the document lists, fitting its
+/// schema, and the real form must fit the documented request schema. Gives the number of calls.
+async fn check_oauth_operation(
+    app: &TestApp,
+    doc: &Value,
+    template: &str,
+    operation: &Value,
+) -> usize {
+    let endpoint = template.rsplit('/').next().unwrap();
+    let form = match endpoint {
+        "token" => vec![("grant_type", "client_credentials".to_owned())],
+        _ => vec![("token", app.bearer_token(OAUTH_CLIENT).await)],
+    };
+    let request_schema =
+        &operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
+    assert!(request_schema.is_object(), "{template}: no form schema");
+    let as_object: serde_json::Map<String, Value> = form
+        .iter()
+        .map(|(name, value)| (name.to_string(), json!(value)))
+        .collect();
+    if let Err(err) = validator(doc, request_schema).validate(&Value::Object(as_object)) {
+        panic!("{template}: a real form does not fit its schema: {err}");
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    for (secret, expected) in [
+        (OAUTH_SECRET, StatusCode::OK),
+        ("wrong", StatusCode::UNAUTHORIZED),
+    ] {
+        let (status, _, body) = app
+            .oauth_post(endpoint, Some((OAUTH_CLIENT, secret)), &form)
+            .await;
+        assert_eq!(status, expected, "{template}: {body}");
+        let documented = &operation["responses"][status.as_str()];
+        assert!(
+            documented.is_object(),
+            "{template} answered {status}, which the document does not list"
+        );
+        match documented["content"]["application/json"].get("schema") {
+            Some(schema) => {
+                let answer: Value = serde_json::from_str(&body).expect("a JSON answer");
+                if let Err(err) = validator(doc, schema).validate(&answer) {
+                    panic!("{template}: the answer does not fit its schema: {err}\n{answer}");
+                }
+            }
+            None => assert_eq!(body, "", "{template}: an undocumented body"),
+        }
+    }
+    2
 }
 
 #[tokio::test]

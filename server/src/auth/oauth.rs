@@ -246,7 +246,7 @@ pub async fn refuse_bearer(
         request.uri().path(),
         client.id
     );
-    super::refuse(
+    super::refuse_sign_in(
         &state,
         context,
         client.actor(),

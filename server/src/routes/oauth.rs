@@ -141,11 +141,23 @@ async fn authenticate_client(
     .into_response())
 }
 
-fn form_refusal(err: FormRejection) -> Refusal {
-    Refusal::invalid_request(format!(
-        "the body must be a form (application/x-www-form-urlencoded): {}",
-        err.body_text()
-    ))
+/// The authenticated client and its form: client authentication first (RFC 6749 §5.2 answers
+/// a wrong client with 401 whatever the body), then the body.
+async fn client_and_form<T>(
+    state: &AppState,
+    context: Option<Extension<RequestContext>>,
+    headers: &HeaderMap,
+    form: Result<Form<T>, FormRejection>,
+) -> Result<(Client, T), Response> {
+    let client = authenticate_client(state, context.map(|c| c.0), headers).await?;
+    let Form(body) = form.map_err(|err| {
+        Refusal::invalid_request(format!(
+            "the body must be a form (application/x-www-form-urlencoded): {}",
+            err.body_text()
+        ))
+        .into_response()
+    })?;
+    Ok((client, body))
 }
 
 /// Issue a bearer token for an OAuth client's credentials (client-credentials grant).
@@ -162,13 +174,9 @@ pub async fn issue_token(
     headers: HeaderMap,
     form: Result<Form<TokenRequest>, FormRejection>,
 ) -> Response {
-    let client = match authenticate_client(&state, context.map(|c| c.0), &headers).await {
-        Ok(client) => client,
+    let (client, request) = match client_and_form(&state, context, &headers, form).await {
+        Ok(authenticated) => authenticated,
         Err(response) => return response,
-    };
-    let Form(request) = match form {
-        Ok(form) => form,
-        Err(err) => return form_refusal(err).into_response(),
     };
     match request.grant_type.as_deref() {
         Some("client_credentials") => {}
@@ -224,16 +232,10 @@ pub async fn revoke_token(
     headers: HeaderMap,
     form: Result<Form<RevokeRequest>, FormRejection>,
 ) -> Response {
-    let client = match authenticate_client(&state, context.map(|c| c.0), &headers).await {
-        Ok(client) => client,
-        Err(response) => return response,
-    };
-    let token = match form {
-        Ok(Form(RevokeRequest {
-            token: Some(token), ..
-        })) if !token.is_empty() => token,
+    let (client, token) = match client_and_form(&state, context, &headers, form).await {
+        Ok((client, RevokeRequest { token: Some(token) })) if !token.is_empty() => (client, token),
         Ok(_) => return Refusal::invalid_request("token is missing").into_response(),
-        Err(err) => return form_refusal(err).into_response(),
+        Err(response) => return response,
     };
     state.auth.oauth.revoke(&client, &token);
     no_store(StatusCode::OK, ())

@@ -77,8 +77,38 @@ impl TestApp {
         Self::serve(self.dir, self.config).await
     }
 
+    /// A server over a freshly generated directory of `count` users, reading `settings` as its
+    /// configuration file (see [`config_with_settings`]).
+    pub async fn with_generated_users_and_settings(
+        count: u32,
+        settings: &str,
+        files: &[(&str, &str)],
+    ) -> TestApp {
+        let (dir, config) = config_with_settings(settings, files);
+        generate_directory(&config, count).expect("generating the directory");
+        Self::serve(dir, config).await
+    }
+
+    /// [`TestApp::with_settings`], built with `keydesk_server::build` so the test also holds the
+    /// directory, to shut it down as `keydesk_server::run` does when the server stops.
+    pub async fn with_settings_and_directory(
+        settings: &str,
+        files: &[(&str, &str)],
+    ) -> (
+        TestApp,
+        std::sync::Arc<dyn keydesk_server::directory::Directory>,
+    ) {
+        let (dir, config) = config_with_settings(settings, files);
+        let (app, directory) = keydesk_server::build(&config).expect("building the app");
+        (Self::serve_router(dir, config, app).await, directory)
+    }
+
     async fn serve(dir: TempDir, config: Config) -> TestApp {
         let app = keydesk_server::app(&config).expect("building the app");
+        Self::serve_router(dir, config, app).await
+    }
+
+    async fn serve_router(dir: TempDir, config: Config, app: axum::Router) -> TestApp {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .expect("binding a loopback port");
@@ -453,8 +483,8 @@ impl TestApp {
         (status, headers, response.text().await.unwrap())
     }
 
-    /// A bearer token for `client_id` (with [`OAUTH_SECRET`]), which must be issued.
-    pub async fn bearer_token(&self, client_id: &str) -> String {
+    /// The token endpoint's answer for `client_id` (with [`OAUTH_SECRET`]), which must succeed.
+    pub async fn token_answer(&self, client_id: &str) -> Value {
         let (status, _, body) = self
             .oauth_post(
                 "token",
@@ -463,7 +493,12 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let body: Value = serde_json::from_str(&body).expect("a JSON token answer");
+        serde_json::from_str(&body).expect("a JSON token answer")
+    }
+
+    /// A bearer token for `client_id` (with [`OAUTH_SECRET`]), which must be issued.
+    pub async fn bearer_token(&self, client_id: &str) -> String {
+        let body = self.token_answer(client_id).await;
         body["access_token"].as_str().expect("a token").to_owned()
     }
 }

@@ -266,7 +266,7 @@ impl UsersApi {
                 Answer::Response(status, _, body) if status.is_success() => {
                     let token: TokenResponse = serde_json::from_str(&body)
                         .map_err(|err| CallError::Garbled(format!("the token response: {err}")))?;
-                    // Renew when a quarter of its life is left (a minute of 15), so a call
+                    // Renew when a quarter of its life is left (3¾ minutes of 15), so a call
                     // never leaves with a token about to die.
                     let lifetime = Duration::from_secs(token.expires_in.unwrap_or(900));
                     return Ok(Token {
@@ -369,11 +369,16 @@ pub enum CallError {
 /// The message in an error body, whatever its shape: 1Password does not publish it.
 fn upstream_message(body: &str) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
-    let field = parsed.as_ref().and_then(|v| {
+    let text_at = |v: &serde_json::Value| {
         ["message", "error_description", "error", "detail"]
             .iter()
             .find_map(|key| v.get(key).and_then(|m| m.as_str()).map(str::to_owned))
-    });
+    };
+    // Flat (`{"message": …}`, OAuth's `{"error": …}`) or nested as Google-style APIs do
+    // (`{"error": {"code": …, "message": …}}`).
+    let field = parsed
+        .as_ref()
+        .and_then(|v| text_at(v).or_else(|| v.get("error").and_then(text_at)));
     let text = field.unwrap_or_else(|| body.trim().to_owned());
     let mut short: String = text.chars().take(200).collect();
     if short.is_empty() {
@@ -469,6 +474,10 @@ mod tests {
         assert_eq!(
             upstream_message(r#"{"error":"invalid_client"}"#),
             "invalid_client"
+        );
+        assert_eq!(
+            upstream_message(r#"{"error":{"code":429,"message":"slow down"}}"#),
+            "slow down"
         );
         assert_eq!(upstream_message("plain words\n"), "plain words");
         assert_eq!(upstream_message(""), "no details");

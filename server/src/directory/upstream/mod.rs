@@ -167,7 +167,12 @@ async fn keep_fresh(directory: Weak<UpstreamDirectory>) {
             }
             Err(err) => {
                 tracing::warn!(error = %err, retry_in = ?retry, "could not read the 1Password directory");
-                this.health.write().expect("not poisoned").error = Some(err.to_string());
+                // The reason alone: lists put "the directory is unreachable" before it themselves.
+                let reason = match err {
+                    DirectoryError::Unavailable(reason) => reason,
+                    other => other.to_string(),
+                };
+                this.health.write().expect("not poisoned").error = Some(reason);
                 let wait = retry.min(interval);
                 retry = (retry * 2).min(interval);
                 wait
