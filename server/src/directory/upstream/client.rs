@@ -284,6 +284,12 @@ impl UsersApi {
                     tracing::debug!(%status, %body, "1Password is busy issuing tokens");
                     retry_after
                 }
+                // Busy for longer than Keydesk waits says nothing about the credentials.
+                Answer::Response(
+                    status @ (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE),
+                    retry_after,
+                    body,
+                ) => return Err(CallError::Busy(status, retry_after, body)),
                 Answer::Response(status, retry_after, body) => {
                     return Err(CallError::Credentials(status, retry_after, body));
                 }
