@@ -184,14 +184,16 @@ impl Client {
         post(&method.path(&self.account, user), &NoParameters {}).await
     }
 
-    /// Begin recovery for everyone named (by ID), or for nobody.
-    pub async fn begin_recovery(&self, users: &[User]) -> Result<Vec<User>, ApiFailure> {
+    /// Begin recovery for everyone named (by ID). The embedded directory begins for all or
+    /// none; upstream, `op` may fail for some, who come back in `failures`.
+    pub async fn begin_recovery(
+        &self,
+        users: &[User],
+    ) -> Result<BeginRecoveryResponse, ApiFailure> {
         let request = BeginRecoveryRequest {
             users: users.iter().map(|user| user.id.to_string()).collect(),
         };
-        let response: BeginRecoveryResponse =
-            post(&begin_recovery_path(&self.account), &request).await?;
-        Ok(response.users)
+        post(&begin_recovery_path(&self.account), &request).await
     }
 
     /// How many people are in each state.

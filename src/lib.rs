@@ -1,20 +1,49 @@
 //! Keydesk's page: a Leptos client-side app.
 //!
-//! Layout: [`App`] connects to the server and sets up the router; [`routes`] holds the pages;
-//! [`components`] the pieces they share; [`api`] every request the page makes.
+//! Layout: [`App`] connects to the server and picks the page for the address; [`routes`] holds
+//! the pages; [`components`] the pieces they share; [`api`] every request the page makes;
+//! [`location`] the address as signals, and links followed without reloading.
 
 pub mod api;
 pub mod components;
+pub mod location;
 pub mod routes;
 
 use keydesk_api::{Permission, StateCounts};
 use leptos::{prelude::*, task::spawn_local};
-use leptos_router::{
-    components::{Route, Router, Routes},
-    path,
+
+use crate::{
+    api::{ApiFailure, Client},
+    location::Location,
 };
 
-use crate::api::{ApiFailure, Client};
+/// The page an address shows.
+#[derive(Clone, Debug, PartialEq)]
+enum Page {
+    Users,
+    User(String),
+    Audit,
+    Outbox,
+    NotFound,
+}
+
+impl Page {
+    fn at(path: &str) -> Self {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        match segments[..] {
+            [] | ["users"] => Page::Users,
+            ["users", id] => Page::User(
+                js_sys::decode_uri_component(id)
+                    .ok()
+                    .and_then(|id| id.as_string())
+                    .unwrap_or_else(|| id.to_owned()),
+            ),
+            ["audit"] => Page::Audit,
+            ["outbox"] => Page::Outbox,
+            _ => Page::NotFound,
+        }
+    }
+}
 
 /// Where the page stands before it can show anything.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,19 +134,19 @@ pub fn App() -> impl IntoView {
             provide_context(Counts::new(client.clone()));
             provide_context(client.session.clone());
             provide_context(client);
+            let location = Location::provide();
+            let page = Memo::new(move |_| Page::at(&location.path.read()));
             view! {
-                <Router>
-                    <TopBar />
-                    <main id="main">
-                        <Routes fallback=routes::NotFound>
-                            <Route path=path!("/") view=routes::UsersPage />
-                            <Route path=path!("/users") view=routes::UsersPage />
-                            <Route path=path!("/users/:id") view=routes::UserPage />
-                            <Route path=path!("/audit") view=routes::AuditPage />
-                            <Route path=path!("/outbox") view=routes::OutboxPage />
-                        </Routes>
-                    </main>
-                </Router>
+                <TopBar />
+                <main id="main">
+                    {move || match page.get() {
+                        Page::Users => view! { <routes::UsersPage /> }.into_any(),
+                        Page::User(id) => view! { <routes::UserPage id /> }.into_any(),
+                        Page::Audit => view! { <routes::AuditPage /> }.into_any(),
+                        Page::Outbox => view! { <routes::OutboxPage /> }.into_any(),
+                        Page::NotFound => view! { <routes::NotFound /> }.into_any(),
+                    }}
+                </main>
             }
             .into_any()
         }

@@ -1,15 +1,12 @@
 //! The audit trail: who did what to whom and when, filtered like the server's API, with the
 //! filters in the URL, an export for a SIEM, and a check of the hash chain.
 
+use crate::{
+    api::Client,
+    location::{Query, use_location},
+};
 use keydesk_api::{AuditQuery, AuditRecord};
 use leptos::{prelude::*, task::spawn_local};
-use leptos_router::{
-    NavigateOptions,
-    hooks::{use_navigate, use_query_map},
-    params::ParamsMap,
-};
-
-use crate::api::Client;
 
 /// The filters, by their query-string names, with their labels and input types.
 const FILTERS: [(&str, &str, &str); 6] = [
@@ -21,7 +18,7 @@ const FILTERS: [(&str, &str, &str); 6] = [
     ("until", "Until (UTC)", "datetime-local"),
 ];
 
-fn query_from(params: &ParamsMap) -> AuditQuery {
+fn query_from(params: &Query) -> AuditQuery {
     let get = |name: &str| params.get(name).filter(|v| !v.is_empty());
     // The browser's datetime-local has no zone; the filters are in UTC.
     let time = |name: &str| {
@@ -48,8 +45,8 @@ fn query_from(params: &ParamsMap) -> AuditQuery {
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let client = expect_context::<Client>();
-    let params = use_query_map();
-    let navigate = use_navigate();
+    let location = use_location();
+    let params = location.query;
     let query = Memo::new(move |_| query_from(&params.read()));
 
     // The form edits a copy; Apply puts it in the URL.
@@ -66,17 +63,14 @@ pub fn AuditPage() -> impl IntoView {
         let draft = draft.clone();
         move |event: leptos::ev::SubmitEvent| {
             event.prevent_default();
-            let mut map = ParamsMap::new();
+            let mut map = Query::new();
             for (name, value) in &draft {
                 let value = value.get_untracked();
                 if !value.trim().is_empty() {
-                    map.insert(*name, value.trim().to_owned());
+                    map.insert(name, value.trim().to_owned());
                 }
             }
-            navigate(
-                &format!("/audit{}", map.to_query_string()),
-                NavigateOptions::default(),
-            );
+            location.navigate(&format!("/audit{}", map.to_query_string()));
         }
     };
 

@@ -185,7 +185,8 @@ pub fn ChangeDialog(
                 }
                 Change::BeginRecovery(users) => {
                     match patiently(|| client.begin_recovery(&users), waiting).await {
-                        Ok(started) => {
+                        Ok(response) => {
+                            let started = response.users;
                             on_notice.run(format!(
                             "Recovery begun for {}: {}. Each was sent an email with a recovery link.",
                             people(started.len()),
@@ -194,7 +195,22 @@ pub fn ChangeDialog(
                             for user in started {
                                 on_updated.run(user);
                             }
-                            pending.set(None);
+                            if response.failures.is_empty() {
+                                pending.set(None);
+                            } else {
+                                // Say who was not reached, and keep the dialog open to read it.
+                                let failed: Vec<String> = response
+                                    .failures
+                                    .iter()
+                                    .map(|f| format!("{}: {}", f.user, f.message))
+                                    .collect();
+                                error.set(Some(format!(
+                                    "Recovery did not begin for {}. {}",
+                                    people(failed.len()),
+                                    failed.join(" ")
+                                )));
+                                finished.set(true);
+                            }
                         }
                         Err(err) => error.set(Some(err.to_string())),
                     }

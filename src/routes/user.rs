@@ -2,7 +2,6 @@
 
 use keydesk_api::{AuditQuery, Permission, Session, User, UserId};
 use leptos::{prelude::*, task::spawn_local};
-use leptos_router::hooks::use_params_map;
 
 use super::audit::AuditTable;
 use crate::{
@@ -10,24 +9,20 @@ use crate::{
     components::{StateBadge, state_badge::type_label},
 };
 
+/// `/users/{id}`: another ID is another page, so `id` is fixed for this one.
 #[component]
-pub fn UserPage() -> impl IntoView {
+pub fn UserPage(id: String) -> impl IntoView {
     let client = expect_context::<Client>();
     let session = expect_context::<Session>();
-    let params = use_params_map();
     let user = RwSignal::new(None::<Result<User, String>>);
-    let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
     {
         let client = client.clone();
-        Effect::new(move |_| {
-            let raw = id.get();
-            let client = client.clone();
-            spawn_local(async move {
-                user.set(Some(match UserId::parse(&raw) {
-                    Ok(id) => client.get_user(&id).await.map_err(|err| err.to_string()),
-                    Err(err) => Err(err.to_string()),
-                }));
-            });
+        let raw = id.clone();
+        spawn_local(async move {
+            user.set(Some(match UserId::parse(&raw) {
+                Ok(id) => client.get_user(&id).await.map_err(|err| err.to_string()),
+                Err(err) => Err(err.to_string()),
+            }));
         });
     }
     let may_audit = session.may(Permission::ReadAudit);
@@ -43,7 +38,7 @@ pub fn UserPage() -> impl IntoView {
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"History"</h2>
             {if may_audit {
-                let query = Signal::derive(move || AuditQuery { target: Some(id.get()), ..AuditQuery::default() });
+                let query = Signal::stored(AuditQuery { target: Some(id), ..AuditQuery::default() });
                 view! { <AuditTable client=client.clone() query /> }.into_any()
             } else {
                 view! { <p>"You need the 'read_audit' permission to see this person's history."</p> }.into_any()

@@ -7,11 +7,6 @@ use keydesk_api::{
     ListUsersParams, OrderBy, OrderField, Permission, SortDirection, User, UserMethod, UserState,
 };
 use leptos::{prelude::*, task::spawn_local};
-use leptos_router::{
-    NavigateOptions,
-    hooks::{use_navigate, use_query_map},
-    params::ParamsMap,
-};
 
 use super::changes::{Change, ChangeDialog, begin_recovery_refusal};
 use crate::{
@@ -20,6 +15,7 @@ use crate::{
         StateBadge,
         state_badge::{state_label, type_label},
     },
+    location::{Query, use_location},
 };
 
 /// Rows fetched per request.
@@ -38,7 +34,7 @@ struct ViewQuery {
 }
 
 impl ViewQuery {
-    fn from_params(params: &ParamsMap) -> Self {
+    fn from_params(params: &Query) -> Self {
         ViewQuery {
             q: params.get("q").unwrap_or_default(),
             state: params.get("state").unwrap_or_default(),
@@ -51,7 +47,7 @@ impl ViewQuery {
 
     /// The page's own URL for this view; defaults are left out so links stay short.
     fn href(&self) -> String {
-        let mut params = ParamsMap::new();
+        let mut params = Query::new();
         if !self.q.is_empty() {
             params.insert("q", self.q.clone());
         }
@@ -142,9 +138,8 @@ pub fn row_actions(state: &UserState) -> Vec<RowAction> {
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let client = expect_context::<Client>();
-    let query_map = use_query_map();
-    let navigate = use_navigate();
-    let view_query = Memo::new(move |_| ViewQuery::from_params(&query_map.read()));
+    let location = use_location();
+    let view_query = Memo::new(move |_| ViewQuery::from_params(&location.query.read()));
 
     let rows = RwSignal::new(Vec::<User>::new());
     let next_page = RwSignal::new(None::<String>);
@@ -213,10 +208,7 @@ pub fn UsersPage() -> impl IntoView {
     };
 
     // --- search, filter and sort: the URL is the single source of truth ---
-    let go = {
-        let navigate = navigate.clone();
-        move |view: ViewQuery| navigate(&view.href(), NavigateOptions::default())
-    };
+    let go = move |view: ViewQuery| location.navigate(&view.href());
     let search_text = RwSignal::new(view_query.get_untracked().q);
     let search_timer = StoredValue::new(None::<TimeoutHandle>);
     // Back and Forward change the URL under the search box: follow them.
@@ -226,66 +218,53 @@ pub fn UsersPage() -> impl IntoView {
             search_text.set(q);
         }
     });
-    let on_search_input = {
-        let go = go.clone();
-        move |text: String| {
-            search_text.set(text);
-            if let Some(timer) = search_timer.get_value() {
-                timer.clear();
+    let on_search_input = move |text: String| {
+        search_text.set(text);
+        if let Some(timer) = search_timer.get_value() {
+            timer.clear();
+        }
+        let timer = set_timeout_with_handle(
+            move || {
+                search_timer.set_value(None);
+                let mut view = view_query.get_untracked();
+                let text = search_text.get_untracked();
+                if view.q != text {
+                    view.q = text;
+                    go(view);
+                }
+            },
+            SEARCH_DEBOUNCE,
+        )
+        .ok();
+        search_timer.set_value(timer);
+    };
+    let on_state_change = move |state: String| {
+        let mut view = view_query.get_untracked();
+        view.state = state;
+        go(view);
+    };
+    let sort_by = Callback::new(move |field: OrderField| {
+        let mut view = view_query.get_untracked();
+        view.order = if view.order.field == field {
+            OrderBy {
+                field,
+                direction: view.order.direction.flipped(),
             }
-            let go = go.clone();
-            let timer = set_timeout_with_handle(
-                move || {
-                    search_timer.set_value(None);
-                    let mut view = view_query.get_untracked();
-                    let text = search_text.get_untracked();
-                    if view.q != text {
-                        view.q = text;
-                        go(view);
-                    }
-                },
-                SEARCH_DEBOUNCE,
-            )
-            .ok();
-            search_timer.set_value(timer);
-        }
-    };
-    let on_state_change = {
-        let go = go.clone();
-        move |state: String| {
-            let mut view = view_query.get_untracked();
-            view.state = state;
-            go(view);
-        }
-    };
-    let sort_by = {
-        let go = go.clone();
-        Callback::new(move |field: OrderField| {
-            let mut view = view_query.get_untracked();
-            view.order = if view.order.field == field {
-                OrderBy {
-                    field,
-                    direction: view.order.direction.flipped(),
-                }
-            } else {
-                OrderBy {
-                    field,
-                    direction: SortDirection::Asc,
-                }
-            };
-            go(view);
+        } else {
+            OrderBy {
+                field,
+                direction: SortDirection::Asc,
+            }
+        };
+        go(view);
+    });
+    let clear_filters = Callback::new(move |()| {
+        search_text.set(String::new());
+        go(ViewQuery {
+            order: view_query.get_untracked().order,
+            ..ViewQuery::default()
         })
-    };
-    let clear_filters = {
-        let go = go.clone();
-        Callback::new(move |()| {
-            search_text.set(String::new());
-            go(ViewQuery {
-                order: view_query.get_untracked().order,
-                ..ViewQuery::default()
-            })
-        })
-    };
+    });
 
     // --- state changes, through the confirmation dialog ---
     let pending = RwSignal::new(None::<Change>);
@@ -489,13 +468,22 @@ pub fn UsersPage() -> impl IntoView {
                         <Show when=move || listing.get() == Listing::Loading && rows.read().is_empty()>
                             <tr class="loading-row"><td colspan="7">"Loading users…"</td></tr>
                         </Show>
+                        // Rows are kept by position and follow whoever is at theirs: the next
+                        // search rewrites the texts of the rows already in the table instead of
+                        // building new ones, and a change of state redraws one row's cells.
                         <For
-                            each=move || rows.get()
-                            // State and update time are in the key so a changed row re-renders.
-                            key=|user| (user.id.clone(), user.state.clone(), user.update_time.clone())
-                            children=move |user| {
-                                let id = user.id.clone();
-                                let checked = Signal::derive(move || selected.read().iter().any(|u| u.id == id));
+                            each=move || 0..rows.read().len()
+                            key=|index| *index
+                            children=move |index| {
+                                let first = rows.with_untracked(|rows| rows[index].clone());
+                                let user = Memo::new(move |previous: Option<&User>| {
+                                    // Past the end only while the table drops this row.
+                                    rows.with(|rows| rows.get(index).or(previous).cloned())
+                                        .unwrap_or_else(|| first.clone())
+                                });
+                                let checked = Signal::derive(move || {
+                                    user.with(|user| selected.read().iter().any(|u| u.id == user.id))
+                                });
                                 view! { <UserRow user ask selected=checked on_toggle=toggle /> }
                             }
                         />
@@ -621,61 +609,71 @@ pub fn SelectionBar(
     }
 }
 
-/// One person. Every text comes from the directory and is rendered as text, never as HTML.
+/// One person. Every text comes from the directory and is rendered as text, never as HTML. The
+/// row follows `user`: its cells change in place when the person does (or when the table puts
+/// someone else in this row), and only the state's cells are rebuilt when the state changes.
 #[component]
 pub fn UserRow(
-    user: User,
+    #[prop(into)] user: Signal<User>,
     #[prop(into)] ask: Callback<Change>,
     #[prop(into)] selected: Signal<bool>,
     #[prop(into)] on_toggle: Callback<User>,
 ) -> impl IntoView {
-    let created_date = user
-        .create_time
-        .get(..10)
-        .unwrap_or(&user.create_time)
-        .to_owned();
-    let since = (user.state == UserState::RecoveryStarted)
-        .then(|| user.recovery_started_time.clone())
-        .flatten()
-        .map(|time| {
-            let date = time.get(..10).unwrap_or(&time).to_owned();
-            view! { <small class="since">"since " <time datetime=time>{date}</time></small> }
-        });
-    let actions = row_actions(&user.state)
-        .into_iter()
-        .map(|action| {
-            let label = format!("{} {}", action.label(), user.display_name);
-            let class = match action {
-                RowAction::Method(UserMethod::Suspend) => "row-action danger-outline",
-                _ => "row-action",
-            };
-            let change = action.change(user.clone());
-            // Not `disabled`: a disabled button shows no tooltip, and the tooltip says why.
-            let refused = missing_permission(action.permission());
-            let allowed = refused.is_none();
-            view! {
-                <button type="button" class=class aria-label=label
-                    aria-disabled=(!allowed).then_some("true")
-                    title=refused.unwrap_or_default()
-                    on:click=move |_| if allowed { ask.run(change.clone()) }>
-                    {action.label()}
-                </button>
-            }
+    let state = Memo::new(move |_| user.with(|user| user.state.clone()));
+    let name = move || user.with(|user| user.display_name.clone());
+    let date = |time: &str| time.get(..10).unwrap_or(time).to_owned();
+    let since = move || {
+        user.with(|user| {
+            (user.state == UserState::RecoveryStarted)
+                .then(|| user.recovery_started_time.clone())
+                .flatten()
         })
-        .collect_view();
-    let select_label = format!("Select {}", user.display_name);
-    let toggled = user.clone();
+        .map(|time| {
+            let day = date(&time);
+            view! { <small class="since">"since " <time datetime=time>{day}</time></small> }
+        })
+    };
+    let actions = move || {
+        row_actions(&state.get())
+            .into_iter()
+            .map(|action| {
+                let class = match action {
+                    RowAction::Method(UserMethod::Suspend) => "row-action danger-outline",
+                    _ => "row-action",
+                };
+                // Not `disabled`: a disabled button shows no tooltip, and the tooltip says why.
+                let refused = missing_permission(action.permission());
+                let allowed = refused.is_none();
+                view! {
+                    <button type="button" class=class
+                        aria-label=move || format!("{} {}", action.label(), name())
+                        aria-disabled=(!allowed).then_some("true")
+                        title=refused.unwrap_or_default()
+                        on:click=move |_| if allowed { ask.run(action.change(user.get_untracked())) }>
+                        {action.label()}
+                    </button>
+                }
+            })
+            .collect_view()
+    };
     view! {
-        <tr data-user-id=user.id.to_string() class:selected=move || selected.get()>
+        <tr data-user-id=move || user.with(|user| user.id.to_string()) class:selected=move || selected.get()>
             <td class="select">
-                <input type="checkbox" aria-label=select_label prop:checked=move || selected.get()
-                    on:change=move |_| on_toggle.run(toggled.clone()) />
+                <input type="checkbox" aria-label=move || format!("Select {}", name())
+                    prop:checked=move || selected.get()
+                    on:change=move |_| on_toggle.run(user.get_untracked()) />
             </td>
-            <td class="name"><a href=format!("/users/{}", user.id)>{user.display_name.clone()}</a></td>
-            <td class="email">{user.email.clone()}</td>
-            <td><StateBadge state=user.state.clone() />{since}</td>
-            <td>{type_label(user.user_type.as_ref())}</td>
-            <td><time datetime=user.create_time.clone()>{created_date}</time></td>
+            <td class="name">
+                <a href=move || user.with(|user| format!("/users/{}", user.id))>{name}</a>
+            </td>
+            <td class="email">{move || user.with(|user| user.email.clone())}</td>
+            <td>{move || view! { <StateBadge state=state.get() /> }}{since}</td>
+            <td>{move || user.with(|user| type_label(user.user_type.as_ref()))}</td>
+            <td>
+                <time datetime=move || user.with(|user| user.create_time.clone())>
+                    {move || user.with(|user| date(&user.create_time))}
+                </time>
+            </td>
             <td class="actions">{actions}</td>
         </tr>
     }

@@ -42,7 +42,7 @@ pub struct UpstreamDirectory {
     received: RwLock<HashMap<UserId, User>>,
     health: RwLock<Health>,
     /// Wakes the refresh loop after a change.
-    changed: Notify,
+    changed: Arc<Notify>,
     op: Option<Op>,
     settings: UpstreamSettings,
 }
@@ -78,7 +78,7 @@ impl UpstreamDirectory {
             snapshot,
             received: RwLock::default(),
             health: RwLock::default(),
-            changed: Notify::new(),
+            changed: Arc::new(Notify::new()),
             op,
             settings,
         });
@@ -178,8 +178,11 @@ async fn keep_fresh(directory: Weak<UpstreamDirectory>) {
                 wait
             }
         };
+        // Wait without holding the directory, so that dropping it ends this loop.
+        let notify = this.changed.clone();
+        drop(this);
         let changed = async {
-            this.changed.notified().await;
+            notify.notified().await;
             tokio::time::sleep(SETTLE_AFTER_CHANGE).await;
         };
         tokio::select! {
