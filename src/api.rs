@@ -123,6 +123,8 @@ pub struct Client {
     /// `embedded` or `upstream`.
     pub directory: String,
     pub session: Session,
+    /// Upstream only: where recoveries are completed, since no public interface can.
+    pub admin_console_url: Option<String>,
 }
 
 impl Client {
@@ -138,6 +140,7 @@ impl Client {
             account: config.account_id,
             directory: config.directory,
             session,
+            admin_console_url: config.admin_console_url,
         })
     }
 

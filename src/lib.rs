@@ -133,6 +133,11 @@ pub fn App() -> impl IntoView {
         Connection::Ready(client) => {
             provide_context(Counts::new(client.clone()));
             provide_context(client.session.clone());
+            if client.directory == "upstream" {
+                provide_context(routes::Upstream {
+                    admin_console_url: client.admin_console_url.clone(),
+                });
+            }
             provide_context(client);
             let location = Location::provide();
             let page = Memo::new(move |_| Page::at(&location.path.read()));

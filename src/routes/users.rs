@@ -122,6 +122,52 @@ impl RowAction {
 
 /// Suspend or begin recovery for ACTIVE people, reactivate SUSPENDED ones, resend the email while
 /// recovery is started, complete it once accepted; nothing for any other state.
+/// In context when the directory is a 1Password account (Keydesk's upstream connector), where
+/// recoveries can only be completed in the account's admin console.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub admin_console_url: Option<String>,
+}
+
+/// Where a RECOVERY_ACCEPTED person's recovery is completed when Keydesk cannot do it: a link
+/// to the admin console, or its name when the URL is not configured.
+#[component]
+fn CompleteInConsole(upstream: Upstream, #[prop(into)] name: Signal<String>) -> impl IntoView {
+    let label = move || {
+        format!(
+            "Complete recovery for {} in the 1Password admin console",
+            name.get()
+        )
+    };
+    match upstream.admin_console_url {
+        Some(url) => view! {
+            <a class="row-action console" href=url target="_blank" rel="external noopener"
+                aria-label=label title="1Password completes recoveries only in its admin console">
+                "Complete in admin console"
+            </a>
+        }
+        .into_any(),
+        None => view! {
+            <span class="console-note" title=label>"Complete in 1Password's admin console"</span>
+        }
+        .into_any(),
+    }
+}
+
+/// How old the upstream snapshot is, in words: "just now", "4 min ago", "2 h ago".
+fn age(time: &str) -> String {
+    let read = js_sys::Date::parse(time);
+    if read.is_nan() {
+        return time.to_owned();
+    }
+    let minutes = ((js_sys::Date::now() - read) / 60_000.0).floor().max(0.0) as u64;
+    match minutes {
+        0 => "just now".to_owned(),
+        1..=59 => format!("{minutes} min ago"),
+        _ => format!("{} h ago", minutes / 60),
+    }
+}
+
 pub fn row_actions(state: &UserState) -> Vec<RowAction> {
     match state {
         UserState::Active => vec![
@@ -143,6 +189,8 @@ pub fn UsersPage() -> impl IntoView {
 
     let rows = RwSignal::new(Vec::<User>::new());
     let next_page = RwSignal::new(None::<String>);
+    // Upstream only: when the snapshot lists come from was read, and why it could not be since.
+    let snapshot = RwSignal::new(None::<(String, Option<String>)>);
     let listing = RwSignal::new(Listing::Loading);
     let loading_more = RwSignal::new(false);
     let more_error = RwSignal::new(None::<String>);
@@ -165,6 +213,7 @@ pub fn UsersPage() -> impl IntoView {
                 }
                 match result {
                     Ok(page) => {
+                        snapshot.set(page.snapshot_time.map(|time| (time, page.snapshot_error)));
                         rows.set(page.results);
                         next_page.set(page.next_page_token);
                         listing.set(Listing::Loaded);
@@ -356,6 +405,10 @@ pub fn UsersPage() -> impl IntoView {
                 <p class="lead">
                     "These people have confirmed their email, received a new Secret Key and set a \
                      new password. Complete their recovery to let them sign in again."
+                    {use_context::<Upstream>().map(|_| {
+                        " 1Password offers no public interface for that: complete each one in the \
+                         account's admin console."
+                    })}
                 </p>
             </Show>
             <div class="toolbar" role="search">
@@ -402,6 +455,25 @@ pub fn UsersPage() -> impl IntoView {
             <div class="notice" role="status" aria-live="polite">
                 {move || notice.get()}
             </div>
+            {move || snapshot.get().map(|(time, error)| {
+                let read = age(&time);
+                match error {
+                    None => view! {
+                        <p class="snapshot">
+                            "Searching Keydesk's copy of the 1Password directory, read "
+                            <time datetime=time>{read}</time>"."
+                        </p>
+                    }
+                    .into_any(),
+                    Some(error) => view! {
+                        <p class="snapshot stale" role="alert">
+                            "1Password could not be read again (" {error} "), so this is its directory as read "
+                            <time datetime=time>{read}</time>"."
+                        </p>
+                    }
+                    .into_any(),
+                }
+            })}
 
             <SelectionBar selected ask />
 
@@ -570,6 +642,8 @@ pub fn SelectionBar(
                 .all(|u| u.state == UserState::RecoveryAccepted)
     };
     let complete = move |_| ask.run(Change::CompleteRecovery(selected.get_untracked()));
+    // 1Password completes recoveries only in its admin console: each row links there instead.
+    let upstream = use_context::<Upstream>().is_some();
     let cannot_recover = StoredValue::new(missing_permission(Permission::Recover));
     let may_recover = cannot_recover.with_value(Option::is_none);
     view! {
@@ -588,6 +662,7 @@ pub fn SelectionBar(
                 </button>
                 <button
                     type="button"
+                    hidden=upstream
                     on:click=complete
                     disabled=move || !all_accepted() || !may_recover
                     title=move || match cannot_recover.get_value() {
@@ -633,7 +708,13 @@ pub fn UserRow(
             view! { <small class="since">"since " <time datetime=time>{day}</time></small> }
         })
     };
+    let upstream = use_context::<Upstream>();
     let actions = move || {
+        if let Some(upstream) = upstream.clone()
+            && state.get() == UserState::RecoveryAccepted
+        {
+            return view! { <CompleteInConsole upstream name=Signal::derive(name) /> }.into_any();
+        }
         row_actions(&state.get())
             .into_iter()
             .map(|action| {
@@ -655,6 +736,7 @@ pub fn UserRow(
                 }
             })
             .collect_view()
+            .into_any()
     };
     view! {
         <tr data-user-id=move || user.with(|user| user.id.to_string()) class:selected=move || selected.get()>

@@ -1,0 +1,116 @@
+// The page against a 1Password account: a Keydesk in upstream mode, talking to a second Keydesk
+// that stands in for the 1Password cloud (OAuth client credentials, the Users API) and to the
+// `op` stand-in for recovery.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { ROOT, ACCOUNT, startKeydesk, launchBrowser, watchConsole, seriousViolations } from './harness.mjs';
+
+const SECRET = 'e2e-upstream-client-secret-0123456789';
+const CONSOLE = 'https://example.1password.com';
+
+let cloud;
+let keydesk;
+let browser;
+
+function upstreamSettings(baseUrl) {
+  return `
+[directory]
+backend = "upstream"
+
+[directory.upstream]
+base_url = "${baseUrl}"
+allow_custom_base_url = true
+account_id = "${ACCOUNT}"
+client_id = "keydesk-e2e"
+client_secret_file = "{dir}/client-secret"
+admin_console_url = "${CONSOLE}"
+request_timeout = "2s"
+max_attempts = 2
+refresh_interval = "1h"
+
+[directory.upstream.op]
+path = "${join(ROOT, 'server/tests/fixtures/op')}"
+pass_env = ["PATH"]
+env = { OP_SERVICE_ACCOUNT_TOKEN = "ops_e2e", OP_STANDIN_KEYDESK = "${baseUrl}", OP_STANDIN_ACCOUNT = "${ACCOUNT}" }
+`;
+}
+
+before(async () => {
+  const digest = createHash('sha256').update(SECRET).digest('hex');
+  cloud = await startKeydesk({
+    settings: `[[oauth.clients]]\nclient_id = "keydesk-e2e"\nsecret_sha256 = "${digest}"\n`,
+  });
+  keydesk = await startKeydesk({
+    settings: upstreamSettings(cloud.url),
+    files: { 'client-secret': SECRET },
+  });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  keydesk?.stop();
+  cloud?.stop();
+});
+
+const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.name', { hasText: name }) });
+const cloudState = (email) => cloud.sql(`SELECT state FROM users WHERE email = '${email}'`);
+
+test('the page works on the snapshot, changes go to 1Password, completion points to the console', async () => {
+  const page = await browser.newPage();
+  const problems = watchConsole(page);
+  await page.goto(keydesk.url + '/');
+  await row(page, 'Fatima Zahra').waitFor();
+
+  // The snapshot's age is shown, and there is no Outbox: 1Password sends the emails.
+  assert.match(await page.locator('.snapshot').innerText(), /1Password/);
+  assert.equal(await page.getByRole('link', { name: 'Outbox' }).count(), 0);
+
+  // RECOVERY_ACCEPTED: a link to the admin console, not a button that cannot work.
+  const accepted = row(page, 'Fatima Zahra');
+  const link = accepted.getByRole('link', { name: /admin console/ });
+  assert.equal(await link.getAttribute('href'), CONSOLE);
+  assert.equal(await accepted.getByRole('button', { name: /Complete recovery/ }).count(), 0);
+
+  // Search runs over the snapshot.
+  await page.getByRole('searchbox', { name: 'Search users' }).fill('wisniewski');
+  await page.waitForURL(/q=wisniewski/);
+  await row(page, 'Łukasz Wiśniewski').waitFor();
+  assert.equal(await page.locator('tbody tr').count(), 1);
+
+  // Suspend through the dialog: the cloud changes, and the row at once.
+  await page.getByRole('searchbox', { name: 'Search users' }).fill('Aarav');
+  await row(page, 'Aarav Sharma').waitFor();
+  assert.equal(cloudState('aarav.sharma@example.com'), 'ACTIVE');
+  await row(page, 'Aarav Sharma').getByRole('button', { name: 'Suspend' }).click();
+  const dialog = page.getByRole('dialog', { name: /Suspend Aarav Sharma/ });
+  await dialog.waitFor();
+  assert.deepEqual(await seriousViolations(page, 'dialog'), []);
+  await dialog.getByRole('button', { name: 'Suspend' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal(cloudState('aarav.sharma@example.com'), 'SUSPENDED');
+  await row(page, 'Aarav Sharma').getByText('SUSPENDED').waitFor();
+
+  // Audited by the upstream Keydesk, as the person; by the cloud, as the OAuth client.
+  assert.match(keydesk.sql("SELECT actor_email || ' ' || action || ' ' || outcome FROM audit ORDER BY seq DESC LIMIT 1", 'audit.db'),
+    /amara\.okafor@example\.com suspend succeeded/i);
+  assert.match(cloud.sql("SELECT actor_email FROM audit WHERE action = 'suspend' ORDER BY seq DESC LIMIT 1", 'audit.db'),
+    /keydesk-e2e/);
+  assert.deepEqual(problems, []);
+});
+
+test('an unreachable 1Password is said on the page, not a blank screen', async () => {
+  const down = await startKeydesk({
+    settings: upstreamSettings('http://127.0.0.1:9'),
+    files: { 'client-secret': SECRET },
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(down.url + '/');
+    await page.getByText(/unreachable/).first().waitFor();
+  } finally {
+    down.stop();
+  }
+});
