@@ -228,6 +228,18 @@ impl World {
         self.cloud.user_path(id)
     }
 
+    /// Every call the proxy saw about one user, in order: method, fault, and whether it reached
+    /// the cloud.
+    fn calls_about(&self, id: &str) -> Vec<(Method, Option<String>, bool)> {
+        let path = self.user_call(id);
+        self.proxy
+            .requests()
+            .into_iter()
+            .filter(|s| s.path_and_query.starts_with(&path))
+            .map(|s| (s.method, s.fault, s.forwarded))
+            .collect()
+    }
+
     /// What must hold of everything the connector sent: its User-Agent on every request, the
     /// client's Basic credentials on the token endpoints only, a bearer token everywhere else,
     /// and the client secret nowhere else.
@@ -1002,14 +1014,7 @@ async fn a_change_dropped_before_it_arrived_is_checked_then_sent_once_more() {
         assert_eq!(status, StatusCode::OK, "{method}: {body}");
         assert_eq!(user(body).state.as_str(), after);
         assert_eq!(world.cloud_state(&id), after);
-        let path = world.user_call(&id);
-        let sequence: Vec<(Method, Option<String>, bool)> = world
-            .proxy
-            .requests()
-            .into_iter()
-            .filter(|s| s.path_and_query.starts_with(&path))
-            .map(|s| (s.method, s.fault, s.forwarded))
-            .collect();
+        let sequence = world.calls_about(&id);
         assert_eq!(
             sequence,
             [
@@ -1045,14 +1050,7 @@ async fn a_change_whose_answer_was_lost_is_seen_and_not_sent_again() {
         assert_eq!(status, StatusCode::OK, "{method}: {body}");
         assert_eq!(user(body).state.as_str(), after);
         assert_eq!(world.cloud_state(&id), after);
-        let path = world.user_call(&id);
-        let sequence: Vec<(Method, Option<String>, bool)> = world
-            .proxy
-            .requests()
-            .into_iter()
-            .filter(|s| s.path_and_query.starts_with(&path))
-            .map(|s| (s.method, s.fault, s.forwarded))
-            .collect();
+        let sequence = world.calls_about(&id);
         assert_eq!(
             sequence,
             [

@@ -117,10 +117,12 @@ impl UpstreamDirectory {
             (Some(error), false) => Err(DirectoryError::Unavailable(format!(
                 "Keydesk cannot read the directory from 1Password yet ({error}); it keeps trying"
             ))),
-            (None, false) => Err(DirectoryError::Unavailable(
-                "Keydesk is still reading the directory from 1Password; try again in a moment"
+            (None, false) => Err(DirectoryError::Upstream {
+                message: "Keydesk is still reading the directory from 1Password; try again in a \
+                          moment"
                     .into(),
-            )),
+                retry_after: Some(FIRST_RETRY),
+            }),
         }
     }
 
