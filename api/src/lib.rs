@@ -18,7 +18,7 @@ pub use error::{ApiError, ErrorBody, ErrorStatus};
 pub use ids::{AccountId, InvalidId, UserId};
 pub use query::{
     ApiFilter, DEFAULT_PAGE_SIZE, ListUsersParams, MAX_PAGE_SIZE, OrderBy, OrderField,
-    ParseOrderByError, SortDirection,
+    ParseOrderByError, SortDirection, USERS_PAGE_ROWS, parse_page_size,
 };
 pub use recovery::{
     AcceptRecoveryRequest, AcceptRecoveryResponse, BeginRecoveryRequest, BeginRecoveryResponse,

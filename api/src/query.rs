@@ -10,6 +10,29 @@ use crate::user::UserState;
 pub const DEFAULT_PAGE_SIZE: u32 = 25;
 /// The largest `max_page_size` the Users API allows.
 pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Rows the users page asks for at a time. The server renders as many first rows into the page
+/// it sends, so that they show before the app has started: both must agree.
+pub const USERS_PAGE_ROWS: u32 = 50;
+
+/// `max_page_size` as written in a query string: absent or empty means `default`; otherwise digits only (no sign, no spaces inside), from 1 to
+/// [`MAX_PAGE_SIZE`].
+pub fn parse_page_size(text: Option<&str>, default: u32) -> Result<u32, String> {
+    let text = match text.map(str::trim) {
+        None | Some("") => return Ok(default),
+        Some(text) => text,
+    };
+    match text.parse::<u32>() {
+        Ok(size)
+            if text.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_PAGE_SIZE).contains(&size) =>
+        {
+            Ok(size)
+        }
+        _ => Err(format!(
+            "max_page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, not '{}'",
+            text.chars().take(20).collect::<String>()
+        )),
+    }
+}
 
 /// The list parameters exactly as they travel in the query string. Every field is text so that
 /// the server, not the framework, decides what is wrong with a bad value and says so.
@@ -191,6 +214,21 @@ impl fmt::Display for OrderBy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_sizes_are_plain_digits_in_range() {
+        assert_eq!(
+            parse_page_size(None, DEFAULT_PAGE_SIZE),
+            Ok(DEFAULT_PAGE_SIZE)
+        );
+        assert_eq!(parse_page_size(Some(" "), 50), Ok(50));
+        assert_eq!(parse_page_size(Some("1000"), 1), Ok(1000));
+        assert_eq!(parse_page_size(Some(" 7 "), 1), Ok(7));
+        for bad in ["+5", "0", "1001", "-1", "5.0", "five", "1 0"] {
+            let err = parse_page_size(Some(bad), 1).unwrap_err();
+            assert!(err.contains("1 to 1000"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn order_by_round_trips() {

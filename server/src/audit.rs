@@ -21,7 +21,6 @@ use crate::error::AppError;
 /// The hash before the first record.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const DEFAULT_PAGE_SIZE: u32 = 50;
-const MAX_PAGE_SIZE: u32 = 1000;
 
 /// How an attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -262,17 +261,9 @@ impl AuditLog {
         query: AuditQuery,
         all: bool,
     ) -> Result<(Vec<AuditRecord>, Option<String>), AppError> {
-        let page_size = match query.max_page_size.as_deref().map(str::trim) {
-            None | Some("") => DEFAULT_PAGE_SIZE,
-            Some(text) => match text.parse::<u32>() {
-                Ok(size) if (1..=MAX_PAGE_SIZE).contains(&size) => size,
-                _ => {
-                    return Err(AppError::invalid(format!(
-                        "max_page_size must be a whole number from 1 to {MAX_PAGE_SIZE}"
-                    )));
-                }
-            },
-        };
+        let page_size =
+            keydesk_api::parse_page_size(query.max_page_size.as_deref(), DEFAULT_PAGE_SIZE)
+                .map_err(AppError::invalid)?;
         let before: Option<i64> = match query.page_token.as_deref().filter(|t| !t.is_empty()) {
             None => None,
             Some(token) => Some(

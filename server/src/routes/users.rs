@@ -10,7 +10,7 @@ use axum::{
 };
 use keydesk_api::{
     AccountId, ApiError, ApiFilter, DEFAULT_PAGE_SIZE, ErrorStatus, ListUsersParams,
-    ListUsersResponse, MAX_PAGE_SIZE, OrderBy, Permission, User, UserId, UserMethod, UserState,
+    ListUsersResponse, OrderBy, Permission, User, UserId, UserMethod, UserState,
 };
 
 use crate::{
@@ -36,23 +36,14 @@ pub fn check_account(state: &AppState, raw: &str) -> Result<(), AppError> {
 }
 
 /// Turn the query string into a validated [`ListQuery`], naming the first parameter that is wrong.
-fn parse_list_query(params: ListUsersParams) -> Result<ListQuery, AppError> {
+pub(crate) fn parse_list_query(params: ListUsersParams) -> Result<ListQuery, AppError> {
     let filter = match params.filter.as_deref() {
         Some(text) => ApiFilter::parse(text).map_err(AppError::invalid)?,
         None => None,
     };
-    let page_size = match params.max_page_size.as_deref().map(str::trim) {
-        None | Some("") => DEFAULT_PAGE_SIZE,
-        Some(text) => match text.parse::<u32>() {
-            Ok(size) if (1..=MAX_PAGE_SIZE).contains(&size) => size,
-            _ => {
-                return Err(AppError::invalid(format!(
-                    "max_page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, not '{}'",
-                    text.chars().take(20).collect::<String>()
-                )));
-            }
-        },
-    };
+    let page_size =
+        keydesk_api::parse_page_size(params.max_page_size.as_deref(), DEFAULT_PAGE_SIZE)
+            .map_err(AppError::invalid)?;
     let text = params
         .q
         .as_deref()
