@@ -110,7 +110,11 @@ impl Authenticator {
     }
 
     /// The person behind a request, or why Keydesk cannot tell.
-    fn identify(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Result<Session, String> {
+    pub(crate) fn identify(
+        &self,
+        peer: Option<IpAddr>,
+        headers: &HeaderMap,
+    ) -> Result<Session, String> {
         if self.mode == AuthMode::Development {
             return Ok(self.session(self.dev_email.clone(), None, self.dev_groups.clone(), true));
         }
@@ -177,6 +181,19 @@ impl Authenticator {
         Ok(self.session(email, name, groups, false))
     }
 
+    /// The request headers a person's identity is read from, for `Vary` on answers that depend
+    /// on who asks: the SSO proxy's headers, and the cookie and bearer token that it or a client
+    /// may send.
+    pub(crate) fn identity_headers(&self) -> Vec<&str> {
+        let mut names = vec!["cookie", "authorization"];
+        if self.mode == AuthMode::Proxy
+            && let Some(proxy) = &self.proxy
+        {
+            names.extend(proxy.headers.all());
+        }
+        names
+    }
+
     /// The email a refused request claimed, by the configured header name (for the audit only).
     fn claimed_email<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
         let name = self
@@ -222,7 +239,7 @@ pub struct RequestContext {
     pub client_address: String,
 }
 
-fn peer(request: &Request) -> Option<IpAddr> {
+pub(crate) fn peer(request: &Request) -> Option<IpAddr> {
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -543,9 +560,15 @@ impl Guard {
         {
             Some(missing(session, permission))
         } else {
-            self.session
-                .as_ref()
-                .and_then(|s| self.state.auth.wait_before_acting(&s.email))
+            // Signed-in people are limited one by one; the holder of a recovery link, who is not
+            // signed in, by address, so nobody can try passwords or tokens without end.
+            let key = match &self.session {
+                Some(session) => session.email.clone(),
+                None => format!("address {}", self.context.client_address),
+            };
+            self.state
+                .auth
+                .wait_before_acting(&key)
                 .map(AppError::rate_limited)
         };
         match refusal {

@@ -976,3 +976,24 @@ async fn with_smtp_down_begin_still_succeeds_and_the_email_waits() {
     let token = app.recovery_token(OLIVER).await;
     assert_eq!(inspect(&app, &token).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn accepting_links_is_rate_limited_by_address_for_people_not_signed_in() {
+    let app = TestApp::with_settings("[rate_limit]\nactions_per_minute = 2\n", &[]).await;
+    let forged = "forged-token-that-keydesk-never-issued";
+    for _ in 0..2 {
+        let (status, body) = accept(&app, forged, "someone@example.com", "a long password").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+    let (status, headers, body) = app
+        .send_full(
+            app.client
+                .post(app.url("/api/recovery:accept"))
+                .json(&json!({
+                    "token": forged, "email": "someone@example.com", "password": "a long password"
+                })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(headers.contains_key("retry-after"));
+}
