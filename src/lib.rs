@@ -76,6 +76,15 @@ impl Counts {
     }
 }
 
+/// The server writes the list's first rows into the page it sends (`#boot`, static HTML) so they
+/// show before the app has started; the stylesheet hides the app while they are there. Removed
+/// once the app shows its own list, or anything else instead.
+pub fn remove_boot_rows() {
+    if let Some(boot) = document().get_element_by_id("boot") {
+        boot.remove();
+    }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     // The person's recovery page is opened from an email, needs no Keydesk sign-in, and never
@@ -108,6 +117,7 @@ pub fn App() -> impl IntoView {
         }
         .into_any(),
         Connection::Failed(err) => {
+            remove_boot_rows();
             let title = match err.code() {
                 Some(401) => "You are not signed in",
                 Some(403) => "You have no access to Keydesk",

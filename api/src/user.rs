@@ -87,6 +87,60 @@ open_enum!(
     }
 );
 
+// How a state and a type read on screen. Here rather than in the page because the server writes
+// the first rows into the page it sends (server/src/page/first_rows.rs) and must word them the
+// same way.
+impl UserState {
+    /// The words for a state. A state Keydesk does not know reads as its raw value.
+    pub fn label(&self) -> &str {
+        match self {
+            UserState::Active => "Active",
+            UserState::Pending => "Pending",
+            UserState::Suspended => "Suspended",
+            UserState::RecoveryStarted => "Recovery started",
+            UserState::RecoveryAccepted => "Recovery accepted",
+            UserState::TransferPending => "Transfer pending",
+            UserState::TransferStarted => "Transfer started",
+            UserState::TransferSuspended => "Transfer suspended",
+            UserState::TransferAccepted => "Transfer accepted",
+            UserState::Deleted => "Deleted",
+            UserState::EmailVerifiedButRegistrationIncomplete => "Registration incomplete",
+            UserState::TeamRegistrationInitiated => "Team registration started",
+            UserState::Unknown => "Unknown",
+            UserState::StateUnspecified => "Unspecified",
+            UserState::Other(raw) => raw,
+        }
+    }
+
+    /// Which colour family a state belongs to: the suffix of the page's `badge-…` class.
+    pub fn tone(&self) -> &'static str {
+        match self {
+            UserState::Active => "ok",
+            UserState::Suspended | UserState::TransferSuspended | UserState::Deleted => "stop",
+            UserState::RecoveryStarted | UserState::RecoveryAccepted => "attention",
+            UserState::Pending
+            | UserState::TransferPending
+            | UserState::TransferStarted
+            | UserState::TransferAccepted
+            | UserState::EmailVerifiedButRegistrationIncomplete
+            | UserState::TeamRegistrationInitiated => "waiting",
+            _ => "neutral",
+        }
+    }
+}
+
+impl UserType {
+    /// The words for a type; one Keydesk does not know reads as its raw value.
+    pub fn label(&self) -> &str {
+        match self {
+            UserType::Member => "Member",
+            UserType::Guest => "Guest",
+            UserType::ServiceAccount => "Service account",
+            UserType::Other(raw) => raw,
+        }
+    }
+}
+
 open_enum!(
     /// A user's standing in the account. Keydesk extension: the last owner cannot be suspended.
     Role {

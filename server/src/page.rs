@@ -1,5 +1,8 @@
 //! Serving the built page: hashed assets cached for good, `index.html` never cached, every
-//! unknown path under the page answered with `index.html` so deep links work.
+//! unknown path under the page answered with `index.html` so deep links work, and the users
+//! list's address answered with its first rows already in the page ([`first_rows`]).
+
+mod first_rows;
 
 use axum::{
     extract::{Request, State},
@@ -39,6 +42,25 @@ pub async fn serve_page(State(state): State<AppState>, request: Request) -> Resp
         )
         .into_response();
     }
+    // The list's first rows make the page personal: never kept by a shared cache, and marked as
+    // depending on who asks, whether or not this answer has them.
+    let users_list = first_rows::is_users_list(&path);
+    if users_list
+        && request.method() == Method::GET
+        && let Some(list) = first_rows::requested_list(&state, &request)
+        && let Some(html) = first_rows::page_with_rows(&state, list).await
+    {
+        let mut response = (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache, private"),
+            ],
+            html,
+        )
+            .into_response();
+        add_vary(&state, &mut response);
+        return response;
+    }
     // The fallback is the page, so it is never cached, even under a hashed asset's name: a stale
     // page asking for an asset that is gone must not get `index.html` pinned there for a year.
     let page = SetResponseHeader::overriding(
@@ -63,7 +85,17 @@ pub async fn serve_page(State(state): State<AppState>, request: Request) -> Resp
         .headers_mut()
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static(cache));
+    if users_list {
+        add_vary(&state, &mut response);
+    }
     response
+}
+
+/// `Vary` on the headers that say who is asking.
+fn add_vary(state: &AppState, response: &mut Response) {
+    if let Ok(value) = HeaderValue::from_str(&state.auth.identity_headers().join(", ")) {
+        response.headers_mut().append(header::VARY, value);
+    }
 }
 
 /// Trunk names assets `name-<16 hex digits>.ext` (the wasm `name-<hash>_bg.wasm`): their content

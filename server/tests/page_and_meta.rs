@@ -7,7 +7,7 @@ use common::{INDEX_HTML, OAUTH_SECRET, TestApp, expect_error, oauth_client};
 use keydesk_server::config::DEMO_ACCOUNT_ID;
 use reqwest::{
     Method, StatusCode,
-    header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE},
+    header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY},
 };
 use serde_json::{Value, json};
 
@@ -58,6 +58,234 @@ async fn the_root_and_deep_links_get_the_page_uncached() {
         assert_eq!(header(CACHE_CONTROL), "no-cache", "{path}");
         assert_eq!(response.text().await.unwrap(), INDEX_HTML, "{path}");
     }
+}
+
+// ---- The users list's first rows, written into the page ----
+
+/// A built page with a `<body>` to write the first rows into, as Trunk's has.
+const PAGE_WITH_BODY: &str = "<!doctype html><html><head><title>Keydesk test page</title>\
+    </head><body><noscript>Keydesk needs JavaScript.</noscript></body></html>";
+
+/// Put [`PAGE_WITH_BODY`] in the app's dist.
+fn with_body(app: &TestApp) {
+    std::fs::write(app.config.dist.join("index.html"), PAGE_WITH_BODY).unwrap();
+}
+
+/// The page at `path` as `sign` sends it for: status, `Cache-Control`, `Vary`, body.
+async fn page_as(
+    app: &TestApp,
+    path: &str,
+    sign: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> (StatusCode, String, String, String) {
+    let response = sign(app.client.get(app.url(path))).send().await.unwrap();
+    let header = |name| {
+        response
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (cache, vary) = (header(CACHE_CONTROL), header(VARY));
+    assert!(header(CONTENT_TYPE).starts_with("text/html"), "{path}");
+    (
+        response.status(),
+        cache,
+        vary,
+        response.text().await.unwrap(),
+    )
+}
+
+/// The user IDs of the rows written into a page, in order.
+fn boot_ids(html: &str) -> Vec<String> {
+    let boot = html
+        .split_once(r#"<div id="boot">"#)
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    regex::Regex::new(r#"<tr data-user-id="([^"]*)""#)
+        .unwrap()
+        .captures_iter(boot)
+        .map(|c| c[1].to_owned())
+        .collect()
+}
+
+/// The IDs the API lists for the page's first request of a view.
+async fn first_page_ids(app: &TestApp, params: &[(&str, &str)]) -> Vec<String> {
+    let rows = keydesk_api::USERS_PAGE_ROWS.to_string();
+    let mut params = params.to_vec();
+    params.push(("max_page_size", &rows));
+    let page = app.list_page(&params).await;
+    page.results.iter().map(|u| u.id.to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_signed_in_person_gets_the_first_rows_in_the_page_uncached_and_private() {
+    let app = TestApp::start().await;
+    with_body(&app);
+    for path in ["/", "/users"] {
+        let (status, cache, vary, html) = page_as(&app, path, |r| r).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(cache, "no-cache, private", "{path}");
+        assert!(vary.contains("cookie"), "{path}: Vary {vary}");
+        // The page as built around them: the rows go first in the body.
+        let (head, rest) = html.split_once(r#"<div id="boot">"#).unwrap();
+        assert_eq!(
+            head,
+            "<!doctype html><html><head><title>Keydesk test page</title></head><body>"
+        );
+        assert!(rest.ends_with("<noscript>Keydesk needs JavaScript.</noscript></body></html>"));
+        assert!(!html.contains("<script"), "no script of its own");
+        // The page's default view: its page size, by name.
+        let ids = boot_ids(&html);
+        assert_eq!(ids.len(), keydesk_api::USERS_PAGE_ROWS as usize);
+        assert_eq!(ids, first_page_ids(&app, &[]).await, "{path}");
+        assert!(html.contains(r#"<th scope="col" aria-sort="ascending">Name"#));
+    }
+    // One row as the app draws it: the badge's words and colour, the type, the day.
+    let dmitri = app.id_of("dmitri.ivanov@example.com");
+    let (_, _, _, html) = page_as(&app, "/?q=dmitri", |r| r).await;
+    assert_eq!(boot_ids(&html), std::slice::from_ref(&dmitri));
+    assert!(html.contains(&format!(
+        r#"<td class="name"><a href="/users/{dmitri}">Дмитрий Иванов</a></td>"#
+    )));
+    assert!(
+        html.contains(r#"<span class="badge badge-stop" data-state="SUSPENDED">Suspended</span>"#),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_first_rows_follow_the_views_search_state_and_order() {
+    let app = TestApp::start().await;
+    with_body(&app);
+    for (path, params) in [
+        (
+            "/?q=example.com&state=ACTIVE",
+            &[("q", "example.com"), ("state", "ACTIVE")][..],
+        ),
+        ("/users?q=zo%C3%AB", &[("q", "zoë")][..]),
+        (
+            "/users?state=RECOVERY_ACCEPTED&order_by=email+desc",
+            &[("state", "RECOVERY_ACCEPTED"), ("order_by", "email desc")][..],
+        ),
+        ("/?order_by=create_time", &[("order_by", "create_time")][..]),
+    ] {
+        let (status, cache, _, html) = page_as(&app, path, |r| r).await;
+        assert_eq!(
+            (status, cache.as_str()),
+            (StatusCode::OK, "no-cache, private")
+        );
+        let expected = first_page_ids(&app, params).await;
+        assert!(!expected.is_empty(), "{path}");
+        assert_eq!(boot_ids(&html), expected, "{path}");
+    }
+    let (_, _, _, html) = page_as(&app, "/?state=RECOVERY_ACCEPTED", |r| r).await;
+    assert!(html.contains("<h1>Recoveries awaiting completion</h1>"));
+}
+
+#[tokio::test]
+async fn html_in_a_name_is_written_as_text() {
+    let app = TestApp::start().await;
+    with_body(&app);
+    let (_, _, _, html) = page_as(&app, "/?q=html.injection", |r| r).await;
+    assert_eq!(boot_ids(&html).len(), 1);
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(&#39;pwned&#39;)&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<img"), "{html}");
+}
+
+#[tokio::test]
+async fn without_rows_to_show_the_page_goes_as_built() {
+    let app = TestApp::start().await;
+    with_body(&app);
+    for path in [
+        // A view the API refuses: the app shows why.
+        "/?state=NOT_A_STATE",
+        "/?q=nobody-is-called-this",
+        // Not the users list.
+        "/audit",
+        "/users/ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "/index.html",
+    ] {
+        let (status, cache, _, html) = page_as(&app, path, |r| r).await;
+        assert_eq!(
+            (status, cache.as_str(), html.as_str()),
+            (StatusCode::OK, "no-cache", PAGE_WITH_BODY),
+            "{path}"
+        );
+    }
+    // An OAuth client is not a person opening the page.
+    let (_, cache, _, html) = page_as(&app, "/", |r| r.bearer_auth("whatever")).await;
+    assert_eq!(
+        (cache.as_str(), html.as_str()),
+        ("no-cache", PAGE_WITH_BODY)
+    );
+}
+
+#[tokio::test]
+async fn only_people_who_may_read_users_get_the_first_rows() {
+    let app = TestApp::with_settings("[auth]\nmode = \"proxy\"\n\n[auth.proxy]\n", &[]).await;
+    with_body(&app);
+    // No headers at all for nobody; the SSO proxy's for a person.
+    let person = |who: Option<(&'static str, &'static str)>| {
+        move |request: reqwest::RequestBuilder| match who {
+            None => request,
+            Some((email, groups)) => request
+                .header("X-Forwarded-Email", email)
+                .header("X-Forwarded-Groups", groups),
+        }
+    };
+    // Not signed in, and signed in with groups that give no role: the page as built, which
+    // says why once the app asks the API; it still varies by who asks.
+    for (who, sign) in [
+        ("nobody", person(None)),
+        (
+            "no role",
+            person(Some(("someone@example.com", "marketing"))),
+        ),
+    ] {
+        let (status, cache, vary, html) = page_as(&app, "/", sign).await;
+        assert_eq!(
+            (status, cache.as_str(), html.as_str()),
+            (StatusCode::OK, "no-cache", PAGE_WITH_BODY),
+            "{who}"
+        );
+        assert!(
+            vary.to_lowercase().contains("x-forwarded-email"),
+            "{who}: {vary}"
+        );
+    }
+    // Viewers may read users: the least role that sees the list.
+    let (_, cache, vary, html) = page_as(
+        &app,
+        "/",
+        person(Some(("taro.yamada@example.com", "keydesk-viewers"))),
+    )
+    .await;
+    assert_eq!(cache, "no-cache, private");
+    assert!(vary.to_lowercase().contains("x-forwarded-groups"), "{vary}");
+    assert_eq!(boot_ids(&html).len(), keydesk_api::USERS_PAGE_ROWS as usize);
+    // Nothing of this is audited: the page is not an API call.
+    assert!(app.audit_records().is_empty());
+}
+
+#[tokio::test]
+async fn the_page_with_rows_is_compressed_on_the_fly() {
+    let app = TestApp::start().await;
+    with_body(&app);
+    let response = app
+        .client
+        .get(app.url("/"))
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[CONTENT_ENCODING], "gzip");
+    let vary = response.headers().get_all(VARY).iter().count();
+    assert!(vary >= 2, "Vary for the encoding and for the person");
 }
 
 #[tokio::test]

@@ -171,8 +171,34 @@ test('the page runs under a strict Content-Security-Policy', async () => {
   assert.match(csp, /script-src 'self' 'wasm-unsafe-eval' 'sha256-/);
   assert.doesNotMatch(csp, /unsafe-inline|\*/);
   assert.equal(response.headers()['x-content-type-options'], 'nosniff');
-  // The page still starts: Trunk's inline loader is allowed by its hash, the wasm by policy.
+  // The page still starts: Trunk's inline loader is allowed by its hash, the wasm by policy
+  // (the app's own table replaces the rows the server wrote into the page).
+  await page.locator('#boot').waitFor({ state: 'detached' });
   await row(page, 'Aarav Sharma').waitFor();
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('the first rows come with the page, before any script, and give way to the app', async () => {
+  // Without JavaScript: the rows the server wrote, as text.
+  const still = await browser.newContext({ javaScriptEnabled: false });
+  const bare = await still.newPage();
+  await bare.goto(keydesk.url + '/?q=html.injection');
+  assert.equal(await bare.locator('#boot td.name').innerText(), "<img src=x onerror=alert('pwned')>");
+  assert.equal(await bare.locator('tbody img').count(), 0);
+  await bare.goto(keydesk.url + '/');
+  const ids = (rows) => rows.map((r) => r.dataset.userId);
+  const written = await bare.locator('#boot tbody tr').evaluateAll(ids);
+  assert.equal(written.length, 50);
+  assert.equal(await row(bare, 'Aarav Sharma').count(), 1);
+  await still.close();
+
+  // With it: the app takes over, and there is one table, the app's, with the same rows.
+  const { page, problems } = await openPage('/');
+  await page.locator('#boot').waitFor({ state: 'detached' });
+  await page.getByRole('searchbox', { name: 'Search users' }).waitFor();
+  assert.equal(await page.locator('table.users').count(), 1);
+  assert.deepEqual(await page.locator('tbody tr').evaluateAll(ids), written);
   assert.deepEqual(problems, []);
   await page.close();
 });
