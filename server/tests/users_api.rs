@@ -124,7 +124,15 @@ async fn max_page_size_accepts_1_to_1000() {
 #[tokio::test]
 async fn max_page_size_outside_1_to_1000_is_refused() {
     let app = TestApp::start().await;
-    for bad in ["0", "1001", "-1", "+5", "abc", "2.5", "99999999999999999999"] {
+    for bad in [
+        "0",
+        "1001",
+        "-1",
+        "+5",
+        "abc",
+        "2.5",
+        "99999999999999999999",
+    ] {
         let message = expect_error(
             &app.list(&[("max_page_size", bad)]).await,
             StatusCode::BAD_REQUEST,

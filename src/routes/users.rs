@@ -24,10 +24,6 @@ const PAGE_SIZE: u32 = keydesk_api::USERS_PAGE_ROWS;
 const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
 /// How long a notice stays.
 const NOTICE_TIME: Duration = Duration::from_secs(8);
-/// About a screenful of rows. When a search's answer needs more rows than the table has, the
-/// table grows to this many at once and builds the rest after the next frame, so the first
-/// matches show without waiting for rows below the fold.
-const FIRST_SCREEN_ROWS: usize = 20;
 
 /// The view the URL describes: `?q=…&state=…&order_by=…`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -192,8 +188,6 @@ pub fn UsersPage() -> impl IntoView {
     let view_query = Memo::new(move |_| ViewQuery::from_params(&location.query.read()));
 
     let rows = RwSignal::new(Vec::<User>::new());
-    // How many of `rows` the table builds for now (see FIRST_SCREEN_ROWS).
-    let row_limit = RwSignal::new(usize::MAX);
     let next_page = RwSignal::new(None::<String>);
     // Upstream only: when the snapshot lists come from was read, and why it could not be since.
     let snapshot = RwSignal::new(None::<(String, Option<String>)>);
@@ -220,14 +214,6 @@ pub fn UsersPage() -> impl IntoView {
                 match result {
                     Ok(page) => {
                         snapshot.set(page.snapshot_time.map(|time| (time, page.snapshot_error)));
-                        let built = rows.with_untracked(Vec::len);
-                        let wanted = page.results.len();
-                        // The first answer builds the whole table at once, as the server's first
-                        // rows it replaces showed it.
-                        if built > 0 && wanted > built.max(FIRST_SCREEN_ROWS) {
-                            row_limit.set(built.max(FIRST_SCREEN_ROWS));
-                            after_next_paint(move || row_limit.set(usize::MAX));
-                        }
                         rows.set(page.results);
                         next_page.set(page.next_page_token);
                         listing.set(Listing::Loaded);
@@ -565,7 +551,7 @@ pub fn UsersPage() -> impl IntoView {
                         // search rewrites the texts of the rows already in the table instead of
                         // building new ones, and a change of state redraws one row's cells.
                         <For
-                            each=move || 0..rows.read().len().min(row_limit.get())
+                            each=move || 0..rows.read().len()
                             key=|index| *index
                             children=move |index| {
                                 let first = rows.with_untracked(|rows| rows[index].clone());
@@ -785,26 +771,17 @@ pub fn UserRow(
 /// Why the signed-in person may not do something, for a tooltip; `None` when they may. Without a
 /// session in context (component tests), everything is allowed: the server is the authority.
 pub fn missing_permission(permission: Permission) -> Option<String> {
-    // Borrowed, not cloned: every row's buttons ask.
-    with_context::<keydesk_api::Session, _>(|session| {
-        if session.may(permission) {
-            return None;
-        }
-        let roles = if session.roles.is_empty() {
-            "none".to_owned()
-        } else {
-            session.roles.join(", ")
-        };
-        Some(format!(
-            "You need the '{}' permission for this; your roles: {roles}",
-            permission.as_str()
-        ))
-    })
-    .flatten()
-}
-
-/// Runs `work` once the browser has painted the next frame (a frame's animation callbacks run
-/// before its paint, so the work waits for the one after).
-fn after_next_paint(work: impl FnOnce() + 'static) {
-    request_animation_frame(move || request_animation_frame(work));
+    let session = use_context::<keydesk_api::Session>()?;
+    if session.may(permission) {
+        return None;
+    }
+    let roles = if session.roles.is_empty() {
+        "none".to_owned()
+    } else {
+        session.roles.join(", ")
+    };
+    Some(format!(
+        "You need the '{}' permission for this; your roles: {roles}",
+        permission.as_str()
+    ))
 }
