@@ -10,11 +10,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { launchBrowser } from '../tests/e2e/harness.mjs';
+import { ACCOUNT, freePort, launchBrowser, waitUntilHealthy } from '../tests/e2e/harness.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const TARGET = path.resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target');
@@ -25,7 +24,6 @@ const LOADS = Number(process.env.KEYDESK_BENCH_LOADS || 15);
 const ROUNDS = Number(process.env.KEYDESK_BENCH_ROUNDS || 3);
 const WRK_SECONDS = Number(process.env.KEYDESK_BENCH_WRK_SECONDS || 10);
 const WRK_CONNECTIONS = 4;
-const ACCOUNT = 'KEYDESKDEMOACCOUNTABCDEFGH';
 const USERS_PATH = `/v1beta1/accounts/${ACCOUNT}/users`;
 /** The page's debounce (src/routes/users.rs SEARCH_DEBOUNCE): the search starts this long after
  * the last keystroke, by design. */
@@ -54,17 +52,6 @@ const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
 const ms = (x) => (Number.isFinite(x) ? `${x < 10 ? x.toFixed(2) : x.toFixed(0)} ms` : 'n/a');
 const sleep = (millis) => new Promise((ok) => setTimeout(ok, millis));
 
-async function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = net.createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
-
 // ---- The directories and the server ----
 
 function generate(dataDir, users) {
@@ -90,17 +77,8 @@ async function startServer(dataDir, dist) {
     stdio: ['ignore', logFile, logFile],
   });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30000;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch {}
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill();
-      throw new Error(`keydesk-server did not become healthy; see ${dataDir}/server.log`);
-    }
-    await sleep(100);
-  }
+  const serverLog = () => fs.readFileSync(path.join(dataDir, 'server.log'), 'utf8');
+  await waitUntilHealthy(url, child, serverLog, 30000);
   return {
     url,
     pid: child.pid,

@@ -67,9 +67,9 @@ export async function startKeydesk({ settings, files = {}, env = {} } = {}) {
   };
 }
 
-/** Waits up to 15 s for `url`/healthz to answer 200, while `child` runs; kills it otherwise. */
-export async function waitUntilHealthy(url, child, log) {
-  const deadline = Date.now() + 15000;
+/** Waits up to `timeoutMs` for `url`/healthz to answer 200, while `child` runs; kills it otherwise. */
+export async function waitUntilHealthy(url, child, log, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       if ((await fetch(`${url}/healthz`)).ok) return;
