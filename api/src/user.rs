@@ -10,8 +10,8 @@ use crate::ids::UserId;
 macro_rules! open_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(from = "String", into = "String")]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+        #[serde(from = "String")]
         pub enum $name {
             $($variant,)+
             /// A value Keydesk does not know, exactly as received.
@@ -34,6 +34,14 @@ macro_rules! open_enum {
                     $($text => $name::$variant,)+
                     other => $name::Other(other.to_owned()),
                 }
+            }
+        }
+
+        // By hand rather than `into = "String"`, which allocated a copy of the text for every
+        // value serialised: three per user in every list.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
             }
         }
 

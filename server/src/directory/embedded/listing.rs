@@ -3,36 +3,40 @@
 //! Every sort order has an index that walks it, with or without a state filter (see the schema),
 //! so a page without `q` reads about as many rows as it shows. With `q`, a person is listed when
 //! their folded search text contains the folded query, and the question is how to find the first
-//! page of them in order without reading everyone:
+//! page of them in order without reading everyone. [`Ranks`] keeps in memory, as of the table's
+//! version (which triggers bump at every write that can move someone), every person's place in
+//! each order, their state, and their search text with an index of its three-byte sequences
+//! ([`TextIndex`]). Then:
 //!
-//! - The trigram index (`users_search`) lists who matches a query of three characters or more,
-//!   at 0.1 to 0.5 µs a match. A page is the first matches in the sort order, so each match's
-//!   place in that order is needed: reading it from its row costs about 1 µs, so [`Ranks`] keeps
-//!   every person's place in each order (and their state) in memory, as of the table's version,
-//!   which triggers bump at every write that can move someone. Then a search costs about what
-//!   listing its matches does, wherever in the order they are.
-//! - A query matching more than `set_limit` people is common enough that walking the order and
-//!   testing each row's text fills a page within a few thousand rows; should the matches be
-//!   bunched far along the order instead, the walk stops and the rest comes from the index.
-//! - Queries of one or two characters are below what a trigram index answers: they walk the
-//!   order, and since nearly every text holds most letters and digits, a page fills quickly.
+//! - The people holding the query's rarest sequence are the candidates. Up to `set_limit` of
+//!   them are put in order by place, and tested in that order until the page is full.
+//! - More candidates than that is common enough that walking the order and testing each text
+//!   fills a page within a few thousand people; should the matches be bunched far along the
+//!   order instead, the walk stops and the rest is taken by place from the candidates.
+//! - A query of one or two bytes has no sequence to look up: it walks the order, and since nearly
+//!   every text holds most letters and digits, a page fills quickly.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    ops::Range,
+    sync::{Arc, Mutex},
+};
 
-use keydesk_api::{ListUsersResponse, OrderField, SortDirection, User};
+use keydesk_api::{ListUsersResponse, OrderBy, OrderField, SortDirection, User};
+use memchr::memmem::Finder;
 use rusqlite::{Connection, params_from_iter, types::Value};
 
 use super::{
     Context, USER_COLUMNS,
     page_token::{Cursor, PageTokens},
     row_to_user, text,
+    text_index::TextIndex,
 };
 use crate::directory::{DirectoryError, ListQuery};
 
 /// Where a search stops listing its matches and walks the order instead.
 #[derive(Clone, Copy, Debug)]
 pub struct Tuning {
-    /// Up to this many matches, a search lists them; beyond, it walks the order, testing text.
+    /// Up to this many candidates, a search orders them by place; beyond, it walks the order.
     pub set_limit: usize,
     /// That walk reads at most this many times the rows an even spread of matches would need.
     pub walk_factor: usize,
@@ -154,168 +158,157 @@ fn find(
 ) -> Result<Vec<i64>, DirectoryError> {
     let order = Order::of(query);
     let Some(text) = &query.text else {
-        return Ok(walk(conn, &order, None, after, wanted, None)?.found);
+        return walk(conn, &order, after, wanted);
     };
     let needle = text::fold(text);
-    // The trigram index answers three characters or more. A NUL is left to the walk, which
-    // compares bytes, rather than to the index's query parser.
-    if needle.chars().count() < 3 || needle.contains('\0') {
-        return Ok(walk(conn, &order, Some(&needle), after, wanted, None)?.found);
-    }
-    // The phrase of the needle's trigrams, one after another, matches exactly the texts that
-    // contain the needle, so nothing needs checking again.
-    let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
-    let matches = matching_rows(conn, &phrase, Some(tuning.set_limit + 1))?;
-    if matches.len() <= tuning.set_limit {
-        return by_rank(conn, ranks, &order, &matches, after.as_ref(), wanted);
-    }
-    let everyone = directory_size(conn)?;
-    let even_spread = wanted.saturating_mul(everyone) / tuning.set_limit.max(1);
-    let limit = even_spread.saturating_mul(tuning.walk_factor).max(1);
-    let mut walked = walk(conn, &order, Some(&needle), after, wanted, Some(limit))?;
-    if let Some(stopped_at) = walked.stopped_at {
-        let matches = matching_rows(conn, &phrase, None)?;
-        let rest = wanted - walked.found.len();
-        walked.found.extend(by_rank(
-            conn,
-            ranks,
-            &order,
-            &matches,
-            Some(&stopped_at),
-            rest,
-        )?);
-    }
-    Ok(walked.found)
-}
-
-/// About how many people there are, without counting them: rowids are handed out in order, and
-/// people are not deleted.
-fn directory_size(conn: &Connection) -> Result<usize, DirectoryError> {
-    let mut statement = conn.prepare_cached("SELECT coalesce(max(rowid), 0) FROM users")?;
-    let size: i64 = statement.query_row([], |row| row.get(0))?;
-    Ok(size.max(0) as usize)
-}
-
-/// What a walk in order found, and where it stopped if it ran out of rows to read.
-struct Walk {
-    found: Vec<i64>,
-    /// The sort key and ID of the last row read, when the walk stopped before the end.
-    stopped_at: Option<(String, String)>,
-}
-
-/// Walk the order from `after`, keeping the rows whose search text contains `needle` (all, if
-/// none), until `wanted` are kept or `limit` rows are read.
-fn walk(
-    conn: &Connection,
-    order: &Order,
-    needle: Option<&str>,
-    after: Option<(String, String)>,
-    wanted: usize,
-    limit: Option<usize>,
-) -> Result<Walk, DirectoryError> {
-    let mut args = Vec::new();
-    // Only the text needs the row itself: the order's index holds the rest, rowid included.
-    let text_column = if needle.is_some() { ", search_key" } else { "" };
-    let mut sql = format!(
-        "SELECT rowid, {column}, id{text_column} FROM users WHERE 1 = 1",
-        column = order.column
-    );
-    sql.push_str(&order.conditions(after.as_ref(), &mut args));
-    sql.push_str(&order.order_by());
-    if needle.is_none() {
-        sql.push_str(" LIMIT ?");
-        args.push(Value::Integer(wanted as i64));
-    }
-    let mut statement = conn.prepare_cached(&sql)?;
-    let mut rows = statement.query(params_from_iter(args))?;
-    let mut found = Vec::new();
-    let mut read = 0usize;
-    while let Some(row) = rows.next()? {
-        let keep = match needle {
-            None => true,
-            Some(needle) => row
-                .get_ref(3)?
-                .as_str()
-                .map_err(|err| DirectoryError::Internal(format!("search_key: {err}")))?
-                .contains(needle),
-        };
-        if keep {
-            found.push(row.get(0)?);
-            if found.len() == wanted {
-                break;
-            }
-        }
-        read += 1;
-        if limit == Some(read) {
-            return Ok(Walk {
-                found,
-                stopped_at: Some((row.get(1)?, row.get(2)?)),
-            });
-        }
-    }
-    Ok(Walk {
-        found,
-        stopped_at: None,
-    })
-}
-
-/// The rowids of the people whose search text contains `phrase`, at most `limit` of them.
-fn matching_rows(
-    conn: &Connection,
-    phrase: &str,
-    limit: Option<usize>,
-) -> Result<Vec<i64>, DirectoryError> {
-    let mut statement =
-        conn.prepare_cached("SELECT rowid FROM users_search WHERE users_search MATCH ?1 LIMIT ?2")?;
-    let limit = limit.map_or(-1, |limit| limit as i64);
-    let rowids = statement
-        .query_map(rusqlite::params![phrase, limit], |row| row.get(0))?
-        .collect::<Result<Vec<i64>, _>>()?;
-    Ok(rowids)
-}
-
-/// The first `wanted` of the rows `matches` in the order after `after`, by their places in it.
-fn by_rank(
-    conn: &Connection,
-    ranks: &Ranks,
-    order: &Order,
-    matches: &[i64],
-    after: Option<&(String, String)>,
-    wanted: usize,
-) -> Result<Vec<i64>, DirectoryError> {
-    if matches.is_empty() || wanted == 0 {
-        return Ok(Vec::new());
-    }
+    let finder = Finder::new(needle.as_bytes());
+    let texts = ranks.texts(conn)?;
     let version = ranks_version(conn)?;
     let places = ranks.places(conn, order.field, version)?;
     let states = match order.states.is_empty() {
         true => None,
         false => Some(ranks.states(conn, version)?),
     };
-    // Places run in ascending order; a descending page takes them from the end.
-    let (first, end) = match after {
-        None => (0, places.order.len()),
-        Some(cursor) if order.descending => (0, places.first_not_before(conn, order, cursor)?),
-        Some(cursor) => (places.first_after(conn, order, cursor)?, places.order.len()),
+    let search = Search {
+        order: &order,
+        places: &places,
+        states: states.as_deref(),
+        texts: &texts,
+        finder: &finder,
     };
-    let mut found: Vec<(u32, i64)> = matches
-        .iter()
-        .filter_map(|&rowid| {
-            let place = places.of(rowid)?;
-            let in_range = (first..end).contains(&(place as usize));
-            let in_states = states
-                .as_ref()
-                .is_none_or(|states| order.states.iter().all(|state| states.is(rowid, state)));
-            (in_range && in_states).then_some((place, rowid))
-        })
-        .collect();
-    if order.descending {
-        found.sort_unstable_by(|a, b| b.cmp(a));
-    } else {
-        found.sort_unstable();
+    let range = places.range(conn, &order, after.as_ref())?;
+    let candidates = texts.candidates(needle.as_bytes());
+    if let Some(candidates) = candidates.filter(|candidates| candidates.len() <= tuning.set_limit) {
+        return Ok(search.by_rank(candidates, range, wanted));
     }
-    found.truncate(wanted);
-    Ok(found.into_iter().map(|(_, rowid)| rowid).collect())
+    // Many candidates: walking the order and testing each text fills a page sooner, unless the
+    // matches are bunched far along it, so the walk is cut short and the rest taken by rank.
+    let limit = candidates.map_or(usize::MAX, |candidates| {
+        let even_spread = wanted.saturating_mul(places.order.len()) / candidates.len().max(1);
+        even_spread.saturating_mul(tuning.walk_factor).max(1)
+    });
+    let (mut found, rest) = search.walk(range, wanted, limit);
+    if let (Some(rest), Some(candidates)) = (rest, candidates) {
+        found.extend(search.by_rank(candidates, rest, wanted - found.len()));
+    }
+    Ok(found)
+}
+
+/// The rowids of the first `wanted` people in `order` after `after`, through the order's index.
+fn walk(
+    conn: &Connection,
+    order: &Order,
+    after: Option<(String, String)>,
+    wanted: usize,
+) -> Result<Vec<i64>, DirectoryError> {
+    let mut args = Vec::new();
+    let mut sql = format!(
+        "SELECT rowid FROM users WHERE 1 = 1{}{}",
+        order.conditions(after.as_ref(), &mut args),
+        order.order_by()
+    );
+    // No `LIMIT ?`: taking `wanted` rows stops the walk, and SQLite prepares a statement again
+    // whenever a bound LIMIT changes, which cost as much as reading the page.
+    sql.shrink_to_fit();
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rowids = statement
+        .query_map(params_from_iter(args), |row| row.get(0))?
+        .take(wanted)
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok(rowids)
+}
+
+/// One search of `q` over the memory of who is where, in what state, with what text.
+struct Search<'a> {
+    order: &'a Order,
+    places: &'a Places,
+    states: Option<&'a States>,
+    texts: &'a TextIndex,
+    finder: &'a Finder<'a>,
+}
+
+impl Search<'_> {
+    fn in_states(&self, rowid: i64) -> bool {
+        self.states.is_none_or(|states| {
+            self.order
+                .states
+                .iter()
+                .all(|state| states.is(rowid, state))
+        })
+    }
+
+    fn matches(&self, rowid: i64) -> bool {
+        self.in_states(rowid) && self.texts.contains(rowid, self.finder)
+    }
+
+    /// The first `wanted` matches among `candidates` whose places are in `range`, in order.
+    /// Places first: ordering the candidates needs no text, and then only the texts up to the
+    /// page's end are tested.
+    fn by_rank(&self, candidates: &[u32], range: Range<usize>, wanted: usize) -> Vec<i64> {
+        // Place and rowid in one number, so that sorting compares integers.
+        let mut placed: Vec<u64> = candidates
+            .iter()
+            .filter_map(|&rowid| {
+                let place = self.places.of(i64::from(rowid))?;
+                range
+                    .contains(&(place as usize))
+                    .then_some((u64::from(place) << 32) | u64::from(rowid))
+            })
+            .collect();
+        if self.order.descending {
+            placed.sort_unstable_by(|a, b| b.cmp(a));
+        } else {
+            placed.sort_unstable();
+        }
+        placed
+            .into_iter()
+            .map(|placed| (placed & u64::from(u32::MAX)) as i64)
+            .filter(|&rowid| self.matches(rowid))
+            .take(wanted)
+            .collect()
+    }
+
+    /// Walk the places in `range` in order, keeping matches until `wanted` are kept or `limit`
+    /// places are read. When the walk stops short, the places it did not read come back too.
+    fn walk(
+        &self,
+        range: Range<usize>,
+        wanted: usize,
+        limit: usize,
+    ) -> (Vec<i64>, Option<Range<usize>>) {
+        let mut found = Vec::new();
+        let mut places: Box<dyn Iterator<Item = usize>> = match self.order.descending {
+            true => Box::new(range.clone().rev()),
+            false => Box::new(range.clone()),
+        };
+        let mut read = 0;
+        while found.len() < wanted {
+            let Some(place) = places.next() else {
+                break;
+            };
+            let rowid = self.places.order[place];
+            if self.matches(rowid) {
+                found.push(rowid);
+            }
+            read += 1;
+            if read == limit && found.len() < wanted {
+                let rest = match self.order.descending {
+                    true => range.start..place,
+                    false => place + 1..range.end,
+                };
+                return (found, Some(rest));
+            }
+        }
+        (found, None)
+    }
+}
+
+/// Build what a search needs before the first one asks, so that person does not wait for it.
+pub fn warm(conn: &Connection, ranks: &Ranks) -> Result<(), DirectoryError> {
+    ranks.texts(conn)?;
+    let version = ranks_version(conn)?;
+    ranks.places(conn, OrderBy::default().field, version)?;
+    Ok(())
 }
 
 fn ranks_version(conn: &Connection) -> Result<i64, DirectoryError> {
@@ -323,13 +316,20 @@ fn ranks_version(conn: &Connection) -> Result<i64, DirectoryError> {
     Ok(statement.query_row([], |row| row.get(0))?)
 }
 
-/// Each person's place in each sort order, and their state, kept in memory as of one version of
-/// the users table (see the module's documentation). Built when first needed after a change:
-/// reading an order's index takes about 20 ms at 100,000 people.
+fn text_version(conn: &Connection) -> Result<i64, DirectoryError> {
+    let mut statement = conn.prepare_cached("SELECT version FROM users_text_version")?;
+    Ok(statement.query_row([], |row| row.get(0))?)
+}
+
+/// Each person's place in each sort order, their state and their search text, kept in memory as
+/// of one version of the users table (see the module's documentation). Built when first needed
+/// after a change: reading an order's index takes about 20 ms at 100,000 people, and the texts,
+/// which change only when someone joins, leaves or is renamed, about 100 ms.
 #[derive(Default)]
 pub struct Ranks {
     places: [Mutex<Option<Arc<Places>>>; 4],
     states: Mutex<Option<Arc<States>>>,
+    texts: Mutex<Option<Arc<TextIndex>>>,
 }
 
 /// One sort order, ascending: who is where.
@@ -390,6 +390,17 @@ impl Ranks {
         Ok(places)
     }
 
+    fn texts(&self, conn: &Connection) -> Result<Arc<TextIndex>, DirectoryError> {
+        let version = text_version(conn)?;
+        let mut cached = self.texts.lock().unwrap_or_else(|err| err.into_inner());
+        if let Some(texts) = cached.as_ref().filter(|texts| texts.version == version) {
+            return Ok(texts.clone());
+        }
+        let texts = Arc::new(TextIndex::read(conn, version)?);
+        *cached = Some(texts.clone());
+        Ok(texts)
+    }
+
     fn states(&self, conn: &Connection, version: i64) -> Result<Arc<States>, DirectoryError> {
         let mut cached = self.states.lock().unwrap_or_else(|err| err.into_inner());
         if let Some(states) = cached.as_ref().filter(|states| states.version == version) {
@@ -421,6 +432,21 @@ impl Ranks {
 }
 
 impl Places {
+    /// The places after `after` (all, without it), as a range of ascending places: a descending
+    /// page takes them from the end.
+    fn range(
+        &self,
+        conn: &Connection,
+        order: &Order,
+        after: Option<&(String, String)>,
+    ) -> Result<Range<usize>, DirectoryError> {
+        Ok(match after {
+            None => 0..self.order.len(),
+            Some(cursor) if order.descending => 0..self.first_not_before(conn, order, cursor)?,
+            Some(cursor) => self.first_after(conn, order, cursor)?..self.order.len(),
+        })
+    }
+
     fn of(&self, rowid: i64) -> Option<u32> {
         let place = *self.place.get(usize::try_from(rowid).ok()?)?;
         (place != u32::MAX).then_some(place)
@@ -787,11 +813,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(search("newcomer", None, OrderField::DisplayName), 3);
-        conn.execute(
-            "INSERT INTO users_search (users_search, rank) VALUES ('integrity-check', 1)",
-            [],
-        )
-        .unwrap();
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod recovery;
 mod schema;
 mod seed;
 mod text;
+mod text_index;
 
 use std::{
     path::{Path, PathBuf},
@@ -239,14 +240,25 @@ impl SqliteDirectory {
         drop(conn);
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         let pool = r2d2::Pool::builder().max_size(8).build(manager)?;
+        let context = Arc::new(Context {
+            account,
+            tokens: PageTokens::new(key),
+            recovery,
+            ranks: listing::Ranks::default(),
+        });
+        let (warm_pool, warm_context) = (pool.clone(), context.clone());
+        std::thread::spawn(move || {
+            let warmed = warm_pool
+                .get()
+                .map_err(DirectoryError::from)
+                .and_then(|conn| listing::warm(&conn, &warm_context.ranks));
+            if let Err(err) = warmed {
+                tracing::warn!(%err, "could not prepare search in advance; the first search will");
+            }
+        });
         Ok(SqliteDirectory {
             pool,
-            context: Arc::new(Context {
-                account,
-                tokens: PageTokens::new(key),
-                recovery,
-                ranks: listing::Ranks::default(),
-            }),
+            context,
             mail_queued: Arc::new(tokio::sync::Notify::new()),
         })
     }
@@ -433,9 +445,9 @@ fn row_to_user(account: &AccountId, row: &rusqlite::Row) -> rusqlite::Result<Use
         id,
         email: row.get(1)?,
         display_name: row.get(2)?,
-        state: UserState::parse(&row.get::<_, String>(3)?),
-        user_type: Some(UserType::parse(&row.get::<_, String>(4)?)),
-        role: Some(Role::parse(&row.get::<_, String>(5)?)),
+        state: UserState::parse(row.get_ref(3)?.as_str()?),
+        user_type: Some(UserType::parse(row.get_ref(4)?.as_str()?)),
+        role: Some(Role::parse(row.get_ref(5)?.as_str()?)),
         create_time: row.get(6)?,
         update_time: Some(row.get(7)?),
         recovery_started_time: row.get(8)?,
