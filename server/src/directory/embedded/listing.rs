@@ -76,9 +76,16 @@ pub fn list(
         let mut load = tx.prepare_cached(&format!(
             "SELECT {USER_COLUMNS}, {column} FROM users WHERE rowid = ?1"
         ))?;
-        for rowid in rowids.iter().take(page_size) {
+        let shown = rowids.len().min(page_size);
+        for (at, rowid) in rowids.iter().take(shown).enumerate() {
             let (user, key) = load.query_row([rowid], |row| {
-                Ok((row_to_user(&context.account, row)?, row.get(11)?))
+                // Only the last row's key goes into the next page's token.
+                let key = if at + 1 == shown {
+                    row.get(11)?
+                } else {
+                    String::new()
+                };
+                Ok((row_to_user(&context.account, row)?, key))
             })?;
             results.push(user);
             last_key = key;
@@ -255,17 +262,29 @@ impl Search<'_> {
                     .then_some((u64::from(place) << 32) | u64::from(rowid))
             })
             .collect();
-        if self.order.descending {
-            placed.sort_unstable_by(|a, b| b.cmp(a));
-        } else {
-            placed.sort_unstable();
+        let in_order = |a: &u64, b: &u64| match self.order.descending {
+            true => b.cmp(a),
+            false => a.cmp(b),
+        };
+        // Only the front needs sorting: a few times the page, and more should too few match.
+        let mut found = Vec::with_capacity(wanted);
+        let mut rest = &mut placed[..];
+        while found.len() < wanted && !rest.is_empty() {
+            let front = (wanted * 2).min(rest.len());
+            if front < rest.len() {
+                rest.select_nth_unstable_by(front - 1, in_order);
+            }
+            let (head, tail) = rest.split_at_mut(front);
+            head.sort_unstable_by(in_order);
+            found.extend(
+                head.iter()
+                    .map(|placed| (placed & u64::from(u32::MAX)) as i64)
+                    .filter(|&rowid| self.matches(rowid))
+                    .take(wanted - found.len()),
+            );
+            rest = tail;
         }
-        placed
-            .into_iter()
-            .map(|placed| (placed & u64::from(u32::MAX)) as i64)
-            .filter(|&rowid| self.matches(rowid))
-            .take(wanted)
-            .collect()
+        found
     }
 
     /// Walk the places in `range` in order, keeping matches until `wanted` are kept or `limit`

@@ -436,8 +436,7 @@ struct Context {
 }
 
 fn row_to_user(account: &AccountId, row: &rusqlite::Row) -> rusqlite::Result<User> {
-    let id: String = row.get(0)?;
-    let id = UserId::parse(&id).map_err(|err| {
+    let id = UserId::parse(row.get_ref(0)?.as_str()?).map_err(|err| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(err))
     })?;
     Ok(User {
