@@ -158,6 +158,21 @@ pub fn migrations() -> Migrations<'static> {
                 UPDATE users_text_version SET version = version + 1;
             END;",
         ),
+        // `users_row_version` changes at every write to `users`, whatever the column: the
+        // server keeps the users it last listed in memory as of a version (`listing::Ranks`).
+        M::up(
+            "CREATE TABLE users_row_version (version INTEGER NOT NULL);
+            INSERT INTO users_row_version (version) VALUES (0);
+            CREATE TRIGGER users_row_version_insert AFTER INSERT ON users BEGIN
+                UPDATE users_row_version SET version = version + 1;
+            END;
+            CREATE TRIGGER users_row_version_delete AFTER DELETE ON users BEGIN
+                UPDATE users_row_version SET version = version + 1;
+            END;
+            CREATE TRIGGER users_row_version_update AFTER UPDATE ON users BEGIN
+                UPDATE users_row_version SET version = version + 1;
+            END;",
+        ),
     ])
 }
 
