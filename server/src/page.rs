@@ -21,9 +21,13 @@ use crate::{AppState, error::AppError};
 /// Paths that belong to the API: an unknown one is a JSON 404, never the page.
 const API_PREFIXES: &[&str] = &["/v1beta1", "/api/", "/healthz", "/openapi.json"];
 
+fn is_api(path: &str) -> bool {
+    path == "/api" || API_PREFIXES.iter().any(|prefix| path.starts_with(prefix))
+}
+
 pub async fn serve_page(State(state): State<AppState>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
-    if API_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
+    if is_api(&path) {
         return AppError::not_found(format!("no route for {} {path}", request.method()))
             .into_response();
     }

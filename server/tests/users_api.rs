@@ -716,6 +716,7 @@ async fn unknown_api_routes_are_json_404s() {
         format!("/v1beta1/accounts/{}/groups", app.account()),
         format!("{}/{zoe}/devices", app.users_path()),
         format!("{}/", app.users_path()),
+        "/api".to_owned(),
         "/api/nope".to_owned(),
         "/api/config/extra".to_owned(),
     ] {
