@@ -140,18 +140,8 @@ fn with_query(path: &str, pairs: Vec<(&str, &str)>) -> String {
     url
 }
 
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_namespace = console, js_name = timeStamp)]
-    pub fn kd_stamp(s: &str);
-}
-
 async fn get<T: DeserializeOwned>(url: &str) -> Result<T, ApiFailure> {
-    let body = answer(start(url, None)).await?;
-    kd_stamp("KD body");
-    let r = decode(&body);
-    kd_stamp("KD parsed");
-    r
+    decode(&answer(start(url, None)).await?)
 }
 
 async fn post<T: DeserializeOwned>(path: &str, body: &impl Serialize) -> Result<T, ApiFailure> {

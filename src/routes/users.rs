@@ -214,12 +214,9 @@ pub fn UsersPage() -> impl IntoView {
                 match result {
                     Ok(page) => {
                         snapshot.set(page.snapshot_time.map(|time| (time, page.snapshot_error)));
-                        crate::api::kd_stamp("KD before rows.set");
                         rows.set(page.results);
-                        crate::api::kd_stamp("KD rows.set");
                         next_page.set(page.next_page_token);
                         listing.set(Listing::Loaded);
-                        crate::api::kd_stamp("KD listing.set");
                     }
                     Err(err) => listing.set(Listing::Failed(err.to_string())),
                 }
