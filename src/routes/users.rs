@@ -24,6 +24,10 @@ const PAGE_SIZE: u32 = keydesk_api::USERS_PAGE_ROWS;
 const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
 /// How long a notice stays.
 const NOTICE_TIME: Duration = Duration::from_secs(8);
+/// About a screenful of rows. A search's answer is drawn into this many rows first and the rest
+/// once the browser has painted them, so the matches in view do not wait for rows below it.
+const FIRST_SCREEN_ROWS: usize = 20;
+const REST_OF_ROWS_AFTER: Duration = Duration::from_millis(20);
 
 /// The view the URL describes: `?q=…&state=…&order_by=…`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -188,6 +192,8 @@ pub fn UsersPage() -> impl IntoView {
     let view_query = Memo::new(move |_| ViewQuery::from_params(&location.query.read()));
 
     let rows = RwSignal::new(Vec::<User>::new());
+    // How many of `rows` the table shows for now (see FIRST_SCREEN_ROWS).
+    let row_limit = RwSignal::new(usize::MAX);
     let next_page = RwSignal::new(None::<String>);
     // Upstream only: when the snapshot lists come from was read, and why it could not be since.
     let snapshot = RwSignal::new(None::<(String, Option<String>)>);
@@ -214,6 +220,17 @@ pub fn UsersPage() -> impl IntoView {
                 match result {
                     Ok(page) => {
                         snapshot.set(page.snapshot_time.map(|time| (time, page.snapshot_error)));
+                        // The first answer replaces the server's rows, all of them at once.
+                        if page.results.len() > FIRST_SCREEN_ROWS
+                            && !rows.with_untracked(Vec::is_empty)
+                        {
+                            row_limit.set(FIRST_SCREEN_ROWS);
+                            // A frame later, once the browser has painted those.
+                            let _ = set_timeout_with_handle(
+                                move || row_limit.set(usize::MAX),
+                                REST_OF_ROWS_AFTER,
+                            );
+                        }
                         rows.set(page.results);
                         next_page.set(page.next_page_token);
                         listing.set(Listing::Loaded);
@@ -551,7 +568,7 @@ pub fn UsersPage() -> impl IntoView {
                         // search rewrites the texts of the rows already in the table instead of
                         // building new ones, and a change of state redraws one row's cells.
                         <For
-                            each=move || 0..rows.read().len()
+                            each=move || 0..rows.read().len().min(row_limit.get())
                             key=|index| *index
                             children=move |index| {
                                 let first = rows.with_untracked(|rows| rows[index].clone());
