@@ -197,14 +197,13 @@ fn walk(
     wanted: usize,
 ) -> Result<Vec<i64>, DirectoryError> {
     let mut args = Vec::new();
-    let mut sql = format!(
+    // No `LIMIT ?`: taking `wanted` rows stops the walk, and SQLite prepares a statement again
+    // whenever a bound LIMIT changes, which cost as much as reading the page.
+    let sql = format!(
         "SELECT rowid FROM users WHERE 1 = 1{}{}",
         order.conditions(after.as_ref(), &mut args),
         order.order_by()
     );
-    // No `LIMIT ?`: taking `wanted` rows stops the walk, and SQLite prepares a statement again
-    // whenever a bound LIMIT changes, which cost as much as reading the page.
-    sql.shrink_to_fit();
     let mut statement = conn.prepare_cached(&sql)?;
     let rowids = statement
         .query_map(params_from_iter(args), |row| row.get(0))?
