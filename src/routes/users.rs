@@ -27,6 +27,7 @@ const NOTICE_TIME: Duration = Duration::from_secs(8);
 /// About a screenful of rows. A search's answer is drawn into this many rows first and the rest
 /// once the browser has painted them, so the matches in view do not wait for rows below it.
 const FIRST_SCREEN_ROWS: usize = 20;
+/// When the rest of a search's rows follow: about a frame, so the first screen is painted first.
 const REST_OF_ROWS_AFTER: Duration = Duration::from_millis(20);
 
 /// The view the URL describes: `?q=…&state=…&order_by=…`.
@@ -225,7 +226,6 @@ pub fn UsersPage() -> impl IntoView {
                             && !rows.with_untracked(Vec::is_empty)
                         {
                             row_limit.set(FIRST_SCREEN_ROWS);
-                            // A frame later, once the browser has painted those.
                             let _ = set_timeout_with_handle(
                                 move || row_limit.set(usize::MAX),
                                 REST_OF_ROWS_AFTER,

@@ -3,7 +3,7 @@
 //! Every sort order has an index that walks it, with or without a state filter (see the schema),
 //! so a page without `q` reads about as many rows as it shows. With `q`, a person is listed when
 //! their folded search text contains the folded query, and the question is how to find the first
-//! page of them in order without reading everyone. [`Ranks`] keeps in memory, as of the table's
+//! page of them in order without reading everyone. [`Memory`] keeps in memory, as of the table's
 //! version (which triggers bump at every write that can move someone), every person's place in
 //! each order, their state, and their search text with an index of its three-byte sequences
 //! ([`TextIndex`]). Then:
@@ -65,14 +65,14 @@ pub fn list(
     // One row more than asked tells whether another page exists.
     let rowids = find(
         &tx,
-        &context.ranks,
+        &context.memory,
         query,
         after.map(|cursor| (cursor.key, cursor.id)),
         page_size + 1,
         TUNING,
     )?;
     let shown = &rowids[..rowids.len().min(page_size)];
-    let results = context.ranks.users(&tx, &context.account, shown)?;
+    let results = context.memory.users(&tx, &context.account, shown)?;
     // Another page starts after the last row shown: its sort key goes into the token.
     let next_page_token = match (rowids.len() > page_size, shown.last(), results.last()) {
         (true, Some(&rowid), Some(last)) => {
@@ -145,7 +145,7 @@ impl Order {
 /// The rowids of the first `wanted` people of `query`'s order after `after` (a sort key and ID).
 fn find(
     conn: &Connection,
-    ranks: &Ranks,
+    memory: &Memory,
     query: &ListQuery,
     after: Option<(String, String)>,
     wanted: usize,
@@ -157,12 +157,12 @@ fn find(
     };
     let needle = text::fold(text);
     let finder = Finder::new(needle.as_bytes());
-    let texts = ranks.texts(conn)?;
-    let version = ranks_version(conn)?;
-    let places = ranks.places(conn, order.field, version)?;
+    let texts = memory.texts(conn)?;
+    let version = version(conn, Version::Places)?;
+    let places = memory.places(conn, order.field, version)?;
     let states = match order.states.is_empty() {
         true => None,
-        false => Some(ranks.states(conn, version)?),
+        false => Some(memory.states(conn, version)?),
     };
     let search = Search {
         order: &order,
@@ -310,34 +310,41 @@ impl Search<'_> {
 }
 
 /// Build what a search needs before the first one asks, so that person does not wait for it.
-pub fn warm(conn: &Connection, ranks: &Ranks) -> Result<(), DirectoryError> {
-    ranks.texts(conn)?;
-    let version = ranks_version(conn)?;
-    ranks.places(conn, OrderBy::default().field, version)?;
+pub fn warm(conn: &Connection, memory: &Memory) -> Result<(), DirectoryError> {
+    memory.texts(conn)?;
+    let version = version(conn, Version::Places)?;
+    memory.places(conn, OrderBy::default().field, version)?;
     Ok(())
 }
 
-fn ranks_version(conn: &Connection) -> Result<i64, DirectoryError> {
-    let mut statement = conn.prepare_cached("SELECT version FROM users_version")?;
+/// Which writes to `users` a version counts (see the schema): each table holds one number.
+#[derive(Clone, Copy)]
+enum Version {
+    /// Writes that can move someone in a sort order or change their state.
+    Places,
+    /// Writes that can change a search text.
+    Texts,
+    /// Every write.
+    Rows,
+}
+
+fn version(conn: &Connection, of: Version) -> Result<i64, DirectoryError> {
+    let table = match of {
+        Version::Places => "users_version",
+        Version::Texts => "users_text_version",
+        Version::Rows => "users_row_version",
+    };
+    let mut statement = conn.prepare_cached(&format!("SELECT version FROM {table}"))?;
     Ok(statement.query_row([], |row| row.get(0))?)
 }
 
-fn row_version(conn: &Connection) -> Result<i64, DirectoryError> {
-    let mut statement = conn.prepare_cached("SELECT version FROM users_row_version")?;
-    Ok(statement.query_row([], |row| row.get(0))?)
-}
-
-fn text_version(conn: &Connection) -> Result<i64, DirectoryError> {
-    let mut statement = conn.prepare_cached("SELECT version FROM users_text_version")?;
-    Ok(statement.query_row([], |row| row.get(0))?)
-}
-
-/// Each person's place in each sort order, their state and their search text, kept in memory as
-/// of one version of the users table (see the module's documentation). Built when first needed
-/// after a change: reading an order's index takes about 20 ms at 100,000 people, and the texts,
-/// which change only when someone joins, leaves or is renamed, about 100 ms.
+/// Each person's place in each sort order, their state, their search text and the users lists
+/// showed, each kept as of its own version of the users table (see the module's documentation).
+/// Built when first needed after a change: reading an order's index takes about 20 ms at 100,000
+/// people, and the texts, which change only when someone joins, leaves or is renamed, about
+/// 0.4 s (`warm` builds them at start-up).
 #[derive(Default)]
-pub struct Ranks {
+pub struct Memory {
     places: [Mutex<Option<Arc<Places>>>; 4],
     states: Mutex<Option<Arc<States>>>,
     texts: Mutex<Option<Arc<TextIndex>>>,
@@ -376,7 +383,7 @@ struct States {
     of: Vec<u16>,
 }
 
-impl Ranks {
+impl Memory {
     fn places(
         &self,
         conn: &Connection,
@@ -424,7 +431,7 @@ impl Ranks {
         account: &AccountId,
         rowids: &[i64],
     ) -> Result<Vec<User>, DirectoryError> {
-        let version = row_version(conn)?;
+        let version = version(conn, Version::Rows)?;
         let mut found: Vec<Option<User>> = {
             let mut listed = self.users.lock().unwrap_or_else(|err| err.into_inner());
             if listed.version != version {
@@ -465,7 +472,7 @@ impl Ranks {
     }
 
     fn texts(&self, conn: &Connection) -> Result<Arc<TextIndex>, DirectoryError> {
-        let version = text_version(conn)?;
+        let version = version(conn, Version::Texts)?;
         let mut cached = self.texts.lock().unwrap_or_else(|err| err.into_inner());
         if let Some(texts) = cached.as_ref().filter(|texts| texts.version == version) {
             return Ok(texts.clone());
@@ -659,7 +666,7 @@ mod tests {
     /// Who `query` lists, page by page as tokens would continue it.
     fn walk_pages(
         conn: &Connection,
-        ranks: &Ranks,
+        memory: &Memory,
         rows: &HashMap<i64, Row>,
         query: &ListQuery,
         tuning: Tuning,
@@ -668,7 +675,7 @@ mod tests {
         let mut listed = Vec::new();
         let mut after = None;
         loop {
-            let page = find(conn, ranks, query, after, query.page_size as usize, tuning).unwrap();
+            let page = find(conn, memory, query, after, query.page_size as usize, tuning).unwrap();
             listed.extend(&page);
             match page.last() {
                 Some(last) if page.len() == query.page_size as usize => {
@@ -693,7 +700,7 @@ mod tests {
     #[test]
     fn every_strategy_lists_exactly_the_matches_in_order_across_pages() {
         let conn = directory();
-        let ranks = Ranks::default();
+        let memory = Memory::default();
         let rows = rows(&conn);
         let queries = [
             "Zoltán",
@@ -738,7 +745,7 @@ mod tests {
                         let want = expected(&rows, &query);
                         for tuning in [TUNING, ALWAYS_WALK_TEXT, WALK_THEN_RANK] {
                             assert_eq!(
-                                walk_pages(&conn, &ranks, &rows, &query, tuning),
+                                walk_pages(&conn, &memory, &rows, &query, tuning),
                                 want,
                                 "{query:?} {tuning:?}"
                             );
@@ -754,7 +761,7 @@ mod tests {
     #[test]
     fn without_q_every_order_and_filter_lists_everyone_in_order() {
         let conn = directory();
-        let ranks = Ranks::default();
+        let memory = Memory::default();
         let rows = rows(&conn);
         for field in OrderField::ALL {
             for direction in [SortDirection::Asc, SortDirection::Desc] {
@@ -766,7 +773,7 @@ mod tests {
                         ..ListQuery::default()
                     };
                     assert_eq!(
-                        walk_pages(&conn, &ranks, &rows, &query, TUNING),
+                        walk_pages(&conn, &memory, &rows, &query, TUNING),
                         expected(&rows, &query),
                         "{query:?}"
                     );
@@ -817,7 +824,7 @@ mod tests {
     #[test]
     fn search_follows_state_changes_edits_deletes_and_inserts() {
         let conn = directory();
-        let ranks = Ranks::default();
+        let memory = Memory::default();
         let rows_now = || rows(&conn);
         let search = |q: &str, state: Option<UserState>, field: OrderField| {
             let query = ListQuery {
@@ -830,7 +837,7 @@ mod tests {
                 page_size: 50,
                 ..ListQuery::default()
             };
-            let found = find(&conn, &ranks, &query, None, 50, TUNING).unwrap();
+            let found = find(&conn, &memory, &query, None, 50, TUNING).unwrap();
             let first: Vec<i64> = expected(&rows_now(), &query).into_iter().take(50).collect();
             assert_eq!(found, first, "{query:?}");
             found.len()
@@ -894,7 +901,7 @@ mod tests {
     #[test]
     fn listed_users_follow_every_write() {
         let conn = directory();
-        let ranks = Ranks::default();
+        let memory = Memory::default();
         let account = AccountId::parse("KEYDESKDEMOACCOUNTABCDEFGH").unwrap();
         let rowids: Vec<i64> = conn
             .prepare("SELECT rowid FROM users ORDER BY name_key LIMIT 5")
@@ -903,15 +910,15 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        let first = ranks.users(&conn, &account, &rowids).unwrap();
-        assert_eq!(ranks.users(&conn, &account, &rowids).unwrap(), first);
+        let first = memory.users(&conn, &account, &rowids).unwrap();
+        assert_eq!(memory.users(&conn, &account, &rowids).unwrap(), first);
         // Columns no sort order or search uses.
         conn.execute(
             "UPDATE users SET signed_in_devices = 42, two_factor_enabled = 1 WHERE rowid = ?1",
             [rowids[2]],
         )
         .unwrap();
-        let again = ranks.users(&conn, &account, &rowids).unwrap();
+        let again = memory.users(&conn, &account, &rowids).unwrap();
         assert_eq!(again[2].signed_in_devices, Some(42));
         assert_eq!(again[2].two_factor_enabled, Some(true));
         assert_eq!(again[..2], first[..2]);
@@ -922,7 +929,7 @@ mod tests {
             .unwrap();
         assert!(!rowids.contains(&newest));
         let mixed = [rowids[4], newest, rowids[1]];
-        let users = ranks.users(&conn, &account, &mixed).unwrap();
+        let users = memory.users(&conn, &account, &mixed).unwrap();
         assert_eq!(users[0], again[4]);
         assert_eq!(users[2], again[1]);
         let id: String = conn

@@ -244,14 +244,14 @@ impl SqliteDirectory {
             account,
             tokens: PageTokens::new(key),
             recovery,
-            ranks: listing::Ranks::default(),
+            memory: listing::Memory::default(),
         });
         let (warm_pool, warm_context) = (pool.clone(), context.clone());
         std::thread::spawn(move || {
             let warmed = warm_pool
                 .get()
                 .map_err(DirectoryError::from)
-                .and_then(|conn| listing::warm(&conn, &warm_context.ranks));
+                .and_then(|conn| listing::warm(&conn, &warm_context.memory));
             if let Err(err) = warmed {
                 tracing::warn!(%err, "could not prepare search in advance; the first search will");
             }
@@ -311,7 +311,7 @@ impl SqliteDirectory {
 /// Keeping a mirror (the upstream connector's snapshot) the same as the directory it mirrors.
 impl SqliteDirectory {
     /// Make the mirror hold exactly `users`, and remember when they were read. Rows that did not
-    /// change are not rewritten, so the search ranks survive a refresh that changed nothing.
+    /// change are not rewritten, so what search keeps in memory survives a refresh that changed nothing.
     pub async fn mirror_all(
         &self,
         users: Vec<User>,
@@ -431,8 +431,8 @@ struct Context {
     account: AccountId,
     tokens: PageTokens,
     recovery: RecoverySettings,
-    /// Everyone's places in each sort order, for search.
-    ranks: listing::Ranks,
+    /// What listing and search keep in memory: places, states, search texts, listed users.
+    memory: listing::Memory,
 }
 
 fn row_to_user(account: &AccountId, row: &rusqlite::Row) -> rusqlite::Result<User> {

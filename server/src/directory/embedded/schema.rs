@@ -81,7 +81,7 @@ pub fn migrations() -> Migrations<'static> {
         // The indexes let every sort order, with or without a state filter, walk in order
         // instead of sorting everyone: (state, id) is the state order's own. `users_version`
         // changes whenever someone could move in a sort order or change state: the server keeps
-        // everyone's places in memory as of a version (`listing::Ranks`). The page asks how
+        // everyone's places in memory as of a version (`listing::Memory`). The page asks how
         // many people are in each state on every load and after every change: counting them
         // read the whole state index, so triggers keep the counts instead.
         M::up(
@@ -159,7 +159,7 @@ pub fn migrations() -> Migrations<'static> {
             END;",
         ),
         // `users_row_version` changes at every write to `users`, whatever the column: the
-        // server keeps the users it last listed in memory as of a version (`listing::Ranks`).
+        // server keeps the users it last listed in memory as of a version (`listing::Memory`).
         M::up(
             "CREATE TABLE users_row_version (version INTEGER NOT NULL);
             INSERT INTO users_row_version (version) VALUES (0);

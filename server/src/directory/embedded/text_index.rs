@@ -33,7 +33,7 @@ pub struct TextIndex {
 }
 
 impl TextIndex {
-    /// Read every search text (about 150 ms at 100,000 people, a third of it indexing).
+    /// Read every search text (about 0.4 s at 100,000 people, most of it indexing).
     pub fn read(conn: &Connection, version: i64) -> Result<TextIndex, DirectoryError> {
         let mut statement = conn.prepare("SELECT rowid, search_key FROM users ORDER BY rowid")?;
         let mut rows = statement.query([])?;
