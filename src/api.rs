@@ -172,8 +172,8 @@ pub async fn accept_recovery_link(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Client {
     pub account: AccountId,
-    /// `embedded` or `upstream`.
-    pub directory: String,
+    /// Which directory backend answers.
+    pub directory: keydesk_api::DirectoryKind,
     pub session: Session,
     /// Upstream only: where recoveries are completed, since no public interface can.
     pub admin_console_url: Option<String>,

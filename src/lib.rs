@@ -9,7 +9,7 @@ pub mod components;
 pub mod location;
 pub mod routes;
 
-use keydesk_api::{Permission, StateCounts};
+use keydesk_api::{DirectoryKind, Permission, StateCounts, UserState};
 use leptos::{prelude::*, task::spawn_local};
 
 use crate::{
@@ -143,7 +143,7 @@ pub fn App() -> impl IntoView {
         Connection::Ready(client) => {
             provide_context(Counts::new(client.clone()));
             provide_context(client.session.clone());
-            if client.directory == "upstream" {
+            if client.directory == DirectoryKind::Upstream {
                 provide_context(routes::Upstream {
                     admin_console_url: client.admin_console_url.clone(),
                 });
@@ -180,10 +180,10 @@ fn TopBar() -> impl IntoView {
             .counts
             .read()
             .as_ref()
-            .map(|c| c.of("RECOVERY_ACCEPTED"))
+            .map(|c| c.of(&UserState::RecoveryAccepted))
             .unwrap_or(0)
     };
-    let outbox = client.directory == "embedded" && session.may(Permission::Recover);
+    let outbox = client.directory == DirectoryKind::Embedded && session.may(Permission::Recover);
     let audit = session.may(Permission::ReadAudit);
     let roles = if session.roles.is_empty() {
         "no role".to_owned()

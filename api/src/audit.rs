@@ -57,6 +57,147 @@ impl Session {
     }
 }
 
+/// What an audit record is about. Stored and sent as its snake_case name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// A refused sign-in (accepted ones are not recorded).
+    SignIn,
+    Suspend,
+    Reactivate,
+    BeginRecovery,
+    ResendRecovery,
+    CompleteRecovery,
+    /// The person holding a recovery link set a new password.
+    AcceptRecovery,
+    /// Someone asked about a recovery link (only refusals are recorded).
+    InspectRecovery,
+    /// A `POST …/users/{id}:{method}` whose method Keydesk does not have.
+    UnknownMethod,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 9] = [
+        AuditAction::SignIn,
+        AuditAction::Suspend,
+        AuditAction::Reactivate,
+        AuditAction::BeginRecovery,
+        AuditAction::ResendRecovery,
+        AuditAction::CompleteRecovery,
+        AuditAction::AcceptRecovery,
+        AuditAction::InspectRecovery,
+        AuditAction::UnknownMethod,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::SignIn => "sign_in",
+            AuditAction::Suspend => "suspend",
+            AuditAction::Reactivate => "reactivate",
+            AuditAction::BeginRecovery => "begin_recovery",
+            AuditAction::ResendRecovery => "resend_recovery",
+            AuditAction::CompleteRecovery => "complete_recovery",
+            AuditAction::AcceptRecovery => "accept_recovery",
+            AuditAction::InspectRecovery => "inspect_recovery",
+            AuditAction::UnknownMethod => "unknown_method",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.as_str() == text)
+    }
+
+    /// The state a person is in after this action succeeded for them, for actions that change
+    /// a state: replaying a person's succeeded records gives their state.
+    pub fn resulting_state(self) -> Option<crate::UserState> {
+        use crate::UserState;
+        match self {
+            AuditAction::Suspend => Some(UserState::Suspended),
+            AuditAction::Reactivate | AuditAction::CompleteRecovery => Some(UserState::Active),
+            AuditAction::BeginRecovery | AuditAction::ResendRecovery => {
+                Some(UserState::RecoveryStarted)
+            }
+            AuditAction::AcceptRecovery => Some(UserState::RecoveryAccepted),
+            AuditAction::SignIn | AuditAction::InspectRecovery | AuditAction::UnknownMethod => None,
+        }
+    }
+}
+
+/// Compared with its name, as written in the trail: `record.outcome == "denied"`.
+impl PartialEq<&str> for AuditAction {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    Succeeded,
+    /// Refused before anything was tried: no identity, no permission, a rate limit, another
+    /// site, a rule such as the last owner.
+    Denied,
+    /// Tried and refused or broken: bad input, a state that does not allow it, an upstream error.
+    Failed,
+    /// About to ask 1Password (upstream directory): written before the call, so that a change
+    /// is never without a record; a later record with `settles` set says how it ended.
+    Attempted,
+}
+
+impl AuditOutcome {
+    pub const ALL: [AuditOutcome; 4] = [
+        AuditOutcome::Succeeded,
+        AuditOutcome::Denied,
+        AuditOutcome::Failed,
+        AuditOutcome::Attempted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Succeeded => "succeeded",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Failed => "failed",
+            AuditOutcome::Attempted => "attempted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == text)
+    }
+}
+
+/// Compared with its name, as written in the trail: `record.outcome == "denied"`.
+impl PartialEq<&str> for AuditOutcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for AuditOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn is_one(count: &u32) -> bool {
+    *count == 1
+}
+
+fn one() -> u32 {
+    1
+}
+
 /// One audited attempt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -67,16 +208,21 @@ pub struct AuditRecord {
     pub time: String,
     pub actor_email: String,
     pub actor_groups: Vec<String>,
-    /// For example `suspend`, `begin_recovery`, `sign_in`.
-    pub action: String,
+    pub action: AuditAction,
     /// The people acted on (IDs or, for refused names, the names given).
     pub targets: Vec<String>,
-    /// `succeeded`, `denied` or `failed`.
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     /// Why it was denied or failed; empty on success.
     pub reason: String,
     pub request_id: String,
     pub client_address: String,
+    /// How many attempts alike this record stands for: repeated refusals from one address for
+    /// one reason are recorded once a minute, with their count.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u32,
+    /// The `attempted` record whose outcome this is (upstream directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settles: Option<i64>,
     /// SHA-256 of the previous record's hash and this record, hex.
     pub hash: String,
 }
@@ -104,7 +250,7 @@ pub struct AuditQuery {
     /// A user ID or name among the targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// `succeeded`, `denied` or `failed`.
+    /// `succeeded`, `denied`, `failed` or `attempted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     /// RFC 3339: records at or after.

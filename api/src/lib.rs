@@ -13,7 +13,10 @@ mod query;
 mod recovery;
 mod user;
 
-pub use audit::{AuditPage, AuditQuery, AuditRecord, AuditVerification, Permission, Session};
+pub use audit::{
+    AuditAction, AuditOutcome, AuditPage, AuditQuery, AuditRecord, AuditVerification, Permission,
+    Session,
+};
 pub use error::{ApiError, ErrorBody, ErrorStatus};
 pub use ids::{AccountId, InvalidId, UserId};
 pub use query::{
@@ -79,15 +82,78 @@ impl UserMethod {
         Self::ALL.into_iter().find(|m| m.as_str() == name)
     }
 
+    /// The permission a person needs to call it.
+    pub fn permission(self) -> Permission {
+        match self {
+            UserMethod::Suspend => Permission::Suspend,
+            UserMethod::Reactivate => Permission::Reactivate,
+            UserMethod::CompleteRecovery | UserMethod::ResendRecovery => Permission::Recover,
+        }
+    }
+
+    /// What the audit trail calls it.
+    pub fn action(self) -> AuditAction {
+        match self {
+            UserMethod::Suspend => AuditAction::Suspend,
+            UserMethod::Reactivate => AuditAction::Reactivate,
+            UserMethod::CompleteRecovery => AuditAction::CompleteRecovery,
+            UserMethod::ResendRecovery => AuditAction::ResendRecovery,
+        }
+    }
+
+    /// Whether someone in `state` can be the subject of it. Suspending someone already
+    /// suspended, or reactivating someone active, is allowed and changes nothing.
+    pub fn allowed_from(self, state: &UserState) -> bool {
+        match self {
+            UserMethod::Suspend => matches!(state, UserState::Active | UserState::Suspended),
+            UserMethod::Reactivate => matches!(state, UserState::Suspended | UserState::Active),
+            UserMethod::CompleteRecovery => *state == UserState::RecoveryAccepted,
+            UserMethod::ResendRecovery => *state == UserState::RecoveryStarted,
+        }
+    }
+
+    /// Whether a person may call it on their own account: nobody recovers their own.
+    pub fn allowed_on_self(self) -> bool {
+        matches!(self, UserMethod::Suspend | UserMethod::Reactivate)
+    }
+
     /// Path of this method on one user.
     pub fn path(self, account: &AccountId, user: &UserId) -> String {
         format!("{}/{user}:{}", users_path(account), self.as_str())
     }
 }
 
+/// Beginning recovery (a method of the users collection, not of one user): its permission,
+/// and the states it may begin from (beginning again while it is started sends a new email).
+pub const BEGIN_RECOVERY_PERMISSION: Permission = Permission::Recover;
+
+pub fn recovery_may_begin_from(state: &UserState) -> bool {
+    matches!(state, UserState::Active | UserState::RecoveryStarted)
+}
+
 /// Path of the begin-recovery custom method on the users collection.
 pub fn begin_recovery_path(account: &AccountId) -> String {
     format!("{}:beginRecovery", users_path(account))
+}
+
+/// Which directory backend answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryKind {
+    /// Keydesk's own SQLite directory (the demo, or a generated one).
+    Embedded,
+    /// A 1Password Business account, through the Users API and `op`.
+    Upstream,
+}
+
+impl DirectoryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DirectoryKind::Embedded => "embedded",
+            DirectoryKind::Upstream => "upstream",
+        }
+    }
 }
 
 /// `GET /api/config`: what the page needs to know before it can call the Users API.
@@ -98,8 +164,8 @@ pub struct PageConfig {
     /// The account whose users this Keydesk manages.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account_id: AccountId,
-    /// Which directory backend answers: `embedded` or `upstream`.
-    pub directory: String,
+    /// Which directory backend answers.
+    pub directory: DirectoryKind,
     /// Upstream directory only: the account's admin console, where recoveries are completed
     /// (no public interface can complete one).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -111,15 +111,16 @@ pub struct StateCounts {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StateCount {
-    pub state: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "ACTIVE"))]
+    pub state: crate::UserState,
     pub count: u64,
 }
 
 impl StateCounts {
-    pub fn of(&self, state: &str) -> u64 {
+    pub fn of(&self, state: &crate::UserState) -> u64 {
         self.counts
             .iter()
-            .find(|c| c.state == state)
+            .find(|c| &c.state == state)
             .map_or(0, |c| c.count)
     }
 }

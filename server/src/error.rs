@@ -7,7 +7,7 @@ use axum::{
 };
 use keydesk_api::{ApiError, ErrorStatus, InvalidId};
 
-use crate::directory::DirectoryError;
+use crate::{audit::AuditError, directory::DirectoryError, storage::StorageError};
 
 /// A failure the HTTP layer reports to the caller.
 #[derive(Debug, thiserror::Error)]
@@ -15,8 +15,11 @@ use crate::directory::DirectoryError;
 pub struct AppError {
     pub status: ErrorStatus,
     pub message: String,
-    /// For 429: seconds until the person may try again (`Retry-After`).
+    /// For 429 and some 503s: seconds until the person may try again (`Retry-After`).
     pub retry_after: Option<u64>,
+    /// A database that could not be written (locked, full, read-only): for a change, that means
+    /// its record could not be written either, and nothing was changed.
+    pub storage: Option<StorageError>,
 }
 
 impl AppError {
@@ -25,6 +28,30 @@ impl AppError {
             status,
             message: message.into(),
             retry_after: None,
+            storage: None,
+        }
+    }
+
+    /// The audit trail cannot take a change's record, so the change was not made.
+    pub fn unaudited(cause: &StorageError) -> Self {
+        AppError {
+            storage: Some(cause.clone()),
+            ..Self::new(
+                ErrorStatus::Unavailable,
+                format!("The audit trail cannot be written: {cause}. Nothing was changed."),
+            )
+        }
+    }
+
+    fn from_storage(err: StorageError) -> Self {
+        if err.is_unavailable() {
+            AppError {
+                retry_after: Some(5),
+                storage: Some(err.clone()),
+                ..Self::new(ErrorStatus::Unavailable, capitalise(&err.to_string()))
+            }
+        } else {
+            Self::new(ErrorStatus::Internal, err.to_string())
         }
     }
 
@@ -77,13 +104,47 @@ impl From<InvalidId> for AppError {
     }
 }
 
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+impl From<AuditError> for AppError {
+    fn from(err: AuditError) -> Self {
+        match err {
+            AuditError::Unwritable(cause) if cause.is_unavailable() => AppError::unaudited(&cause),
+            AuditError::Unwritable(cause) | AuditError::Unreadable(cause) => {
+                let mut error = AppError::from_storage(cause);
+                error.message = format!("The audit trail: {}", error.message);
+                error
+            }
+            AuditError::Invalid(message) => AppError::invalid(message),
+        }
+    }
+}
+
 impl From<DirectoryError> for AppError {
     fn from(err: DirectoryError) -> Self {
         let status = match &err {
             DirectoryError::NotFound(_) | DirectoryError::Missing(_) => ErrorStatus::NotFound,
             DirectoryError::FailedPrecondition(_) => ErrorStatus::FailedPrecondition,
             DirectoryError::InvalidArgument(_) => ErrorStatus::InvalidArgument,
-            DirectoryError::Unavailable(_) => ErrorStatus::Unavailable,
+            DirectoryError::Unavailable(_) | DirectoryError::OutcomeUnknown(_) => {
+                ErrorStatus::Unavailable
+            }
+            DirectoryError::Storage(_) | DirectoryError::Sqlite(_) => {
+                let storage = match err {
+                    DirectoryError::Storage(storage) => storage,
+                    other => StorageError::Other {
+                        file: "a database".into(),
+                        cause: other.to_string(),
+                    },
+                };
+                return AppError::from_storage(storage);
+            }
             DirectoryError::Upstream { retry_after, .. } => {
                 let mut error = AppError::new(ErrorStatus::Unavailable, err.to_string());
                 error.retry_after = retry_after.map(|wait| wait.as_secs().max(1));

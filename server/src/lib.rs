@@ -8,15 +8,23 @@ mod auth;
 pub mod config;
 pub mod directory;
 pub mod error;
+mod extract;
 mod mail;
 mod openapi;
 mod page;
 pub mod router;
 mod routes;
 mod security;
+mod serve;
 pub mod settings;
+pub mod storage;
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use keydesk_api::AccountId;
@@ -31,7 +39,9 @@ use directory::{
 };
 pub use openapi::openapi_document;
 use security::SecurityHeaders;
+use serve::ServerLimits;
 use settings::{Backend, Settings};
+use tokio::net::TcpListener;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -44,78 +54,136 @@ pub struct AppState {
     pub security: SecurityHeaders,
 }
 
-/// Build the application for a configuration: open the directory, assemble the routes.
-pub fn app(config: &Config) -> anyhow::Result<axum::Router> {
-    Ok(build(config)?.0)
+/// Keydesk, built from its configuration and ready to serve.
+pub struct Keydesk {
+    pub router: axum::Router,
+    /// Wants a word when the server stops ([`Directory::shutdown`]).
+    pub directory: Arc<dyn Directory>,
+    pub audit: Arc<AuditLog>,
+    pub limits: ServerLimits,
 }
 
-/// The application and its directory, which wants a word when the server stops
-/// ([`Directory::shutdown`]).
-pub fn build(config: &Config) -> anyhow::Result<(axum::Router, Arc<dyn Directory>)> {
+impl Keydesk {
+    /// Serve on `listener` until `shutdown` resolves, then finish what is under way, write the
+    /// counts of repeated refusals, and let go of what the directory holds.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        serve::serve(listener, self.router.clone(), &self.limits, shutdown).await;
+        self.close().await;
+    }
+
+    /// What stopping does after the last request: nothing recorded only in memory is lost.
+    pub async fn close(&self) {
+        if let Err(err) = self.audit.close_refusals(true).await {
+            tracing::error!(error = %err, "could not record the count of repeated refusals");
+        }
+        self.directory.shutdown().await;
+    }
+}
+
+/// Build the application for a configuration: open the directory, assemble the routes.
+pub fn app(config: &Config) -> anyhow::Result<axum::Router> {
+    Ok(build(config)?.router)
+}
+
+/// Open the directory and the audit trail, and assemble the routes.
+pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     let settings = Settings::load(config.settings_file.as_deref())?;
     settings.check(config.listen.ip())?;
     let auth = Authenticator::new(&settings, &config.dev_user)?;
-    let audit = AuditLog::open(&config.data_dir.join("audit.db"))
-        .with_context(|| format!("opening the audit log in {}", config.data_dir.display()))?;
+    let lock_timeout = settings.storage.lock_timeout;
     let recovery = RecoverySettings {
         link_ttl: config.recovery_link_ttl,
         public_url: config.public_url(),
         smtp_enabled: config.smtp_url.is_some(),
     };
-    let (directory, account_id): (Arc<dyn Directory>, AccountId) = match settings.directory.backend
-    {
-        Backend::Embedded => {
-            let directory = Arc::new(
-                SqliteDirectory::open(&config.database_path(), config.account_id.clone(), recovery)
+    let audit_path = audit_path(config, &settings);
+    let (directory, audit, account_id): (Arc<dyn Directory>, Arc<AuditLog>, AccountId) =
+        match settings.directory.backend {
+            Backend::Embedded => {
+                let directory = Arc::new(
+                    SqliteDirectory::open(
+                        &config.database_path(),
+                        config.account_id.clone(),
+                        recovery,
+                        lock_timeout,
+                    )
                     .with_context(|| format!("opening {}", config.database_path().display()))?,
-            );
-            if let Some(smtp_url) = &config.smtp_url {
-                mail::spawn_delivery(directory.clone(), smtp_url, &config.mail_from)?;
+                );
+                let audit = open_audit(&audit_path, lock_timeout, false)?;
+                audit::adopt_legacy(&audit_path, &config.data_dir.join("audit.db"))?;
+                if let Some(smtp_url) = &config.smtp_url {
+                    mail::spawn_delivery(directory.clone(), smtp_url, &config.mail_from)?;
+                }
+                (directory, audit, config.account_id.clone())
             }
-            (directory, config.account_id.clone())
-        }
-        Backend::Upstream => {
-            let upstream = settings.directory.upstream.clone().context(
-                "[directory] backend = \"upstream\" needs a [directory.upstream] section: the \
-                 account ID, the OAuth client and its secret (see the README)",
-            )?;
-            let account_id = upstream.account_id.clone();
-            let directory = UpstreamDirectory::start(upstream, &config.data_dir)
+            Backend::Upstream => {
+                let upstream = settings.directory.upstream.clone().context(
+                    "[directory] backend = \"upstream\" needs a [directory.upstream] section: the \
+                     account ID, the OAuth client and its secret (see the README)",
+                )?;
+                let account_id = upstream.account_id.clone();
+                let audit = open_audit(&audit_path, lock_timeout, true)?;
+                let directory = UpstreamDirectory::start(
+                    upstream,
+                    &config.data_dir,
+                    audit.clone(),
+                    lock_timeout,
+                )
                 .context("starting the upstream 1Password directory")?;
-            tracing::info!(account = %account_id, "directory: 1Password, upstream");
-            (directory, account_id)
-        }
-    };
+                tracing::info!(account = %account_id, "directory: 1Password, upstream");
+                (directory, audit, account_id)
+            }
+        };
     if !config.dist.join("index.html").exists() {
         tracing::warn!(dist = %config.dist.display(), "the page is not built; the API works, the page does not (run scripts/run)");
     }
-    let router = router::router(AppState {
-        directory: directory.clone(),
-        account_id,
-        dist: config.dist.clone(),
-        auth: Arc::new(auth),
-        audit: Arc::new(audit),
-        security: SecurityHeaders::for_page(&config.dist),
-    });
-    Ok((router, directory))
+    // Outside a runtime (a test of the settings alone) there is nothing to serve, or to close.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(audit::close_refusals_every_minute(Arc::downgrade(&audit)));
+    }
+    let router = router::router(
+        AppState {
+            directory: directory.clone(),
+            account_id,
+            dist: config.dist.clone(),
+            auth: Arc::new(auth),
+            audit: audit.clone(),
+            security: SecurityHeaders::for_page(&config.dist),
+        },
+        &settings.server,
+    );
+    Ok(Keydesk {
+        router,
+        directory,
+        audit,
+        limits: settings.server.clone(),
+    })
+}
+
+/// Where the audit trail lives: in the embedded directory's own file, so that a change and its
+/// record commit together; beside an upstream directory, in `audit.db`.
+pub fn audit_path(config: &Config, settings: &Settings) -> PathBuf {
+    match settings.directory.backend {
+        Backend::Embedded => config.database_path(),
+        Backend::Upstream => config.data_dir.join("audit.db"),
+    }
+}
+
+fn open_audit(path: &Path, lock_timeout: Duration, durable: bool) -> anyhow::Result<Arc<AuditLog>> {
+    AuditLog::open(path, lock_timeout, durable)
+        .map(Arc::new)
+        .with_context(|| format!("opening the audit trail in {}", path.display()))
 }
 
 /// Serve until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let (app, directory) = build(&config)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let keydesk = build(&config)?;
+    let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
     println!("Keydesk is running at http://{address}/");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving")?;
-    directory.shutdown().await;
+    keydesk.serve(listener, shutdown_signal()).await;
     Ok(())
 }
 

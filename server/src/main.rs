@@ -18,7 +18,8 @@ enum Command {
     Serve,
     /// Check the audit trail's hash chain; exits 1 and names the first broken record if any.
     VerifyAudit,
-    /// Replace the embedded directory with a generated one of COUNT users, for load work.
+    /// Replace the embedded directory, and the audit trail kept in it, with a generated directory
+    /// of COUNT users, for load work.
     Generate {
         /// How many users to create.
         #[arg(long, default_value_t = 100_000)]
@@ -52,11 +53,15 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn verify_audit(config: &keydesk_server::Config) -> anyhow::Result<()> {
-    let log = keydesk_server::audit::AuditLog::open(&config.data_dir.join("audit.db"))?;
-    let result = log
-        .verify()
-        .await
-        .map_err(|err| anyhow::anyhow!(err.message))?;
+    let settings = keydesk_server::settings::Settings::load(config.settings_file.as_deref())?;
+    let path = keydesk_server::audit_path(config, &settings);
+    anyhow::ensure!(
+        path.exists(),
+        "there is no audit trail at {}",
+        path.display()
+    );
+    let log = keydesk_server::audit::AuditLog::open(&path, settings.storage.lock_timeout, false)?;
+    let result = log.verify().await?;
     match result.first_broken {
         None => {
             println!("audit chain intact: {} records", result.records);

@@ -4,11 +4,14 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{Method, Uri},
-    middleware::from_fn_with_state,
+    middleware::{Next, from_fn, from_fn_with_state},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use keydesk_api::ErrorStatus;
-use tower_http::{catch_panic::CatchPanicLayer, compression::CompressionLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer, compression::CompressionLayer, timeout::RequestBodyTimeoutLayer,
+};
 
 use crate::{
     AppState, auth,
@@ -16,12 +19,16 @@ use crate::{
     page,
     routes::{audit, meta, oauth, recovery, users},
     security,
+    serve::ServerLimits,
 };
 
 /// The largest request body Keydesk reads. Its bodies are small JSON objects.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// The most header bytes (names and values) one request may carry: an SSO proxy's identity
+/// and groups fit many times over; a 300 KB groups header does not.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, limits: &ServerLimits) -> Router {
     // Everything that reads or changes the directory needs a signed-in person; the Users API
     // also takes an OAuth client's bearer token, and nothing else does.
     let users_api = Router::new()
@@ -79,9 +86,32 @@ pub fn router(state: AppState) -> Router {
             security::add_security_headers,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
+        .layer(from_fn(refuse_large_headers))
         .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(panic_to_error))
         .with_state(state)
+}
+
+/// More header bytes than [`MAX_HEADER_BYTES`] is refused before anything reads them.
+async fn refuse_large_headers(request: axum::extract::Request, next: Next) -> Response {
+    let bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if bytes > MAX_HEADER_BYTES {
+        return AppError::new(
+            ErrorStatus::RequestHeaderFieldsTooLarge,
+            format!(
+                "the request's headers are {} KiB, more than the {} KiB Keydesk accepts",
+                bytes.div_ceil(1024),
+                MAX_HEADER_BYTES / 1024
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
@@ -92,7 +122,6 @@ async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
 }
 
 /// A panic is a bug; the person still gets the JSON error shape, never a dropped connection.
-fn panic_to_error(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
-    use axum::response::IntoResponse;
+fn panic_to_error(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     AppError::new(ErrorStatus::Internal, "a handler panicked").into_response()
 }

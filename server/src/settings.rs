@@ -25,6 +25,29 @@ pub struct Settings {
     /// them: the embedded server as a stand-in for the cloud, for the connector's tests.
     #[serde(default)]
     pub oauth: OAuthSettings,
+    #[serde(default)]
+    pub storage: StorageSettings,
+    /// What clients may hold: connections, and time to send a request.
+    #[serde(default)]
+    pub server: crate::serve::ServerLimits,
+}
+
+/// How Keydesk's SQLite files are used.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// How long a write waits for a lock another process holds on a database file (a backup,
+    /// an operator's `sqlite3`) before giving up with a 503 that names the lock.
+    #[serde(with = "humantime_serde")]
+    pub lock_timeout: std::time::Duration,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            lock_timeout: crate::storage::DEFAULT_LOCK_TIMEOUT,
+        }
+    }
 }
 
 /// The token endpoint's clients and how long its tokens live.
@@ -32,10 +55,7 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct OAuthSettings {
     /// How long a bearer token works; 15 minutes, as 1Password's do.
-    #[serde(
-        default = "default_token_lifetime",
-        deserialize_with = "human_duration"
-    )]
+    #[serde(default = "default_token_lifetime", with = "humantime_serde")]
     pub token_lifetime: std::time::Duration,
     #[serde(default)]
     pub clients: Vec<OAuthClientSettings>,
@@ -52,13 +72,6 @@ impl Default for OAuthSettings {
 
 fn default_token_lifetime() -> std::time::Duration {
     std::time::Duration::from_secs(15 * 60)
-}
-
-fn human_duration<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<std::time::Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 /// One OAuth application. The file holds the SHA-256 of its secret, never the secret.
@@ -293,12 +306,17 @@ impl RoleSettings {
 pub struct RateLimitSettings {
     /// State-changing actions one person may take per minute (0: no limit).
     pub actions_per_minute: u32,
+    /// Looks at and uses of recovery links one client address may make per minute (0: no
+    /// limit). The person holding a link needs two or three; anyone may try, so guessing is
+    /// bounded here.
+    pub recovery_links_per_minute: u32,
 }
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
         RateLimitSettings {
             actions_per_minute: 60,
+            recovery_links_per_minute: 10,
         }
     }
 }

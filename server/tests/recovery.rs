@@ -221,6 +221,8 @@ async fn begin_recovery_refuses_eleven_names_and_accepts_ten() {
     assert!(message.contains("11"), "{message}");
 
     let started_before = app.ids_where("state = 'RECOVERY_STARTED'");
+    let (links_before, emails_before) =
+        (app.table("recovery_links").len(), app.outbox().await.len());
     let ten = &eleven[..10];
     let users = begun(app.begin_recovery(ten).await);
     let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
@@ -231,8 +233,8 @@ async fn begin_recovery_refuses_eleven_names_and_accepts_ten() {
         .collect();
     expected.sort();
     assert_eq!(app.ids_where("state = 'RECOVERY_STARTED'"), expected);
-    assert_eq!(app.table("recovery_links").len(), 10);
-    assert_eq!(app.outbox().await.len(), 10);
+    assert_eq!(app.table("recovery_links").len(), links_before + 10);
+    assert_eq!(app.outbox().await.len(), emails_before + 10);
 }
 
 #[tokio::test]
@@ -791,7 +793,7 @@ async fn state_counts(app: &TestApp) -> BTreeMap<String, u64> {
     let counts: BTreeMap<String, u64> = counts
         .counts
         .into_iter()
-        .map(|c| (c.state, c.count))
+        .map(|c| (c.state.to_string(), c.count))
         .collect();
 
     let conn = app.db();
@@ -820,12 +822,13 @@ async fn state_counts_match_the_database_and_follow_a_begin() {
 #[tokio::test]
 async fn the_outbox_lists_the_newest_email_first() {
     let app = TestApp::start().await;
-    assert!(app.outbox().await.is_empty());
+    let seeded = app.outbox().await.len();
     begun(app.begin_recovery(&[ZOE]).await);
     begun(app.begin_recovery(&[JOSE]).await);
     begun(app.begin_recovery(&[OLIVER, NGOZI]).await);
     let outbox = app.outbox().await;
-    let to: Vec<&str> = outbox.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(outbox.len(), seeded + 4);
+    let to: Vec<&str> = outbox.iter().take(4).map(|m| m.to.as_str()).collect();
     assert_eq!(to, [NGOZI, OLIVER, JOSE, ZOE]);
     for pair in outbox.windows(2) {
         assert!(pair[0].id > pair[1].id && pair[0].create_time >= pair[1].create_time);
@@ -901,12 +904,13 @@ fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(": "))
 }
 
-/// `(sent_time, last_error, body, link)` of the one outbox row.
+/// `(sent_time, last_error, body, link)` of the outbox row of Oliver's email (the demo's own
+/// recoveries have theirs too).
 fn outbox_row(app: &TestApp) -> (Option<String>, Option<String>, String, Option<String>) {
     app.db()
         .query_row(
-            "SELECT sent_time, last_error, body, link FROM outbox",
-            [],
+            "SELECT sent_time, last_error, body, link FROM outbox WHERE to_address = ?1",
+            [OLIVER],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
         .unwrap()
@@ -918,7 +922,12 @@ async fn recovery_email_goes_out_by_smtp_and_leaves_no_link_behind() {
     let app = TestApp::start_with(|config| config.smtp_url = Some(mail.url())).await;
     begun(app.begin_recovery(&[OLIVER]).await);
 
-    let message = eventually("the email at the mail server", || mail.messages().pop()).await;
+    let message = eventually("the email at the mail server", || {
+        mail.messages()
+            .into_iter()
+            .find(|m| m.contains(&format!("To: {OLIVER}")))
+    })
+    .await;
     let (headers, body) = message.split_once("\n\n").expect("headers, then a body");
     assert_eq!(header(headers, "To"), Some(OLIVER), "{headers}");
     assert_eq!(
@@ -951,6 +960,7 @@ async fn recovery_email_goes_out_by_smtp_and_leaves_no_link_behind() {
     .await;
     assert_eq!((last_error, body.as_str(), link), (None, "", None));
     let listed = app.outbox().await;
+    assert_eq!(listed[0].to, OLIVER);
     assert!(listed[0].sent_time.is_some() && listed[0].link.is_none());
 }
 
@@ -979,7 +989,7 @@ async fn with_smtp_down_begin_still_succeeds_and_the_email_waits() {
 
 #[tokio::test]
 async fn accepting_links_is_rate_limited_by_address_for_people_not_signed_in() {
-    let app = TestApp::with_settings("[rate_limit]\nactions_per_minute = 2\n", &[]).await;
+    let app = TestApp::with_settings("[rate_limit]\nrecovery_links_per_minute = 2\n", &[]).await;
     let forged = "forged-token-that-keydesk-never-issued";
     for _ in 0..2 {
         let (status, body) = accept(&app, forged, "someone@example.com", "a long password").await;
@@ -996,4 +1006,23 @@ async fn accepting_links_is_rate_limited_by_address_for_people_not_signed_in() {
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert!(headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn everyone_the_demo_has_in_recovery_started_has_a_live_link_and_its_email() {
+    let app = TestApp::start().await;
+    let started = app.ids_where("state = 'RECOVERY_STARTED'");
+    assert!(started.len() >= 3, "{started:?}");
+    let outbox = app.outbox().await;
+    for id in started {
+        let email: String = app
+            .db()
+            .query_row("SELECT email FROM users WHERE id = ?1", [&id], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        let token = common::token_in(outbox.clone(), &email);
+        let (status, info) = inspect(&app, &token).await;
+        assert_eq!(status, StatusCode::OK, "{email}: {info}");
+    }
 }

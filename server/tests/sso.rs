@@ -108,7 +108,11 @@ fn last_record(app: &TestApp) -> AuditRecord {
 
 /// `(action, outcome, actor)` of a record, to compare in one go.
 fn summary(record: &AuditRecord) -> (&str, &str, &str) {
-    (&record.action, &record.outcome, &record.actor_email)
+    (
+        record.action.as_str(),
+        record.outcome.as_str(),
+        &record.actor_email,
+    )
 }
 
 // ---- Identity from the SSO proxy ----
@@ -130,7 +134,7 @@ async fn identity_headers_from_an_untrusted_address_are_refused_and_audited() {
     );
     let record = last_record(&app);
     assert_eq!(record.action, "sign_in");
-    assert_eq!(record.outcome, "denied");
+    assert_eq!(record.outcome.as_str(), "denied");
     assert_eq!(record.reason, message);
     // What the request claimed is kept, marked as not believed; so is the real peer, not the
     // forwarded address the request made up.
@@ -144,7 +148,8 @@ async fn identity_headers_from_an_untrusted_address_are_refused_and_audited() {
         app.tables() == before,
         "an untrusted request changed the directory"
     );
-    assert_eq!(app.audit_records().len(), 2);
+    // The same refusal from the same address again: counted with the first.
+    assert_eq!(app.refusals(|r| r.action == "sign_in").await, 2);
     assert_eq!(summary(&last_record(&app)).0, "sign_in");
 }
 
@@ -165,7 +170,7 @@ async fn without_an_email_there_is_no_access() {
         ),
         (
             signed_without_email().header("X-Forwarded-Email", "amara"),
-            "not an email",
+            "not one email address",
         ),
         (app.client.get(app.url("/api/session")), "shared secret"),
     ];
@@ -176,7 +181,11 @@ async fn without_an_email_there_is_no_access() {
             "UNAUTHENTICATED",
         );
         assert!(message.contains(why), "case {n}: {message}");
-        assert_eq!(app.audit_records().len(), n + 1, "case {n} was not audited");
+        assert_eq!(
+            app.refusals(|_| true).await,
+            n as u32 + 1,
+            "case {n} was not audited"
+        );
     }
 }
 
@@ -385,9 +394,8 @@ async fn someone_whose_groups_give_no_role_is_refused_by_name() {
             "{message}"
         );
     }
-    let records = app.audit_records();
-    assert_eq!(records.len(), 3);
-    for record in records {
+    assert_eq!(app.refusals(|_| true).await, 3);
+    for record in app.audit_records() {
         assert_eq!(summary(&record), ("sign_in", "denied", outsider.email));
         assert_eq!(record.actor_groups, ["marketing", "all-staff"]);
     }
@@ -931,13 +939,21 @@ async fn every_attempt_is_recorded_with_who_what_whom_how_why_and_where_from() {
     );
 }
 
-/// Every byte the audit trail has on disk, its write-ahead log included.
+/// Every value the audit table holds, as text. (It lives in the directory's own file, beside
+/// the outbox, whose waiting emails do hold links: the table is what must not.)
 fn audit_bytes(app: &TestApp) -> Vec<u8> {
-    ["audit.db", "audit.db-wal"]
-        .iter()
-        .filter_map(|name| std::fs::read(app.config.data_dir.join(name)).ok())
-        .flatten()
-        .collect()
+    let conn = app.audit_db();
+    let mut statement = conn.prepare("SELECT * FROM audit").unwrap();
+    let columns = statement.column_count();
+    let mut rows = statement.query([]).unwrap();
+    let mut bytes = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        for column in 0..columns {
+            let value: rusqlite::types::Value = row.get(column).unwrap();
+            bytes.extend(format!("{value:?}\n").into_bytes());
+        }
+    }
+    bytes
 }
 
 fn holds(haystack: &[u8], needle: &str) -> bool {
@@ -966,7 +982,11 @@ async fn nothing_secret_reaches_the_audit_file() {
     let path = method_path(&app, OLIVER, "completeRecovery");
     assert_eq!(post_as(&app, HELPDESK, &path).await.0, StatusCode::OK);
 
-    let actions: Vec<String> = app.audit_records().into_iter().map(|r| r.action).collect();
+    let actions: Vec<String> = app
+        .audit_records()
+        .into_iter()
+        .map(|r| r.action.to_string())
+        .collect();
     assert_eq!(
         actions,
         ["begin_recovery", "accept_recovery", "complete_recovery"]

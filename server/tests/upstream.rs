@@ -286,13 +286,32 @@ impl World {
         self.cloud.row(id).0
     }
 
-    /// The upstream Keydesk's audit records of `action`.
+    /// The upstream Keydesk's records of how each `action` ended. Each outcome of a call to
+    /// 1Password settles the `attempted` record written before the call, naming the same people.
     fn audited(&self, action: &str) -> Vec<AuditRecord> {
-        self.keydesk
-            .audit_records()
-            .into_iter()
-            .filter(|r| r.action == action)
-            .collect()
+        let records = self.keydesk.audit_records();
+        let outcomes: Vec<AuditRecord> = records
+            .iter()
+            .filter(|r| r.action.as_str() == action && r.outcome != "attempted")
+            .cloned()
+            .collect();
+        for outcome in &outcomes {
+            if let Some(seq) = outcome.settles {
+                let attempt = records
+                    .iter()
+                    .find(|r| r.seq == seq)
+                    .expect("what it settles");
+                assert!(
+                    attempt.seq < outcome.seq && attempt.outcome == "attempted",
+                    "{attempt:?}"
+                );
+                assert!(
+                    outcome.targets.iter().all(|t| attempt.targets.contains(t)),
+                    "{records:#?}"
+                );
+            }
+        }
+        outcomes
     }
 
     /// How many times the cloud itself carried out `action` on `id` (its own audit trail).
@@ -300,7 +319,11 @@ impl World {
         self.cloud
             .audit_records()
             .iter()
-            .filter(|r| r.action == action && r.targets == [id] && r.outcome == "succeeded")
+            .filter(|r| {
+                r.action.as_str() == action
+                    && r.targets == [id]
+                    && r.outcome.as_str() == "succeeded"
+            })
             .count()
     }
 
@@ -495,7 +518,7 @@ async fn get_suspend_and_reactivate_go_to_the_cloud_and_show_in_the_snapshot_at_
     for action in ["suspend", "reactivate"] {
         let records = world.audited(action);
         assert_eq!(records.len(), 1, "{records:?}");
-        assert_eq!(records[0].outcome, "succeeded");
+        assert_eq!(records[0].outcome.as_str(), "succeeded");
         assert_eq!(records[0].targets, [id]);
         assert_eq!(records[0].actor_email, DEV_USER);
     }
@@ -576,7 +599,7 @@ async fn two_refusals_in_a_row_are_a_clear_error_and_change_nothing() {
     assert_eq!(world.token_calls().len(), 2);
     let records = world.audited("suspend");
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].outcome, "failed");
+    assert_eq!(records[0].outcome.as_str(), "failed");
     assert!(records[0].reason.contains("401"), "{records:?}");
     world.assert_well_behaved();
 }
@@ -755,7 +778,7 @@ async fn unavailable_is_tried_again_even_for_a_suspend() {
         [(Some("Status(503)".to_owned()), false), (None, true)]
     );
     assert_eq!(world.cloud_did("suspend", &id), 1);
-    assert_eq!(world.audited("suspend")[0].outcome, "succeeded");
+    assert_eq!(world.audited("suspend")[0].outcome.as_str(), "succeeded");
     world.assert_well_behaved();
 }
 
@@ -796,7 +819,7 @@ async fn busy_beyond_max_attempts_is_a_503_that_passes_retry_after_on() {
     );
     assert_eq!(world.cloud_state(&id), "ACTIVE");
     let records = world.audited("suspend");
-    assert_eq!(records[0].outcome, "failed");
+    assert_eq!(records[0].outcome.as_str(), "failed");
     assert!(records[0].reason.contains("429"), "{records:?}");
     world.assert_well_behaved();
 }
@@ -861,7 +884,7 @@ async fn a_server_error_on_suspend_reaches_the_page_and_changes_nothing() {
     );
     let records = world.audited("suspend");
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].outcome, "failed");
+    assert_eq!(records[0].outcome.as_str(), "failed");
     assert!(records[0].reason.contains("500"), "{records:?}");
     world.assert_well_behaved();
 }
@@ -963,7 +986,7 @@ async fn a_suspend_that_times_out_is_checked_then_sent_again() {
     )
     .await;
     assert_eq!(world.cloud_state(&id), "SUSPENDED");
-    assert_eq!(world.audited("suspend")[0].outcome, "succeeded");
+    assert_eq!(world.audited("suspend")[0].outcome.as_str(), "succeeded");
     world.assert_well_behaved();
 }
 
@@ -1031,7 +1054,7 @@ async fn a_change_dropped_before_it_arrived_is_checked_then_sent_once_more() {
         );
         let records = world.audited(method);
         assert_eq!(records.len(), 1, "{records:?}");
-        assert_eq!(records[0].outcome, "succeeded");
+        assert_eq!(records[0].outcome.as_str(), "succeeded");
     }
     world.assert_well_behaved();
 }
@@ -1060,7 +1083,7 @@ async fn a_change_whose_answer_was_lost_is_seen_and_not_sent_again() {
             "{method}: seen done, not sent again"
         );
         assert_eq!(world.cloud_did(method, &id), 1);
-        assert_eq!(world.audited(method)[0].outcome, "succeeded");
+        assert_eq!(world.audited(method)[0].outcome.as_str(), "succeeded");
         assert_eq!(world.listed(&person.email).await.state.as_str(), after);
     }
     world.assert_well_behaved();
@@ -1222,14 +1245,17 @@ async fn begin_recovery_runs_op_once_for_everyone() {
     );
     let records = world.audited("begin_recovery");
     assert_eq!(records.len(), 1, "{records:?}");
-    assert_eq!(records[0].outcome, "succeeded");
+    assert_eq!(records[0].outcome.as_str(), "succeeded");
     assert_eq!(records[0].targets, [ida.clone(), idb]);
 
     // Sending the email again is beginning again, for one.
     let (status, body) = world.call(&ida, "resendRecovery").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(world.op_log().last().unwrap(), &begin_args(&[&ida]));
-    assert_eq!(world.audited("resend_recovery")[0].outcome, "succeeded");
+    assert_eq!(
+        world.audited("resend_recovery")[0].outcome.as_str(),
+        "succeeded"
+    );
 }
 
 #[tokio::test]
@@ -1254,7 +1280,7 @@ async fn begin_recovery_checks_everyone_first_and_refuses_all_for_one() {
     assert_eq!(world.op_log(), [VERSION_CHECK()], "op was not run");
     let records = world.audited("begin_recovery");
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].outcome, "failed");
+    assert_eq!(records[0].outcome.as_str(), "failed");
     assert_eq!(
         records[0].targets,
         [active.email.as_str(), suspended.email.as_str()]
@@ -1339,14 +1365,27 @@ async fn when_op_breaks_the_outcome_is_reported_unknown() {
         assert_eq!(cloud.row(person.id.as_str()).0, "ACTIVE", "{fail}");
         let log = read_op_log(&keydesk);
         assert_eq!(log.len(), 2, "run once, never again: {log:?}");
-        let records: Vec<AuditRecord> = keydesk
-            .audit_records()
-            .into_iter()
-            .filter(|r| r.action == "begin_recovery")
-            .collect();
-        assert_eq!(records.len(), 1, "{fail}");
-        assert_eq!(records[0].outcome, "failed");
-        assert_eq!(records[0].reason, message);
+        // Whether it happened is not known, so the attempt stays open until Keydesk reads the
+        // person, soon after, and records what it found.
+        let settled = eventually(
+            "the attempt is settled",
+            Duration::from_secs(15),
+            async || {
+                let records = keydesk.audit_records();
+                let attempt = records.iter().find(|r| r.outcome == "attempted")?;
+                assert_eq!(attempt.targets, [person.id.to_string()], "{fail}");
+                let seq = attempt.seq;
+                records.into_iter().find(|r| r.settles == Some(seq))
+            },
+        )
+        .await;
+        assert_eq!(settled.outcome, "failed", "{fail}: {settled:?}");
+        assert_eq!(
+            settled.reason,
+            "outcome found afterwards, 1Password's answer having never come: they are ACTIVE",
+            "{fail}"
+        );
+        assert_eq!(keydesk.audit_records().len(), 2, "{fail}");
     }
 }
 

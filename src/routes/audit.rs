@@ -185,9 +185,10 @@ pub fn AuditTable(client: Client, #[prop(into)] query: Signal<AuditQuery>) -> im
                                 <td>{record.seq}</td>
                                 <td><time datetime=record.time.clone()>{record.time.replace('T', " ")}</time></td>
                                 <td>{record.actor_email.clone()}</td>
-                                <td>{record.action.clone()}</td>
+                                <td>{record.action.as_str()}</td>
                                 <td class="targets">{record.targets.join(", ")}</td>
-                                <td><span class=format!("outcome outcome-{}", record.outcome)>{record.outcome.clone()}</span></td>
+                                <td><span class=format!("outcome outcome-{}", record.outcome)>{record.outcome.as_str()}</span>
+                                    {(record.count > 1).then(|| format!(" ×{}", record.count))}</td>
                                 <td>{record.reason.clone()}</td>
                                 <td title=format!("Request {}", record.request_id)>{record.client_address.clone()}</td>
                             </tr>

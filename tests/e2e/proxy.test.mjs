@@ -124,7 +124,7 @@ async function openAs(who, path = '/') {
 
 const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.name', { hasText: name }) });
 const stateOf = (email) => keydesk.sql(`SELECT state FROM users WHERE email = '${email}'`);
-const audit = (query) => keydesk.sql(query, 'audit.db');
+const audit = (query) => keydesk.sql(query, 'keydesk.db');
 
 test('through nginx, an admin suspends someone, and the Audit view names them', async () => {
   const { page, problems, response, close } = await openAs('admin', '/?q=oliver');

@@ -96,7 +96,7 @@ test('the page works on the snapshot, changes go to 1Password, completion points
   // Audited by the upstream Keydesk, as the person; by the cloud, as the OAuth client.
   assert.match(keydesk.sql("SELECT actor_email || ' ' || action || ' ' || outcome FROM audit ORDER BY seq DESC LIMIT 1", 'audit.db'),
     /amara\.okafor@example\.com suspend succeeded/i);
-  assert.match(cloud.sql("SELECT actor_email FROM audit WHERE action = 'suspend' ORDER BY seq DESC LIMIT 1", 'audit.db'),
+  assert.match(cloud.sql("SELECT actor_email FROM audit WHERE action = 'suspend' ORDER BY seq DESC LIMIT 1", 'keydesk.db'),
     /keydesk-e2e/);
   assert.deepEqual(problems, []);
 });

@@ -1,14 +1,19 @@
-//! Where users live. The HTTP routes speak only to [`Directory`]; the embedded SQLite backend
-//! implements it today, and the upstream 1Password connector will implement it beside it.
+//! Where users live. The HTTP routes speak only to [`Directory`]; the embedded SQLite backend and
+//! the upstream 1Password connector implement it.
+//!
+//! Every change carries its [`Attempt`], and the directory writes the record of a change it made
+//! as part of making it (see [`crate::audit`]): a change is never without its record.
 
 pub mod embedded;
 pub mod upstream;
 
 use async_trait::async_trait;
 use keydesk_api::{
-    ApiFilter, BeginRecoveryResponse, ListUsersResponse, OrderBy, OutboxMessage, RecoveryLinkInfo,
-    StateCounts, User, UserId, UserState,
+    ApiFilter, BeginRecoveryResponse, DEFAULT_PAGE_SIZE, ListUsersParams, ListUsersResponse,
+    OrderBy, OutboxMessage, RecoveryLinkInfo, StateCounts, User, UserId, UserState,
 };
+
+use crate::{audit::Attempt, storage::StorageError};
 
 /// A validated list request. The page token is the backend's own opaque text: each backend checks
 /// its own tokens.
@@ -21,6 +26,66 @@ pub struct ListQuery {
     pub order: OrderBy,
     pub page_size: u32,
     pub page_token: Option<String>,
+}
+
+/// The longest search text accepted, in characters.
+const MAX_QUERY_CHARS: usize = 200;
+
+impl ListQuery {
+    /// Turn the query string into a validated [`ListQuery`], naming the first parameter that is wrong.
+    pub fn from_params(params: ListUsersParams) -> Result<Self, DirectoryError> {
+        let filter = match params.filter.as_deref() {
+            Some(text) => ApiFilter::parse(text).map_err(DirectoryError::InvalidArgument)?,
+            None => None,
+        };
+        let page_size =
+            keydesk_api::parse_page_size(params.max_page_size.as_deref(), DEFAULT_PAGE_SIZE)
+                .map_err(DirectoryError::InvalidArgument)?;
+        let text = params
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned);
+        if let Some(q) = &text
+            && q.chars().count() > MAX_QUERY_CHARS
+        {
+            return Err(DirectoryError::InvalidArgument(format!(
+                "q is too long: at most {MAX_QUERY_CHARS} characters"
+            )));
+        }
+        let state = match params.state.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => match UserState::parse(text) {
+                UserState::Other(_) => {
+                    let known: Vec<&str> = UserState::KNOWN.iter().map(UserState::as_str).collect();
+                    return Err(DirectoryError::InvalidArgument(format!(
+                        "state '{}' is not a state Keydesk knows; use one of {}",
+                        text.chars().take(60).collect::<String>(),
+                        known.join(", ")
+                    )));
+                }
+                known => Some(known),
+            },
+        };
+        let order = match params.order_by.as_deref().map(str::trim) {
+            None | Some("") => OrderBy::default(),
+            Some(text) => text
+                .parse()
+                .map_err(|err: keydesk_api::ParseOrderByError| {
+                    DirectoryError::InvalidArgument(err.to_string())
+                })?,
+        };
+        let page_token = params.page_token.filter(|token| !token.is_empty());
+        Ok(ListQuery {
+            filter,
+            state,
+            text,
+            order,
+            page_size,
+            page_token,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +102,19 @@ pub enum DirectoryError {
     InvalidArgument(String),
     #[error("the directory is unreachable: {0}")]
     Unavailable(String),
+    /// A database or the audit trail cannot be written (locked, full, read-only), or something
+    /// else went wrong in SQLite; nothing was changed.
+    #[error("{0}")]
+    Storage(StorageError),
+    /// A SQLite error on its way to becoming [`DirectoryError::Storage`], once the file it came
+    /// from is known (each backend's `run` does that).
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The change was asked of 1Password, and no answer came: whether it happened is not known
+    /// yet. Its `attempted` record stays open until Keydesk reads the person and records what
+    /// it finds.
+    #[error("{0}")]
+    OutcomeUnknown(String),
     /// The upstream directory answered with an error, or was too busy for too long; the
     /// message names its status.
     #[error("{message}")]
@@ -49,32 +127,40 @@ pub enum DirectoryError {
 }
 
 /// The directory operations Keydesk needs. Every state change is atomic: it either happens whole
-/// or not at all, and returns the user as they now are.
+/// or not at all, together with the record of it in the audit trail, and returns the user as
+/// they now are. A change that fails without being recorded leaves recording the failure to the
+/// caller: [`Attempt::is_recorded`] says which happened.
 #[async_trait]
 pub trait Directory: Send + Sync + 'static {
-    /// `embedded` or `upstream`, for the page and the logs.
-    fn kind(&self) -> &'static str;
+    /// Which backend this is, for the page and the logs.
+    fn kind(&self) -> keydesk_api::DirectoryKind;
     async fn list_users(&self, query: ListQuery) -> Result<ListUsersResponse, DirectoryError>;
     async fn get_user(&self, id: &UserId) -> Result<User, DirectoryError>;
     /// ACTIVE to SUSPENDED; idempotent on SUSPENDED; refused for the last owner.
-    async fn suspend_user(&self, id: &UserId) -> Result<User, DirectoryError>;
+    async fn suspend_user(&self, id: &UserId, attempt: &Attempt) -> Result<User, DirectoryError>;
     /// SUSPENDED to ACTIVE; idempotent on ACTIVE; refused from any other state.
-    async fn reactivate_user(&self, id: &UserId) -> Result<User, DirectoryError>;
+    async fn reactivate_user(&self, id: &UserId, attempt: &Attempt)
+    -> Result<User, DirectoryError>;
     /// Begin recovery for the people named (ID, email or display name): each moves to
-    /// RECOVERY_STARTED and is sent a link. `actor_email` may not be among them. Every name is
+    /// RECOVERY_STARTED and is sent a link. The actor may not be among them. Every name is
     /// checked first, and one bad name refuses the lot; after that, the embedded directory
     /// begins for everyone, while upstream `op` may fail for some people, who are listed in
     /// `failures`.
     async fn begin_recovery(
         &self,
-        actor_email: &str,
         names: Vec<String>,
+        attempt: &Attempt,
     ) -> Result<BeginRecoveryResponse, DirectoryError>;
     /// A new recovery link for someone in RECOVERY_STARTED; the old one stops working.
-    async fn resend_recovery(&self, id: &UserId) -> Result<User, DirectoryError>;
+    async fn resend_recovery(&self, id: &UserId, attempt: &Attempt)
+    -> Result<User, DirectoryError>;
     /// RECOVERY_ACCEPTED to ACTIVE, resetting two-factor authentication and signing out every
     /// device. Idempotent right after completing.
-    async fn complete_recovery(&self, id: &UserId) -> Result<User, DirectoryError>;
+    async fn complete_recovery(
+        &self,
+        id: &UserId,
+        attempt: &Attempt,
+    ) -> Result<User, DirectoryError>;
     /// How many people are in each state.
     async fn state_counts(&self) -> Result<StateCounts, DirectoryError>;
     /// The person's side of recovery and the outbox, where this directory runs them itself
@@ -102,6 +188,7 @@ pub trait RecoveryLinks: Send + Sync {
         token: String,
         email: String,
         password: String,
+        attempt: &Attempt,
     ) -> Result<(UserId, String), DirectoryError>;
     /// The emails sent or waiting, newest first.
     async fn outbox(&self) -> Result<Vec<OutboxMessage>, DirectoryError>;

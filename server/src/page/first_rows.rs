@@ -21,7 +21,6 @@ use crate::{
     AppState,
     auth::{oauth, peer},
     directory::ListQuery,
-    routes::users::parse_list_query,
 };
 
 /// How long the rows may hold the page back; past this it goes without them.
@@ -86,7 +85,7 @@ pub fn requested_list(state: &AppState, request: &Request) -> Option<(View, List
         return None;
     }
     let view = View::from_uri(request.uri());
-    let query = parse_list_query(view.list_params()).ok()?;
+    let query = ListQuery::from_params(view.list_params()).ok()?;
     Some((view, query))
 }
 

@@ -36,7 +36,7 @@ pub async fn session(Signed(session, _): Signed) -> Json<Session> {
 pub async fn page_config(State(state): State<AppState>, _signed: Signed) -> Json<PageConfig> {
     Json(PageConfig {
         account_id: state.account_id.clone(),
-        directory: state.directory.kind().to_owned(),
+        directory: state.directory.kind(),
         admin_console_url: state.directory.admin_console_url(),
     })
 }

@@ -3,21 +3,21 @@
 
 use axum::{
     Json,
-    extract::{Path, State, rejection::JsonRejection, rejection::PathRejection},
+    extract::{State, rejection::JsonRejection},
 };
 use keydesk_api::{
-    AcceptRecoveryRequest, AcceptRecoveryResponse, ApiError, BeginRecoveryRequest,
-    BeginRecoveryResponse, MAX_RECOVERY_BATCH, OutboxResponse, Permission, RecoveryLinkInfo,
-    RecoveryToken, StateCounts,
+    AcceptRecoveryRequest, AcceptRecoveryResponse, ApiError, AuditAction,
+    BEGIN_RECOVERY_PERMISSION, BeginRecoveryRequest, BeginRecoveryResponse, MAX_RECOVERY_BATCH,
+    OutboxResponse, Permission, RecoveryLinkInfo, RecoveryToken, StateCounts,
 };
 
 use crate::{
     AppState,
-    audit::Outcome,
-    auth::{Guard, Signed},
+    audit::Attempt,
+    auth::{Guard, Signed, printable},
     directory::RecoveryLinks,
     error::AppError,
-    routes::users::check_account,
+    extract::AccountPath,
 };
 
 /// Begin recovery for one to ten people, each named by ID, email or display name: everyone or
@@ -36,7 +36,7 @@ use crate::{
 pub async fn begin_recovery(
     State(state): State<AppState>,
     guard: Guard,
-    path: Result<Path<String>, PathRejection>,
+    account: Result<AccountPath, AppError>,
     body: Result<Json<BeginRecoveryRequest>, JsonRejection>,
 ) -> Result<Json<BeginRecoveryResponse>, AppError> {
     let named: Vec<String> = match &body {
@@ -47,40 +47,26 @@ pub async fn begin_recovery(
             .collect(),
         Err(_) => Vec::new(),
     };
-    guard
-        .admit("begin_recovery", Some(Permission::Recover), &named)
+    let attempt = guard
+        .admit(
+            AuditAction::BeginRecovery,
+            Some(BEGIN_RECOVERY_PERMISSION),
+            &named,
+        )
         .await?;
-    let result = begin(&state, guard.actor(), path, body).await;
-    // On success, the audit names the people by ID, whatever the request called them.
-    let targets = match &result {
-        Ok(response) => response.users.iter().map(|u| u.id.to_string()).collect(),
-        Err(_) => named,
-    };
-    guard.finish("begin_recovery", &targets, &result).await?;
-    // Upstream, `op` may have failed for some of them: each failure is its own record.
-    if let Ok(response) = &result {
-        for failure in &response.failures {
-            guard
-                .record(
-                    "begin_recovery",
-                    &[failure.id.to_string()],
-                    Outcome::Failed,
-                    failure.message.clone(),
-                )
-                .await?;
-        }
-    }
-    result.map(Json)
+    let result = begin(&state, &attempt, account, body).await;
+    guard.finish(&attempt, &named, result).await.map(Json)
 }
 
+/// Check the request and begin: the directory records whom it began recovery for (by ID,
+/// whatever the request called them), and upstream, each person `op` failed for.
 async fn begin(
     state: &AppState,
-    actor: &str,
-    path: Result<Path<String>, PathRejection>,
+    attempt: &Attempt,
+    account: Result<AccountPath, AppError>,
     body: Result<Json<BeginRecoveryRequest>, JsonRejection>,
 ) -> Result<BeginRecoveryResponse, AppError> {
-    let Path(account) = path?;
-    check_account(state, &account)?;
+    account?;
     let Json(request) = body?;
     match request.users.len() {
         0 => return Err(AppError::invalid("name at least one person to recover")),
@@ -94,10 +80,13 @@ async fn begin(
     if let Some(long) = request.users.iter().find(|name| name.chars().count() > 320) {
         return Err(AppError::invalid(format!(
             "'{}…' is too long to be a name, email or ID",
-            long.chars().take(40).collect::<String>()
+            printable(&long.chars().take(40).collect::<String>())
         )));
     }
-    Ok(state.directory.begin_recovery(actor, request.users).await?)
+    Ok(state
+        .directory
+        .begin_recovery(request.users, attempt)
+        .await?)
 }
 
 fn links(state: &AppState) -> Result<&dyn RecoveryLinks, AppError> {
@@ -116,10 +105,21 @@ fn links(state: &AppState) -> Result<&dyn RecoveryLinks, AppError> {
     ))]
 pub async fn inspect_recovery_link(
     State(state): State<AppState>,
+    guard: Guard,
     body: Result<Json<RecoveryToken>, JsonRejection>,
 ) -> Result<Json<RecoveryLinkInfo>, AppError> {
-    let Json(RecoveryToken { token }) = body?;
-    Ok(Json(links(&state)?.inspect_link(token).await?))
+    // Anyone may ask, so guessing is limited by address like accepting; a link that is not
+    // valid is recorded (counted per address and minute), one that is says nothing.
+    let attempt = guard.admit(AuditAction::InspectRecovery, None, &[]).await?;
+    let result = async {
+        let Json(RecoveryToken { token }) = body?;
+        Ok(links(&state)?.inspect_link(token).await?)
+    }
+    .await;
+    if let Err(err) = &result {
+        guard.refused(&attempt, err).await?;
+    }
+    result.map(Json)
 }
 
 /// The person's side: confirm the email, set a new password, receive the new Secret Key.
@@ -130,27 +130,29 @@ pub async fn inspect_recovery_link(
         (status = 400, description = "Wrong email, or a password too short or too long", body = ApiError),
         (status = 404, description = "Not a link Keydesk issued", body = ApiError),
         (status = 409, description = "Used, replaced or expired", body = ApiError),
+        (status = 429, description = "Too many attempts from this address", body = ApiError),
+        (status = 503, description = "Busy hashing other passwords, or the audit trail cannot be written", body = ApiError),
     ))]
 pub async fn accept_recovery_link(
     State(state): State<AppState>,
     guard: Guard,
     body: Result<Json<AcceptRecoveryRequest>, JsonRejection>,
 ) -> Result<Json<AcceptRecoveryResponse>, AppError> {
-    guard.admit("accept_recovery", None, &[]).await?;
-    let result = async {
-        let Json(request) = body?;
-        Ok(links(&state)?
-            .accept_link(request.token, request.email, request.password)
-            .await?)
-    }
-    .await;
     // The audit names whose link it was; never the token, the email given or the password.
-    let targets = match &result {
-        Ok((id, _)) => vec![id.to_string()],
-        Err(_) => Vec::new(),
-    };
-    guard.finish("accept_recovery", &targets, &result).await?;
-    result.map(|(_, secret_key)| Json(AcceptRecoveryResponse { secret_key }))
+    let (_, secret_key) = guard
+        .attempt(
+            AuditAction::AcceptRecovery,
+            None,
+            Vec::new(),
+            async |attempt| {
+                let Json(request) = body?;
+                Ok(links(&state)?
+                    .accept_link(request.token, request.email, request.password, attempt)
+                    .await?)
+            },
+        )
+        .await?;
+    Ok(Json(AcceptRecoveryResponse { secret_key }))
 }
 
 /// The emails Keydesk sent or holds, newest first (embedded directory).

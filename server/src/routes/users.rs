@@ -9,84 +9,18 @@ use axum::{
     },
 };
 use keydesk_api::{
-    AccountId, ApiError, ApiFilter, DEFAULT_PAGE_SIZE, ErrorStatus, ListUsersParams,
-    ListUsersResponse, OrderBy, Permission, User, UserId, UserMethod, UserState,
+    ApiError, AuditAction, ErrorStatus, ListUsersParams, ListUsersResponse, Permission, User,
+    UserId, UserMethod,
 };
 
 use crate::{
     AppState,
-    auth::{Guard, Signed},
+    auth::{Guard, Signed, printable},
     directory::ListQuery,
     error::AppError,
+    extract::AccountPath,
     settings::Scope,
 };
-
-/// The longest search text accepted, in characters.
-const MAX_QUERY_CHARS: usize = 200;
-
-/// The account in the path must be the one this Keydesk serves.
-pub fn check_account(state: &AppState, raw: &str) -> Result<(), AppError> {
-    let account = AccountId::parse(raw)?;
-    if account != state.account_id {
-        return Err(AppError::not_found(format!(
-            "account {account} is not managed by this Keydesk"
-        )));
-    }
-    Ok(())
-}
-
-/// Turn the query string into a validated [`ListQuery`], naming the first parameter that is wrong.
-pub(crate) fn parse_list_query(params: ListUsersParams) -> Result<ListQuery, AppError> {
-    let filter = match params.filter.as_deref() {
-        Some(text) => ApiFilter::parse(text).map_err(AppError::invalid)?,
-        None => None,
-    };
-    let page_size =
-        keydesk_api::parse_page_size(params.max_page_size.as_deref(), DEFAULT_PAGE_SIZE)
-            .map_err(AppError::invalid)?;
-    let text = params
-        .q
-        .as_deref()
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-        .map(str::to_owned);
-    if let Some(q) = &text
-        && q.chars().count() > MAX_QUERY_CHARS
-    {
-        return Err(AppError::invalid(format!(
-            "q is too long: at most {MAX_QUERY_CHARS} characters"
-        )));
-    }
-    let state = match params.state.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => match UserState::parse(text) {
-            UserState::Other(_) => {
-                let known: Vec<&str> = UserState::KNOWN.iter().map(UserState::as_str).collect();
-                return Err(AppError::invalid(format!(
-                    "state '{}' is not a state Keydesk knows; use one of {}",
-                    text.chars().take(60).collect::<String>(),
-                    known.join(", ")
-                )));
-            }
-            known => Some(known),
-        },
-    };
-    let order = match params.order_by.as_deref().map(str::trim) {
-        None | Some("") => OrderBy::default(),
-        Some(text) => text
-            .parse()
-            .map_err(|err: keydesk_api::ParseOrderByError| AppError::invalid(err.to_string()))?,
-    };
-    let page_token = params.page_token.filter(|token| !token.is_empty());
-    Ok(ListQuery {
-        filter,
-        state,
-        text,
-        order,
-        page_size,
-        page_token,
-    })
-}
 
 /// List the account's users, one page at a time.
 #[utoipa::path(get, path = "/v1beta1/accounts/{account_id}/users", tag = "users",
@@ -99,15 +33,14 @@ pub(crate) fn parse_list_query(params: ListUsersParams) -> Result<ListQuery, App
 pub async fn list_users(
     State(state): State<AppState>,
     signed: Signed,
-    path: Result<Path<String>, PathRejection>,
+    account: Result<AccountPath, AppError>,
     params: Result<Query<ListUsersParams>, QueryRejection>,
 ) -> Result<Json<ListUsersResponse>, AppError> {
     signed.require_scope(Scope::ListUsers)?;
     signed.require(Permission::ReadUsers)?;
-    let Path(account) = path?;
-    check_account(&state, &account)?;
+    account?;
     let Query(params) = params?;
-    let query = parse_list_query(params)?;
+    let query = ListQuery::from_params(params)?;
     Ok(Json(state.directory.list_users(query).await?))
 }
 
@@ -123,12 +56,13 @@ pub async fn list_users(
 pub async fn get_user(
     State(state): State<AppState>,
     signed: Signed,
+    account: Result<AccountPath, AppError>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<User>, AppError> {
     signed.require_scope(Scope::GetUser)?;
     signed.require(Permission::ReadUsers)?;
-    let Path((account, segment)) = path?;
-    check_account(&state, &account)?;
+    account?;
+    let Path((_, segment)) = path?;
     if let Some((_, method)) = segment.split_once(':') {
         return Err(AppError::new(
             ErrorStatus::MethodNotAllowed,
@@ -144,29 +78,18 @@ pub async fn get_user(
 pub async fn call_user_method(
     State(state): State<AppState>,
     guard: Guard,
+    account: Result<AccountPath, AppError>,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<User>, AppError> {
-    let Path((account, segment)) = path?;
+    let Path((_, segment)) = path?;
     let (raw_id, method_name) = segment.split_once(':').unwrap_or((&segment, ""));
     let method = UserMethod::parse(method_name);
-    let permission = method.map(|method| match method {
-        UserMethod::Suspend => Permission::Suspend,
-        UserMethod::Reactivate => Permission::Reactivate,
-        UserMethod::CompleteRecovery | UserMethod::ResendRecovery => Permission::Recover,
-    });
-    // Audit actions are snake_case throughout (`sign_in`, `begin_recovery`, …).
-    let action = match method {
-        Some(UserMethod::Suspend) => "suspend",
-        Some(UserMethod::Reactivate) => "reactivate",
-        Some(UserMethod::CompleteRecovery) => "complete_recovery",
-        Some(UserMethod::ResendRecovery) => "resend_recovery",
-        None => "unknown_method",
-    };
+    let action = method.map_or(AuditAction::UnknownMethod, UserMethod::action);
     let target: String = raw_id.chars().take(64).collect();
     guard
-        .attempt(action, permission, vec![target], async {
-            check_account(&state, &account)?;
+        .attempt(action, method.map(UserMethod::permission), vec![target], async |attempt| {
+            account?;
             if !segment.contains(':') {
                 return Err(AppError::new(
                     ErrorStatus::MethodNotAllowed,
@@ -178,23 +101,21 @@ pub async fn call_user_method(
                 let known: Vec<&str> = UserMethod::ALL.iter().map(|m| m.as_str()).collect();
                 return Err(AppError::not_found(format!(
                     "':{}' is not a method of users; use :{}",
-                    method_name.chars().take(40).collect::<String>(),
+                    printable(&method_name.chars().take(40).collect::<String>()),
                     known.join(" or :")
                 )));
             };
             check_empty_body(&body?, method)?;
-            match method {
-                UserMethod::Suspend => suspend_user(&state, &id).await,
-                UserMethod::Reactivate => reactivate_user(&state, &id).await,
-                UserMethod::CompleteRecovery => {
-                    refuse_own_account(&state, &id, guard.actor()).await?;
-                    complete_recovery(&state, &id).await
-                }
-                UserMethod::ResendRecovery => {
-                    refuse_own_account(&state, &id, guard.actor()).await?;
-                    resend_recovery(&state, &id).await
-                }
+            if !method.allowed_on_self() {
+                refuse_own_account(&state, &id, guard.actor()).await?;
             }
+            let directory = &state.directory;
+            Ok(match method {
+                UserMethod::Suspend => directory.suspend_user(&id, attempt).await?,
+                UserMethod::Reactivate => directory.reactivate_user(&id, attempt).await?,
+                UserMethod::CompleteRecovery => directory.complete_recovery(&id, attempt).await?,
+                UserMethod::ResendRecovery => directory.resend_recovery(&id, attempt).await?,
+            })
         })
         .await
         .map(Json)
@@ -242,9 +163,8 @@ fn check_empty_body(body: &Bytes, method: UserMethod) -> Result<(), AppError> {
         (status = 409, description = "The user's state does not allow it, or they are the last owner", body = ApiError),
         (status = 413, description = "Body too large", body = ApiError),
     ))]
-pub async fn suspend_user(state: &AppState, id: &UserId) -> Result<User, AppError> {
-    Ok(state.directory.suspend_user(id).await?)
-}
+#[allow(dead_code)] // described for the OpenAPI document; `call_user_method` answers it
+pub async fn suspend_user() {}
 
 /// Reactivate a user: SUSPENDED to ACTIVE. Idempotent on ACTIVE.
 #[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:reactivate", tag = "users",
@@ -257,9 +177,8 @@ pub async fn suspend_user(state: &AppState, id: &UserId) -> Result<User, AppErro
         (status = 409, description = "The user is neither SUSPENDED nor ACTIVE", body = ApiError),
         (status = 413, description = "Body too large", body = ApiError),
     ))]
-pub async fn reactivate_user(state: &AppState, id: &UserId) -> Result<User, AppError> {
-    Ok(state.directory.reactivate_user(id).await?)
-}
+#[allow(dead_code)] // described for the OpenAPI document; `call_user_method` answers it
+pub async fn reactivate_user() {}
 
 /// Complete a recovery: RECOVERY_ACCEPTED to ACTIVE, resetting two-factor authentication and
 /// signing out every device. Idempotent right after completing. Keydesk extension.
@@ -272,9 +191,8 @@ pub async fn reactivate_user(state: &AppState, id: &UserId) -> Result<User, AppE
         (status = 404, description = "No such user", body = ApiError),
         (status = 409, description = "The user is not in RECOVERY_ACCEPTED", body = ApiError),
     ))]
-pub async fn complete_recovery(state: &AppState, id: &UserId) -> Result<User, AppError> {
-    Ok(state.directory.complete_recovery(id).await?)
-}
+#[allow(dead_code)] // described for the OpenAPI document; `call_user_method` answers it
+pub async fn complete_recovery() {}
 
 /// Send a new recovery email to someone in RECOVERY_STARTED; the old link stops working.
 /// Keydesk extension.
@@ -287,6 +205,5 @@ pub async fn complete_recovery(state: &AppState, id: &UserId) -> Result<User, Ap
         (status = 404, description = "No such user", body = ApiError),
         (status = 409, description = "The user is not in RECOVERY_STARTED", body = ApiError),
     ))]
-pub async fn resend_recovery(state: &AppState, id: &UserId) -> Result<User, AppError> {
-    Ok(state.directory.resend_recovery(id).await?)
-}
+#[allow(dead_code)] // described for the OpenAPI document; `call_user_method` answers it
+pub async fn resend_recovery() {}

@@ -38,6 +38,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     address: SocketAddr,
     server: tokio::task::JoinHandle<()>,
+    audit: std::sync::Arc<keydesk_server::audit::AuditLog>,
     // Deleted when the app is dropped; moved along on restart.
     dir: TempDir,
 }
@@ -89,8 +90,8 @@ impl TestApp {
         Self::serve(dir, config).await
     }
 
-    /// [`TestApp::with_settings`], built with `keydesk_server::build` so the test also holds the
-    /// directory, to shut it down as `keydesk_server::run` does when the server stops.
+    /// [`TestApp::with_settings`], also holding the directory, to shut it down as
+    /// `keydesk_server::run` does when the server stops.
     pub async fn with_settings_and_directory(
         settings: &str,
         files: &[(&str, &str)],
@@ -99,30 +100,56 @@ impl TestApp {
         std::sync::Arc<dyn keydesk_server::directory::Directory>,
     ) {
         let (dir, config) = config_with_settings(settings, files);
-        let (app, directory) = keydesk_server::build(&config).expect("building the app");
-        (Self::serve_router(dir, config, app).await, directory)
+        let keydesk = keydesk_server::build(&config).expect("building the app");
+        let directory = keydesk.directory.clone();
+        (Self::serve_built(dir, config, keydesk).await, directory)
     }
 
     async fn serve(dir: TempDir, config: Config) -> TestApp {
-        let app = keydesk_server::app(&config).expect("building the app");
-        Self::serve_router(dir, config, app).await
+        let keydesk = keydesk_server::build(&config).expect("building the app");
+        Self::serve_built(dir, config, keydesk).await
     }
 
-    async fn serve_router(dir: TempDir, config: Config, app: axum::Router) -> TestApp {
+    /// Served as `keydesk_server::run` serves, with its connection limits and its peer
+    /// addresses (the SSO check needs them).
+    async fn serve_built(
+        dir: TempDir,
+        config: Config,
+        keydesk: keydesk_server::Keydesk,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .expect("binding a loopback port");
         let address = listener.local_addr().unwrap();
-        // With connection info, as `keydesk_server::run` serves: the SSO check needs the peer.
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let audit = keydesk.audit.clone();
+        let server = tokio::spawn(keydesk.serve(listener, std::future::pending()));
         TestApp {
             config,
             client: reqwest::Client::new(),
             address,
             server,
+            audit,
             dir,
         }
+    }
+
+    /// Write the counts of repeated refusals now rather than when their minute is over, as
+    /// stopping does: after this, [`TestApp::audit_records`] holds every refusal.
+    pub async fn close_refusals(&self) {
+        self.audit
+            .close_refusals(true)
+            .await
+            .expect("writing the counts");
+    }
+
+    /// How many refusals the records stand for, counting repeats.
+    pub async fn refusals(&self, matching: impl Fn(&AuditRecord) -> bool) -> u32 {
+        self.close_refusals().await;
+        self.audit_records()
+            .iter()
+            .filter(|r| matching(r))
+            .map(|r| r.count)
+            .sum()
     }
 
     /// Where the server listens, to put a [`fault_proxy::FaultProxy`] in front of it.
@@ -248,37 +275,26 @@ impl TestApp {
         open(&self.config.database_path())
     }
 
-    /// The audit trail's own SQLite file.
+    /// The SQLite file that holds the audit trail: the directory's own (embedded), or
+    /// `audit.db` beside an upstream directory.
     pub fn audit_db(&self) -> rusqlite::Connection {
-        open(&self.config.data_dir.join("audit.db"))
+        let settings =
+            keydesk_server::settings::Settings::load(self.config.settings_file.as_deref())
+                .expect("the test's settings load");
+        open(&keydesk_server::audit_path(&self.config, &settings))
     }
 
     /// Every audit record, oldest first, as the file holds them.
     pub fn audit_records(&self) -> Vec<AuditRecord> {
         let conn = self.audit_db();
         let mut statement = conn
-            .prepare(
-                "SELECT seq, time, actor_email, actor_groups, action, targets, outcome, reason,
-                        request_id, client_address, hash FROM audit ORDER BY seq",
-            )
+            .prepare(&format!(
+                "SELECT {} FROM audit ORDER BY seq",
+                keydesk_server::audit::chain::COLUMNS
+            ))
             .unwrap();
-        let list = |text: String| serde_json::from_str::<Vec<String>>(&text).unwrap();
         statement
-            .query_map([], |row| {
-                Ok(AuditRecord {
-                    seq: row.get(0)?,
-                    time: row.get(1)?,
-                    actor_email: row.get(2)?,
-                    actor_groups: list(row.get(3)?),
-                    action: row.get(4)?,
-                    targets: list(row.get(5)?),
-                    outcome: row.get(6)?,
-                    reason: row.get(7)?,
-                    request_id: row.get(8)?,
-                    client_address: row.get(9)?,
-                    hash: row.get(10)?,
-                })
-            })
+            .query_map([], keydesk_server::audit::chain::row_to_record)
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()

@@ -27,10 +27,11 @@ use memchr::memmem::Finder;
 use rusqlite::{Connection, params_from_iter, types::Value};
 
 use super::{
-    Context, USER_COLUMNS,
+    Context,
     page_token::{Cursor, PageTokens},
-    row_to_user, text,
+    text,
     text_index::TextIndex,
+    users::{USER_COLUMNS, row_to_user},
 };
 use crate::directory::{DirectoryError, ListQuery};
 
@@ -59,7 +60,7 @@ pub fn list(
         None => None,
     };
     let page_size = query.page_size as usize;
-    let column = super::sort_column(query.order.field);
+    let column = super::users::sort_column(query.order.field);
     // One statement after another must see the same people: one read transaction.
     let tx = conn.transaction()?;
     // One row more than asked tells whether another page exists.
@@ -108,7 +109,7 @@ impl Order {
     fn of(query: &ListQuery) -> Order {
         Order {
             field: query.order.field,
-            column: super::sort_column(query.order.field),
+            column: super::users::sort_column(query.order.field),
             descending: query.order.direction == SortDirection::Desc,
             states: query
                 .filter
@@ -406,7 +407,7 @@ impl Memory {
         }
         let mut statement = conn.prepare(&format!(
             "SELECT rowid FROM users ORDER BY {column}, id",
-            column = super::sort_column(field)
+            column = super::users::sort_column(field)
         ))?;
         let order = statement
             .query_map([], |row| row.get::<_, i64>(0))?
@@ -595,7 +596,7 @@ mod tests {
     use keydesk_api::{ApiFilter, OrderBy, OrderField, UserState};
 
     use super::*;
-    use crate::directory::embedded::{insert_users, schema, seed};
+    use crate::directory::embedded::{generate::insert_users, schema, seed};
 
     /// The demo (accents, several scripts) and a generated crowd, in a fresh database.
     fn directory() -> Connection {

@@ -9,10 +9,13 @@ use argon2::{Argon2, PasswordHasher, password_hash::SaltString};
 use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
 use keydesk_api::{MIN_PASSWORD_CHARS, RecoveryLinkInfo, User, UserId, UserState};
 use rand::Rng;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
-use super::{Context, USER_COLUMNS, describe, load_user, row_to_user, text};
+use super::{
+    Context, text,
+    users::{USER_COLUMNS, describe, load_user, row_to_user},
+};
 use crate::directory::DirectoryError;
 
 /// How recovery links are made.
@@ -76,15 +79,15 @@ fn resolve(tx: &Transaction, context: &Context, name: &str) -> Result<Vec<User>,
 }
 
 /// Begin recovery for everyone named, or for nobody: every offending name is reported at once.
+/// The caller holds the write lock (and commits).
 pub fn begin(
-    conn: &mut Connection,
+    tx: &Transaction,
     context: &Context,
     actor_email: &str,
     names: &[String],
     now: SystemTime,
 ) -> Result<Vec<User>, DirectoryError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let chosen = choose(&tx, context, actor_email, names)?;
+    let chosen = choose(tx, context, actor_email, names)?;
     let stamp = rfc3339(now);
     let mut started = Vec::with_capacity(chosen.len());
     for user in chosen {
@@ -96,11 +99,10 @@ pub fn begin(
                  WHERE id = ?2",
                 params![stamp, user.id.as_str()],
             )?;
-            issue_link(&tx, context, &user, now)?;
+            issue_link(tx, context, &user, now)?;
         }
-        started.push(load_user(&tx, &context.account, &user.id)?);
+        started.push(load_user(tx, &context.account, &user.id)?);
     }
-    tx.commit()?;
     Ok(started)
 }
 
@@ -177,13 +179,12 @@ pub fn choose(
 
 /// A new link for someone in RECOVERY_STARTED; every earlier link stops working.
 pub fn resend(
-    conn: &mut Connection,
+    tx: &Transaction,
     context: &Context,
     id: &UserId,
     now: SystemTime,
 ) -> Result<User, DirectoryError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let user = load_user(&tx, &context.account, id)?;
+    let user = load_user(tx, &context.account, id)?;
     if user.state != UserState::RecoveryStarted {
         return Err(DirectoryError::FailedPrecondition(format!(
             "{} is {}: a recovery email can only be sent again while recovery is started",
@@ -196,13 +197,12 @@ pub fn resend(
          WHERE user_id = ?2 AND used_time IS NULL AND revoked_time IS NULL",
         params![rfc3339(now), id.as_str()],
     )?;
-    issue_link(&tx, context, &user, now)?;
-    tx.commit()?;
+    issue_link(tx, context, &user, now)?;
     Ok(user)
 }
 
 /// Store a new link (only its hash) and queue the email that carries it.
-fn issue_link(
+pub fn issue_link(
     tx: &Transaction,
     context: &Context,
     user: &User,
@@ -240,9 +240,9 @@ fn issue_link(
         params![user.email, "Recover your 1Password account", body, link, rfc3339(now)],
     )?;
     if settings.smtp_enabled {
-        tracing::info!(to = %user.email, "recovery email queued for SMTP delivery");
+        tracing::info!(to = ?user.email, "recovery email queued for SMTP delivery");
     } else {
-        tracing::info!(to = %user.email, %link, "recovery email in the outbox (no SMTP configured)");
+        tracing::info!(to = ?user.email, %link, "recovery email in the outbox (no SMTP configured)");
     }
     Ok(())
 }
@@ -328,48 +328,84 @@ pub fn check_password(password: &str, email: &str) -> Result<(), DirectoryError>
     Ok(())
 }
 
-/// The person confirms their email and sets a new password; they get a new Secret Key.
-pub fn accept(
-    conn: &mut Connection,
+/// What accepting stores: the new password's and Secret Key's hashes, and the Secret Key to
+/// show the person once.
+pub struct Credentials {
+    password_hash: String,
+    secret_key_hash: String,
+    pub secret_key: String,
+}
+
+/// Whether this link, email and password may be accepted, checked before the slow hashing (and
+/// again under the write lock by [`accept`]).
+pub fn check_acceptable(
+    conn: &Connection,
     context: &Context,
     token: &str,
     email: &str,
     password: &str,
     now: SystemTime,
-) -> Result<(UserId, String), DirectoryError> {
+) -> Result<(), DirectoryError> {
     check_password(password, email)?;
-    // Anyone can call this: check the link and the email cheaply before the deliberately slow
-    // hashing, so forged tokens cost nothing. Both are checked again under the write lock.
+    link_for_email(conn, context, token, email, now).map(|_| ())
+}
+
+/// The link's person, if the link may be used and the email is theirs.
+fn link_for_email(
+    conn: &Connection,
+    context: &Context,
+    token: &str,
+    email: &str,
+    now: SystemTime,
+) -> Result<User, DirectoryError> {
     let (_, user) = usable_link(conn, context, token, now)?;
     if !user.email.eq_ignore_ascii_case(email.trim()) {
         return Err(DirectoryError::InvalidArgument(
             "That is not the email address this recovery link was sent to.".into(),
         ));
     }
-    // Hashing is slow on purpose: do it before taking the write lock.
+    Ok(user)
+}
+
+/// Hash the new password and a new Secret Key with Argon2id: slow and memory-hungry on purpose,
+/// so callers bound how many run at once.
+pub fn hash_credentials(password: &str) -> Result<Credentials, DirectoryError> {
     let hash = |secret: &str| {
         Argon2::default()
             .hash_password(secret.as_bytes(), &salt()?)
             .map(|hash| hash.to_string())
             .map_err(|err| DirectoryError::Internal(format!("hashing: {err}")))
     };
-    let password_hash = hash(password)?;
     let secret_key = new_secret_key();
-    let secret_key_hash = hash(&secret_key)?;
+    Ok(Credentials {
+        password_hash: hash(password)?,
+        secret_key_hash: hash(&secret_key)?,
+        secret_key,
+    })
+}
 
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (_, user) = usable_link(&tx, context, token, now)?;
-    if !user.email.eq_ignore_ascii_case(email.trim()) {
-        return Err(DirectoryError::InvalidArgument(
-            "That is not the email address this recovery link was sent to.".into(),
-        ));
-    }
+/// The person confirms their email and sets a new password: the link is used up, the new
+/// credentials stored, and they are RECOVERY_ACCEPTED. The caller holds the write lock.
+pub fn accept(
+    tx: &Transaction,
+    context: &Context,
+    token: &str,
+    email: &str,
+    credentials: &Credentials,
+    now: SystemTime,
+) -> Result<UserId, DirectoryError> {
+    let user = link_for_email(tx, context, token, email, now)?;
     let stamp = rfc3339(now);
     tx.execute(
         "INSERT INTO credentials (user_id, password_hash, secret_key_hash, update_time)
          VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (user_id) DO UPDATE SET password_hash = ?2, secret_key_hash = ?3, update_time = ?4",
-        params![user.id.as_str(), password_hash, secret_key_hash, stamp],
+        params![
+            user.id.as_str(),
+            credentials.password_hash,
+            credentials.secret_key_hash,
+            stamp
+        ],
     )?;
     tx.execute(
         "UPDATE recovery_links SET used_time = ?1 WHERE token_hash = ?2",
@@ -379,19 +415,17 @@ pub fn accept(
         "UPDATE users SET state = 'RECOVERY_ACCEPTED', update_time = ?1 WHERE id = ?2",
         params![stamp, user.id.as_str()],
     )?;
-    tx.commit()?;
-    Ok((user.id, secret_key))
+    Ok(user.id)
 }
 
 /// RECOVERY_ACCEPTED to ACTIVE: two-factor authentication is reset and every device signed out.
 pub fn complete(
-    conn: &mut Connection,
+    tx: &Transaction,
     context: &Context,
     id: &UserId,
     now: SystemTime,
 ) -> Result<User, DirectoryError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let user = load_user(&tx, &context.account, id)?;
+    let user = load_user(tx, &context.account, id)?;
     let just_completed: bool = tx.query_row(
         "SELECT recovery_completed_time IS NOT NULL AND recovery_completed_time = update_time
          FROM users WHERE id = ?1",
@@ -415,9 +449,7 @@ pub fn complete(
          WHERE id = ?2",
         params![rfc3339(now), id.as_str()],
     )?;
-    let user = load_user(&tx, &context.account, id)?;
-    tx.commit()?;
-    Ok(user)
+    load_user(tx, &context.account, id)
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ impl UsersApi {
         &self,
         id: &UserId,
         method: &str,
-        done: fn(&User) -> bool,
+        done: impl Fn(&User) -> bool,
     ) -> Result<User, DirectoryError> {
         let url = self.user_url(id, &format!(":{method}"));
         let mut attempt = 1;
@@ -131,12 +131,16 @@ impl UsersApi {
                 Ok(body) => return decode(&body),
                 Err(CallError::Lost(why)) if attempt < self.max_attempts => {
                     tracing::warn!(%id, method, %why, "no answer from 1Password; reading the user before trying again");
-                    let user = self.get(id).await?;
+                    let user = self
+                        .get(id)
+                        .await
+                        .map_err(|_| unknown_outcome(id, method, &why))?;
                     if done(&user) {
                         return Ok(user);
                     }
                     attempt += 1;
                 }
+                Err(CallError::Lost(why)) => return Err(unknown_outcome(id, method, &why)),
                 Err(err) => return Err(err.into()),
             }
         }
@@ -331,6 +335,15 @@ fn describe_transport(err: &reqwest::Error) -> String {
     } else {
         "the connection broke before it answered".into()
     }
+}
+
+/// A change was sent and no answer came back, nor could the person be read since.
+fn unknown_outcome(id: &UserId, method: &str, why: &str) -> DirectoryError {
+    DirectoryError::OutcomeUnknown(format!(
+        "1Password did not answer the {method} of {id} ({why}), so whether it took effect is not \
+         known yet. Keydesk will read the person's state and record what it finds; look again \
+         in a minute."
+    ))
 }
 
 /// `Retry-After` is seconds or an HTTP date (RFC 9110 §10.2.3).

@@ -8,6 +8,7 @@
 //! it is. Single users and every change go to 1Password itself.
 
 mod client;
+mod ledger;
 mod op;
 mod settings;
 
@@ -20,13 +21,15 @@ use std::{
 
 use async_trait::async_trait;
 use keydesk_api::{
-    BeginRecoveryResponse, ListUsersResponse, RecoveryFailure, StateCounts, User, UserId, UserState,
+    AuditOutcome, BeginRecoveryResponse, ListUsersResponse, RecoveryFailure, StateCounts, User,
+    UserId, UserState,
 };
 use tokio::sync::Notify;
 
 pub use self::settings::{OpSettings, UpstreamSettings};
-use self::{client::UsersApi, op::Op};
+use self::{client::UsersApi, ledger::Ledger, op::Op};
 use super::{Directory, DirectoryError, ListQuery, embedded::SqliteDirectory};
+use crate::audit::{Attempt, AuditLog};
 
 /// How soon after one of Keydesk's own changes the snapshot is read again; changes that come
 /// close together share one reading.
@@ -45,6 +48,8 @@ pub struct UpstreamDirectory {
     changed: Arc<Notify>,
     op: Option<Op>,
     settings: UpstreamSettings,
+    /// Each change's `attempted` record before 1Password is asked, its outcome after.
+    ledger: Ledger,
 }
 
 #[derive(Default)]
@@ -58,7 +63,12 @@ struct Health {
 impl UpstreamDirectory {
     /// Check the settings and `op`, and start reading the directory in the background: Keydesk
     /// starts even when 1Password cannot be reached, and catches up when it can.
-    pub fn start(settings: UpstreamSettings, data_dir: &Path) -> anyhow::Result<Arc<Self>> {
+    pub fn start(
+        settings: UpstreamSettings,
+        data_dir: &Path,
+        audit: Arc<AuditLog>,
+        lock_timeout: Duration,
+    ) -> anyhow::Result<Arc<Self>> {
         let secret = settings.check()?;
         let api = UsersApi::new(&settings, secret)?;
         let op = settings.op.clone().map(Op::start).transpose()?;
@@ -72,7 +82,8 @@ impl UpstreamDirectory {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        let snapshot = SqliteDirectory::open_mirror(&path, settings.account_id.clone())?;
+        let snapshot =
+            SqliteDirectory::open_mirror(&path, settings.account_id.clone(), lock_timeout)?;
         let directory = Arc::new(UpstreamDirectory {
             api,
             snapshot,
@@ -81,6 +92,7 @@ impl UpstreamDirectory {
             changed: Arc::new(Notify::new()),
             op,
             settings,
+            ledger: Ledger::new(audit),
         });
         tokio::spawn(keep_fresh(Arc::downgrade(&directory)));
         Ok(directory)
@@ -136,6 +148,51 @@ impl UpstreamDirectory {
             .unwrap_or(user)
     }
 
+    /// `:suspend` or `:reactivate` through the ledger: recorded as attempted before 1Password
+    /// is asked, and as it ended after; left open when no answer came.
+    async fn change_state(
+        &self,
+        id: &UserId,
+        attempt: &Attempt,
+        method: &'static str,
+        target: UserState,
+    ) -> Result<User, DirectoryError> {
+        let open = self.ledger.open(attempt, std::slice::from_ref(id)).await?;
+        let result = self
+            .api
+            .change(id, method, |u| u.state == target)
+            .await
+            .map_err(|err| Self::not_found(id, err));
+        let targets = vec![id.to_string()];
+        match &result {
+            Ok(_) => {
+                self.ledger
+                    .settle(
+                        attempt,
+                        &open,
+                        targets,
+                        AuditOutcome::Succeeded,
+                        String::new(),
+                    )
+                    .await;
+            }
+            Err(DirectoryError::OutcomeUnknown(_)) => {}
+            Err(err) => {
+                self.ledger
+                    .settle(
+                        attempt,
+                        &open,
+                        targets,
+                        AuditOutcome::Failed,
+                        err.to_string(),
+                    )
+                    .await;
+            }
+        }
+        self.ledger.close(open);
+        self.remember(result?).await
+    }
+
     fn name(user: &User) -> String {
         format!("{} <{}>", user.display_name, user.email)
     }
@@ -152,6 +209,7 @@ impl UpstreamDirectory {
 /// doubling wait while it fails. Ends when the directory is dropped.
 async fn keep_fresh(directory: Weak<UpstreamDirectory>) {
     let mut retry = FIRST_RETRY;
+    let mut after_restart = true;
     loop {
         let Some(this) = directory.upgrade() else {
             return;
@@ -159,12 +217,17 @@ async fn keep_fresh(directory: Weak<UpstreamDirectory>) {
         let interval = this.settings.refresh_interval;
         let wait = match this.refresh().await {
             Ok(()) => {
-                let mut health = this.health.write().expect("not poisoned");
-                if health.error.take().is_some() || !health.loaded {
-                    tracing::info!("the 1Password directory is readable");
+                {
+                    let mut health = this.health.write().expect("not poisoned");
+                    if health.error.take().is_some() || !health.loaded {
+                        tracing::info!("the 1Password directory is readable");
+                    }
+                    health.loaded = true;
                 }
-                health.loaded = true;
                 retry = FIRST_RETRY;
+                // 1Password answers: settle the changes whose outcome was never recorded.
+                this.ledger.catch_up(&this.api, after_restart).await;
+                after_restart = false;
                 interval
             }
             Err(err) => {
@@ -196,8 +259,8 @@ async fn keep_fresh(directory: Weak<UpstreamDirectory>) {
 
 #[async_trait]
 impl Directory for UpstreamDirectory {
-    fn kind(&self) -> &'static str {
-        "upstream"
+    fn kind(&self) -> keydesk_api::DirectoryKind {
+        keydesk_api::DirectoryKind::Upstream
     }
 
     async fn list_users(&self, query: ListQuery) -> Result<ListUsersResponse, DirectoryError> {
@@ -222,28 +285,24 @@ impl Directory for UpstreamDirectory {
         self.remember(user).await
     }
 
-    async fn suspend_user(&self, id: &UserId) -> Result<User, DirectoryError> {
-        let user = self
-            .api
-            .change(id, "suspend", |u| u.state == UserState::Suspended)
+    async fn suspend_user(&self, id: &UserId, attempt: &Attempt) -> Result<User, DirectoryError> {
+        self.change_state(id, attempt, "suspend", UserState::Suspended)
             .await
-            .map_err(|err| Self::not_found(id, err))?;
-        self.remember(user).await
     }
 
-    async fn reactivate_user(&self, id: &UserId) -> Result<User, DirectoryError> {
-        let user = self
-            .api
-            .change(id, "reactivate", |u| u.state == UserState::Active)
+    async fn reactivate_user(
+        &self,
+        id: &UserId,
+        attempt: &Attempt,
+    ) -> Result<User, DirectoryError> {
+        self.change_state(id, attempt, "reactivate", UserState::Active)
             .await
-            .map_err(|err| Self::not_found(id, err))?;
-        self.remember(user).await
     }
 
     async fn begin_recovery(
         &self,
-        actor_email: &str,
         names: Vec<String>,
+        attempt: &Attempt,
     ) -> Result<BeginRecoveryResponse, DirectoryError> {
         let Some(op) = &self.op else {
             return Err(DirectoryError::FailedPrecondition(
@@ -256,32 +315,45 @@ impl Directory for UpstreamDirectory {
         // Names are checked against the snapshot, all of them before anyone is touched.
         let chosen: Vec<User> = self
             .snapshot
-            .choose_for_recovery(actor_email, names)
+            .choose_for_recovery(&attempt.actor_email, names)
             .await?
             .into_iter()
             .map(|u| self.as_received(u))
             .collect();
         let ids: Vec<UserId> = chosen.iter().map(|u| u.id.clone()).collect();
+        let open = self.ledger.open(attempt, &ids).await?;
         let outcome = op.begin_recovery(&ids).await;
         let mut response = BeginRecoveryResponse {
             users: Vec::new(),
             failures: Vec::new(),
         };
+        let mut unknown = Vec::new();
         for user in chosen {
             if let Some(state) = outcome.began.get(&user.id) {
                 let started = User {
                     state: state.clone(),
                     ..user
                 };
-                response.users.push(self.remember(started).await?);
+                // The snapshot is a cache: failing to update it must not hide what 1Password did.
+                let started = match self.remember(started.clone()).await {
+                    Ok(user) => user,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not update the snapshot");
+                        started
+                    }
+                };
+                response.users.push(started);
                 continue;
             }
             let message = match (outcome.failed.get(&user.id), &outcome.unknown) {
                 (Some(reason), _) => format!("op could not begin recovery: {reason}"),
-                (None, Some(why)) => format!(
-                    "it is not known whether recovery began ({why}); look in the admin console \
-                     before trying again, since each attempt emails the person"
-                ),
+                (None, Some(why)) => {
+                    unknown.push(user.id.to_string());
+                    format!(
+                        "it is not known whether recovery began ({why}); look in the admin \
+                         console before trying again, since each attempt emails the person"
+                    )
+                }
                 (None, None) => "op did not mention this person".into(),
             };
             response.failures.push(RecoveryFailure {
@@ -291,6 +363,35 @@ impl Directory for UpstreamDirectory {
             });
         }
         self.changed.notify_one();
+        // What `op` said, recorded; whom it said nothing clear about stays open, for
+        // `Ledger::catch_up` to settle by reading them.
+        if !response.users.is_empty() {
+            let began = response.users.iter().map(|u| u.id.to_string()).collect();
+            self.ledger
+                .settle(
+                    attempt,
+                    &open,
+                    began,
+                    AuditOutcome::Succeeded,
+                    String::new(),
+                )
+                .await;
+        }
+        for failure in &response.failures {
+            if !unknown.contains(&failure.id.to_string()) {
+                let target = vec![failure.id.to_string()];
+                self.ledger
+                    .settle(
+                        attempt,
+                        &open,
+                        target,
+                        AuditOutcome::Failed,
+                        failure.message.clone(),
+                    )
+                    .await;
+            }
+        }
+        self.ledger.close(open);
         if response.users.is_empty() {
             let each: Vec<String> = response
                 .failures
@@ -305,7 +406,11 @@ impl Directory for UpstreamDirectory {
         Ok(response)
     }
 
-    async fn resend_recovery(&self, id: &UserId) -> Result<User, DirectoryError> {
+    async fn resend_recovery(
+        &self,
+        id: &UserId,
+        attempt: &Attempt,
+    ) -> Result<User, DirectoryError> {
         // `op` has no "send again": beginning again for someone in RECOVERY_STARTED is how the
         // admin console does it, and it sends a new email.
         let user = self.get_user(id).await?;
@@ -316,7 +421,7 @@ impl Directory for UpstreamDirectory {
                 user.state
             )));
         }
-        let response = self.begin_recovery("", vec![id.to_string()]).await?;
+        let response = self.begin_recovery(vec![id.to_string()], attempt).await?;
         match response.failures.into_iter().next() {
             Some(failure) => Err(DirectoryError::Upstream {
                 message: failure.message,
@@ -326,7 +431,11 @@ impl Directory for UpstreamDirectory {
         }
     }
 
-    async fn complete_recovery(&self, id: &UserId) -> Result<User, DirectoryError> {
+    async fn complete_recovery(
+        &self,
+        id: &UserId,
+        _attempt: &Attempt,
+    ) -> Result<User, DirectoryError> {
         let user = self.get_user(id).await?;
         let console = self
             .settings

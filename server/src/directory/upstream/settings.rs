@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, bail};
 use keydesk_api::AccountId;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// The regions 1Password serves the Users API from.
 pub const KNOWN_BASE_URLS: [&str; 3] = [
@@ -32,16 +32,16 @@ pub struct UpstreamSettings {
     /// A file holding the client secret; without it, `KEYDESK_UPSTREAM_CLIENT_SECRET`.
     pub client_secret_file: Option<PathBuf>,
     /// How often the snapshot that search, filters and sorting use is read again.
-    #[serde(default = "default_refresh", deserialize_with = "duration")]
+    #[serde(default = "default_refresh", with = "humantime_serde")]
     pub refresh_interval: Duration,
     /// The longest any one HTTP call to 1Password may take.
-    #[serde(default = "default_timeout", deserialize_with = "duration")]
+    #[serde(default = "default_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
     /// How many times one call is tried when 1Password is busy (429, 503) or unreachable.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
     /// The longest Keydesk waits before trying again; a longer `Retry-After` fails at once.
-    #[serde(default = "default_max_wait", deserialize_with = "duration")]
+    #[serde(default = "default_max_wait", with = "humantime_serde")]
     pub max_retry_wait: Duration,
     /// The account's admin console (its sign-in address, such as
     /// `https://example.1password.com`), linked where only the console can help.
@@ -64,7 +64,7 @@ pub struct OpSettings {
     #[serde(default)]
     pub pass_env: Vec<String>,
     /// The longest one `op` command may take.
-    #[serde(default = "default_op_timeout", deserialize_with = "duration")]
+    #[serde(default = "default_op_timeout", with = "humantime_serde")]
     pub timeout: Duration,
 }
 
@@ -88,12 +88,6 @@ fn default_op_path() -> PathBuf {
 }
 fn default_op_timeout() -> Duration {
     Duration::from_secs(60)
-}
-
-/// A duration written for people: `90s`, `5m`, `1h 30m`.
-pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 impl UpstreamSettings {

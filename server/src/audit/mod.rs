@@ -1,0 +1,449 @@
+//! The audit trail: every state-changing attempt, allowed, denied or failed, and every refused
+//! sign-in, in a SQLite table ([`chain`]).
+//!
+//! A change and its record are one event. The embedded directory keeps the trail in its own file
+//! and appends a change's record in the transaction that makes the change; beside an upstream
+//! directory the trail is `audit.db`, where an `attempted` record is committed (and synced)
+//! before 1Password is asked, and its outcome after (see `directory::upstream::ledger`).
+//!
+//! Tamper evident: each record carries the SHA-256 of the previous record's hash and its own
+//! content. Changing, removing or reordering a record breaks every hash after it, and
+//! [`AuditLog::verify`] names the first broken link. Nothing secret is ever passed in: entries
+//! hold who, what, to whom, the outcome and why, never tokens, links or passwords.
+
+pub mod chain;
+mod query;
+pub mod refusals;
+
+use std::{
+    path::Path,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use keydesk_api::{AuditAction, AuditOutcome, AuditRecord, AuditVerification};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, TransactionBehavior};
+
+pub use self::chain::Entry;
+use crate::storage::{self, Pool, StorageError};
+
+/// Why the trail could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit trail cannot be written: {0}")]
+    Unwritable(StorageError),
+    #[error("the audit trail cannot be read: {0}")]
+    Unreadable(StorageError),
+    /// A filter or page token the caller got wrong.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Who is attempting which change: what the record of its outcome says besides the outcome.
+/// The directory writes the outcome of a change it made, in the change's own transaction, and
+/// marks the attempt recorded; the guard records any other outcome.
+#[derive(Debug)]
+pub struct Attempt {
+    pub actor_email: String,
+    pub actor_groups: Vec<String>,
+    pub action: AuditAction,
+    pub request_id: String,
+    pub client_address: String,
+    recorded: AtomicBool,
+}
+
+impl Attempt {
+    pub fn new(
+        actor_email: String,
+        actor_groups: Vec<String>,
+        action: AuditAction,
+        request_id: String,
+        client_address: String,
+    ) -> Self {
+        Attempt {
+            actor_email,
+            actor_groups,
+            action,
+            request_id,
+            client_address,
+            recorded: AtomicBool::new(false),
+        }
+    }
+
+    /// The record of this attempt's outcome.
+    pub fn entry(&self, targets: Vec<String>, outcome: AuditOutcome, reason: String) -> Entry {
+        Entry {
+            actor_email: self.actor_email.clone(),
+            actor_groups: self.actor_groups.clone(),
+            action: self.action,
+            targets,
+            outcome,
+            reason,
+            request_id: self.request_id.clone(),
+            client_address: self.client_address.clone(),
+            count: 1,
+            settles: None,
+        }
+    }
+
+    /// Its outcome is in the trail (written by whoever made the change).
+    pub fn mark_recorded(&self) {
+        self.recorded.store(true, Ordering::Release);
+    }
+
+    pub fn is_recorded(&self) -> bool {
+        self.recorded.load(Ordering::Acquire)
+    }
+}
+
+pub struct AuditLog {
+    pool: Pool,
+    file: String,
+    lock_timeout: Duration,
+    /// Why the last write failed, until one succeeds: `/healthz` reports it.
+    unwritable: Mutex<Option<StorageError>>,
+    refusals: refusals::Refusals,
+}
+
+impl AuditLog {
+    /// Open the trail in `path`, creating the table if it is not there. `durable`: every commit
+    /// is synced to the disk (`audit.db` beside an upstream directory, whose `attempted` records
+    /// must outlive a power cut before 1Password is called).
+    pub fn open(path: &Path, lock_timeout: Duration, durable: bool) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let conn = Connection::open(path)?;
+        storage::configure(&conn, lock_timeout, durable)?;
+        chain::prepare(&conn)?;
+        drop(conn);
+        let manager = SqliteConnectionManager::file(path)
+            .with_init(move |conn| storage::configure(conn, lock_timeout, durable));
+        Ok(AuditLog {
+            pool: storage::pool(manager, 4, lock_timeout)?,
+            file: storage::file_name(path),
+            lock_timeout,
+            unwritable: Mutex::new(None),
+            refusals: refusals::Refusals::default(),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let pool = self.pool.clone();
+        let (file, lock_timeout) = (self.file.clone(), self.lock_timeout);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|err| StorageError::from_pool(&err, &file, lock_timeout))?;
+            work(&mut conn).map_err(|err| StorageError::from_sqlite(&err, &file, lock_timeout))
+        })
+        .await
+        .unwrap_or_else(|err| {
+            Err(StorageError::Other {
+                file: self.file.clone(),
+                cause: format!("the database task failed: {err}"),
+            })
+        })
+    }
+
+    /// Append one record in a transaction of its own. Callers answer only after this returns.
+    pub async fn record(&self, entry: Entry) -> Result<AuditRecord, AuditError> {
+        if entry.outcome != AuditOutcome::Succeeded {
+            // Structured fields, written escaped: a name with a newline cannot forge a log line.
+            tracing::info!(actor = ?entry.actor_email, action = %entry.action, outcome = %entry.outcome, reason = ?entry.reason, "audited");
+        }
+        let result = self
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let record = chain::append(&tx, entry, SystemTime::now())?;
+                tx.commit()?;
+                Ok(record)
+            })
+            .await;
+        self.observe(result.as_ref().err());
+        result.map_err(AuditError::Unwritable)
+    }
+
+    /// Record a refusal that may come in floods (refused sign-ins, refused recovery links): the
+    /// first of its kind from its address this minute at once, the rest in one record with a
+    /// count when the minute is over (see [`refusals`]).
+    pub async fn record_refusal(&self, entry: Entry) -> Result<(), AuditError> {
+        for entry in self.refusals.refuse(entry, std::time::Instant::now()) {
+            self.record(entry).await?;
+        }
+        Ok(())
+    }
+
+    /// Write the counts of refusals whose minute is over; every count with `stopping`.
+    pub async fn close_refusals(&self, stopping: bool) -> Result<(), AuditError> {
+        let now = (!stopping).then(std::time::Instant::now);
+        for entry in self.refusals.close(now) {
+            self.record(entry).await?;
+        }
+        Ok(())
+    }
+
+    /// Note how a write to the trail's file went, for `/healthz`: a write that failed because
+    /// the file is locked, full or read-only makes the trail unwritable until one succeeds.
+    pub fn observe(&self, failure: Option<&StorageError>) {
+        let mut unwritable = self.unwritable.lock().expect("not poisoned");
+        match failure {
+            Some(err) if err.is_unavailable() => {
+                if unwritable.is_none() {
+                    tracing::error!(error = %err, "the audit trail cannot be written; changes are refused until it can");
+                }
+                *unwritable = Some(err.clone());
+            }
+            Some(_) => {}
+            None => {
+                if unwritable.take().is_some() {
+                    tracing::info!("the audit trail can be written again");
+                }
+            }
+        }
+    }
+
+    /// Why the trail cannot be written now, if it cannot. After a failure, each call tries a
+    /// real write (taking the lock, waiting at most a second), so the answer clears by itself
+    /// once the lock is let go or the disk has room again.
+    pub async fn unwritable(&self) -> Option<StorageError> {
+        self.unwritable.lock().expect("not poisoned").as_ref()?;
+        let lock_timeout = self.lock_timeout;
+        let result = self
+            .run(move |conn| {
+                conn.busy_timeout(lock_timeout.min(Duration::from_secs(1)))?;
+                let probe = (|| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    tx.execute_batch(
+                        "CREATE TABLE IF NOT EXISTS audit_probe (time TEXT NOT NULL);
+                         DELETE FROM audit_probe;",
+                    )?;
+                    tx.execute(
+                        "INSERT INTO audit_probe (time) VALUES (?1)",
+                        [humantime::format_rfc3339_millis(SystemTime::now()).to_string()],
+                    )?;
+                    tx.commit()
+                })();
+                conn.busy_timeout(lock_timeout)?;
+                probe
+            })
+            .await;
+        self.observe(result.as_ref().err());
+        result.err().filter(StorageError::is_unavailable)
+    }
+
+    /// Recompute the chain from the start; the first record that does not follow is broken.
+    pub async fn verify(&self) -> Result<AuditVerification, AuditError> {
+        let (records, first_broken) = self
+            .run(|conn| chain::verify(conn))
+            .await
+            .map_err(AuditError::Unreadable)?;
+        Ok(AuditVerification {
+            records,
+            first_broken,
+        })
+    }
+}
+/// Write the counts of repeated refusals once their minute is over, until the log is dropped.
+pub async fn close_refusals_every_minute(log: std::sync::Weak<AuditLog>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let Some(log) = log.upgrade() else {
+            return;
+        };
+        if let Err(err) = log.close_refusals(false).await {
+            tracing::warn!(error = %err, "could not record the count of repeated refusals yet");
+        }
+    }
+}
+
+/// An older Keydesk kept the embedded directory's trail in `audit.db`: move its records, chain
+/// and all, into the directory's file the first time, and set the old file aside. Records are
+/// copied as they are, so the chain still verifies.
+pub fn adopt_legacy(trail: &Path, legacy: &Path) -> anyhow::Result<()> {
+    if !legacy.exists() {
+        return Ok(());
+    }
+    let conn = Connection::open(trail)?;
+    let here: i64 = conn.query_row("SELECT COUNT(*) FROM audit", [], |row| row.get(0))?;
+    let attached = conn.execute("ATTACH DATABASE ?1 AS legacy", [legacy.to_string_lossy()]);
+    let there: i64 = match attached {
+        Ok(_) => conn
+            .query_row("SELECT COUNT(*) FROM legacy.audit", [], |row| row.get(0))
+            .unwrap_or(0),
+        Err(_) => 0,
+    };
+    if here > 0 && there > 0 {
+        tracing::warn!(legacy = %legacy.display(), "an older audit.db is beside a trail that already has records; it is left where it is");
+        return Ok(());
+    }
+    if there > 0 {
+        conn.execute_batch(&format!(
+            "INSERT INTO main.audit ({columns}) SELECT {columns} FROM legacy.audit ORDER BY seq;",
+            columns = "seq, time, actor_email, actor_groups, action, targets, outcome, reason, \
+                       request_id, client_address, hash"
+        ))?;
+    }
+    conn.execute_batch("DETACH DATABASE legacy;")?;
+    drop(conn);
+    let moved = legacy.with_extension("db.moved");
+    std::fs::rename(legacy, &moved)?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", legacy.display()));
+    }
+    tracing::info!(records = there, from = %legacy.display(), set_aside = %moved.display(), "moved the audit trail into the directory's file");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use keydesk_api::AuditQuery;
+
+    fn entry(action: AuditAction) -> Entry {
+        Attempt::new(
+            "amara.okafor@example.com".into(),
+            vec!["keydesk-admins".into()],
+            action,
+            "r1".into(),
+            "127.0.0.1".into(),
+        )
+        .entry(
+            vec!["ZBSTFQCWDIORFX5C56NHLY6MQV".into()],
+            AuditOutcome::Succeeded,
+            String::new(),
+        )
+    }
+
+    fn open(path: &Path) -> AuditLog {
+        AuditLog::open(path, Duration::from_millis(200), false).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_tampered_record_breaks_the_chain_from_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let log = open(&path);
+        use AuditAction::*;
+        for action in [Suspend, Reactivate, BeginRecovery, Suspend] {
+            log.record(entry(action)).await.unwrap();
+        }
+        assert_eq!(
+            log.verify().await.unwrap(),
+            AuditVerification {
+                records: 4,
+                first_broken: None
+            }
+        );
+
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("UPDATE audit SET outcome = 'denied' WHERE seq = 3", [])
+            .unwrap();
+        assert_eq!(log.verify().await.unwrap().first_broken, Some(3));
+
+        conn.execute("UPDATE audit SET outcome = 'succeeded' WHERE seq = 3", [])
+            .unwrap();
+        conn.execute("DELETE FROM audit WHERE seq = 2", []).unwrap();
+        assert_eq!(log.verify().await.unwrap().first_broken, Some(2));
+    }
+
+    #[tokio::test]
+    async fn queries_filter_and_page_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(&dir.path().join("audit.db"));
+        for n in 0..7 {
+            let mut e = entry(if n % 2 == 0 {
+                AuditAction::Suspend
+            } else {
+                AuditAction::Reactivate
+            });
+            e.targets = vec![format!("T{n}")];
+            log.record(e).await.unwrap();
+        }
+        let query = |action: &str, token: Option<String>| AuditQuery {
+            action: Some(action.into()),
+            max_page_size: Some("2".into()),
+            page_token: token,
+            ..AuditQuery::default()
+        };
+        let (first, token) = log.query(query("suspend", None), false).await.unwrap();
+        assert_eq!(first.iter().map(|r| r.seq).collect::<Vec<_>>(), [7, 5]);
+        let (second, token) = log.query(query("suspend", token), false).await.unwrap();
+        assert_eq!(second.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 1]);
+        assert_eq!(token, None);
+        let by_target = AuditQuery {
+            target: Some("T4".into()),
+            ..AuditQuery::default()
+        };
+        let (found, _) = log.query(by_target, false).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].seq, 5);
+        let bad = AuditQuery {
+            since: Some("yesterday".into()),
+            ..AuditQuery::default()
+        };
+        assert!(log.query(bad, false).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_locked_file_makes_the_trail_unwritable_until_it_is_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let log = open(&path);
+        log.record(entry(AuditAction::Suspend)).await.unwrap();
+        assert!(log.unwritable().await.is_none());
+
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE;").unwrap();
+        let err = log.record(entry(AuditAction::Suspend)).await.unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "the audit trail cannot be written: audit.db is locked by another process"
+            ),
+            "{err}"
+        );
+        assert!(matches!(
+            log.unwritable().await,
+            Some(StorageError::Locked { .. })
+        ));
+        holder.execute_batch("ROLLBACK;").unwrap();
+        assert!(log.unwritable().await.is_none());
+        log.record(entry(AuditAction::Suspend)).await.unwrap();
+        assert_eq!(log.verify().await.unwrap().records, 2);
+    }
+
+    #[tokio::test]
+    async fn attempts_are_unsettled_until_a_record_settles_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(&dir.path().join("audit.db"));
+        let attempt = |n: &str| Entry {
+            outcome: AuditOutcome::Attempted,
+            targets: vec![n.to_owned()],
+            ..entry(AuditAction::Suspend)
+        };
+        let first = log.record(attempt("A")).await.unwrap();
+        let second = log.record(attempt("B")).await.unwrap();
+        log.record(Entry {
+            settles: Some(first.seq),
+            ..entry(AuditAction::Suspend)
+        })
+        .await
+        .unwrap();
+        let open: Vec<i64> = log
+            .unsettled()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(open, [second.seq]);
+    }
+}
