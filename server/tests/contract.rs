@@ -4,11 +4,9 @@
 //! documented field in its documented form. Together they keep the connector and the stand-in
 //! honest against the same text rather than against each other.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{TestApp, expect_error, oauth_client};
+use crate::common::{TestApp, expect_error, oauth_client};
 use keydesk_api::{ListUsersResponse, User, UserState};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -99,7 +97,10 @@ fn the_documented_list_decodes_with_nothing_lost() {
 
 /// The embedded server as the connector meets it: development sign-in, one OAuth client.
 async fn cloud() -> (TestApp, String) {
-    let cloud = TestApp::with_settings(&oauth_client(CLIENT_ID, None), &[]).await;
+    let cloud = TestApp::builder()
+        .settings(&oauth_client(CLIENT_ID, None), &[])
+        .start()
+        .await;
     let token = cloud.bearer_token(CLIENT_ID).await;
     (cloud, token)
 }

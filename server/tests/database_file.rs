@@ -1,9 +1,7 @@
 //! What the embedded directory keeps on disk: one SQLite file, seeded once, that outlives the
 //! server.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use reqwest::StatusCode;
 
 fn count_users(app: &TestApp) -> i64 {
@@ -33,7 +31,7 @@ async fn the_first_start_creates_the_file_and_seeds_the_demo() {
 
 #[tokio::test]
 async fn a_generated_directory_is_not_seeded_with_the_demo() {
-    let app = TestApp::with_generated_users(40).await;
+    let app = TestApp::builder().generated_users(40).start().await;
     assert_eq!(count_users(&app), 40);
     assert_eq!(seeded_with(&app), "generated");
     assert!(

@@ -1,14 +1,12 @@
 //! The upstream connector's test kit, tested: the fault-injecting proxy in front of a real Keydesk,
 //! and the `op` stand-in (tests/fixtures/op) acting on one.
 
-mod common;
-
 use std::{
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use common::{
+use crate::common::{
     DEV_USER, TestApp,
     fault_proxy::{Fault, FaultProxy, Match},
 };

@@ -5,11 +5,9 @@
 //! Keydesk runs in proxy mode here, with no proxy in front: a request that gets in without a
 //! bearer token would have to be an SSO person, and none is vouched for unless a test says so.
 
-mod common;
-
 use std::{collections::HashSet, time::Duration};
 
-use common::{OAUTH_SECRET, TestApp, expect_error, oauth_client};
+use crate::common::{OAUTH_SECRET, TestApp, expect_error, oauth_client};
 use keydesk_api::User;
 use reqwest::{
     Method, RequestBuilder, StatusCode,
@@ -36,7 +34,7 @@ async fn app_with(extra: &str) -> TestApp {
         oauth_client(CONNECTOR, None),
         oauth_client(READER, Some(&["get_user"])),
     );
-    TestApp::with_settings(&settings, &[]).await
+    TestApp::builder().settings(&settings, &[]).start().await
 }
 
 async fn app() -> TestApp {

@@ -1,9 +1,7 @@
 //! Everything besides the Users API itself: health, the page's configuration, serving the built
 //! page, compression, and the OpenAPI document, held to what the server really does.
 
-mod common;
-
-use common::{INDEX_HTML, OAUTH_SECRET, TestApp, expect_error, oauth_client};
+use crate::common::{INDEX_HTML, OAUTH_SECRET, TestApp, expect_error, oauth_client};
 use keydesk_server::config::DEMO_ACCOUNT_ID;
 use reqwest::{
     Method, StatusCode,
@@ -227,7 +225,10 @@ async fn without_rows_to_show_the_page_goes_as_built() {
 
 #[tokio::test]
 async fn only_people_who_may_read_users_get_the_first_rows() {
-    let app = TestApp::with_settings("[auth]\nmode = \"proxy\"\n\n[auth.proxy]\n", &[]).await;
+    let app = TestApp::builder()
+        .settings("[auth]\nmode = \"proxy\"\n\n[auth.proxy]\n", &[])
+        .start()
+        .await;
     with_body(&app);
     // No headers at all for nobody; the SSO proxy's for a person.
     let person = |who: Option<(&'static str, &'static str)>| {
@@ -467,7 +468,10 @@ fn real_body(
 /// document's request schemas too.
 #[tokio::test]
 async fn every_documented_operation_answers_as_documented() {
-    let app = TestApp::with_settings(&oauth_client(OAUTH_CLIENT, None), &[]).await;
+    let app = TestApp::builder()
+        .settings(&oauth_client(OAUTH_CLIENT, None), &[])
+        .start()
+        .await;
     let doc = openapi_document(&app).await;
     let active = app.id_of("zoe.lefevre@example.com");
     let suspended = app.id_of("dmitri.ivanov@example.com");

@@ -2,8 +2,6 @@
 //! person's single-use link, accepting it, resending, completing, the outbox and the state counts,
 //! and delivery to a real SMTP server.
 
-mod common;
-
 use std::{
     collections::BTreeMap,
     process::{Child, Command, Stdio},
@@ -11,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{DEV_USER, PUBLIC_URL, TestApp, expect_error};
+use crate::common::{DEV_USER, PUBLIC_URL, TestApp, expect_error};
 use keydesk_api::{BeginRecoveryResponse, MIN_PASSWORD_CHARS, StateCounts, User};
 use reqwest::StatusCode;
 use rusqlite::params;
@@ -619,7 +617,10 @@ async fn a_used_link_is_refused() {
 
 #[tokio::test]
 async fn an_expired_link_is_refused_and_changes_nothing() {
-    let app = TestApp::start_with(|config| config.recovery_link_ttl = Duration::from_secs(1)).await;
+    let app = TestApp::builder()
+        .config(|config| config.recovery_link_ttl = Duration::from_secs(1))
+        .start()
+        .await;
     let zoe = app.id_of(ZOE);
     begun(app.begin_recovery(&[ZOE]).await);
     let token = app.recovery_token(ZOE).await;
@@ -919,7 +920,10 @@ fn outbox_row(app: &TestApp) -> (Option<String>, Option<String>, String, Option<
 #[tokio::test]
 async fn recovery_email_goes_out_by_smtp_and_leaves_no_link_behind() {
     let mail = MailServer::start().await;
-    let app = TestApp::start_with(|config| config.smtp_url = Some(mail.url())).await;
+    let app = TestApp::builder()
+        .config(|config| config.smtp_url = Some(mail.url()))
+        .start()
+        .await;
     begun(app.begin_recovery(&[OLIVER]).await);
 
     let message = eventually("the email at the mail server", || {
@@ -967,9 +971,10 @@ async fn recovery_email_goes_out_by_smtp_and_leaves_no_link_behind() {
 #[tokio::test]
 async fn with_smtp_down_begin_still_succeeds_and_the_email_waits() {
     let closed = free_port();
-    let app =
-        TestApp::start_with(|config| config.smtp_url = Some(format!("smtp://127.0.0.1:{closed}")))
-            .await;
+    let app = TestApp::builder()
+        .config(|config| config.smtp_url = Some(format!("smtp://127.0.0.1:{closed}")))
+        .start()
+        .await;
     let oliver = app.id_of(OLIVER);
     begun(app.begin_recovery(&[OLIVER]).await);
     assert_eq!(recovery_row(&app, &oliver).0, "RECOVERY_STARTED");
@@ -989,7 +994,10 @@ async fn with_smtp_down_begin_still_succeeds_and_the_email_waits() {
 
 #[tokio::test]
 async fn accepting_links_is_rate_limited_by_address_for_people_not_signed_in() {
-    let app = TestApp::with_settings("[rate_limit]\nrecovery_links_per_minute = 2\n", &[]).await;
+    let app = TestApp::builder()
+        .settings("[rate_limit]\nrecovery_links_per_minute = 2\n", &[])
+        .start()
+        .await;
     let forged = "forged-token-that-keydesk-never-issued";
     for _ in 0..2 {
         let (status, body) = accept(&app, forged, "someone@example.com", "a long password").await;
@@ -1021,7 +1029,7 @@ async fn everyone_the_demo_has_in_recovery_started_has_a_live_link_and_its_email
                 row.get(0)
             })
             .unwrap();
-        let token = common::token_in(outbox.clone(), &email);
+        let token = crate::common::token_in(outbox.clone(), &email);
         let (status, info) = inspect(&app, &token).await;
         assert_eq!(status, StatusCode::OK, "{email}: {info}");
     }

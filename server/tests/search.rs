@@ -2,11 +2,9 @@
 //! in a name, people written into the database by something else, state changes, and paging
 //! through a generated crowd in every order.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{TestApp, fold};
+use crate::common::{TestApp, fold};
 use keydesk_api::User;
 use reqwest::StatusCode;
 
@@ -103,7 +101,7 @@ async fn search_follows_a_state_change() {
 /// characters).
 #[tokio::test]
 async fn paging_a_search_of_thousands_misses_and_repeats_nobody() {
-    let app = TestApp::with_generated_users(3_000).await;
+    let app = TestApp::builder().generated_users(3_000).start().await;
     let everyone = app.list_all(&[("max_page_size", "1000")]).await;
     assert_eq!(everyone.len(), 3_000);
     for q in ["zoltán", "son", "ada abara", "a", "12", "example", "nobody"] {

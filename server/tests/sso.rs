@@ -5,11 +5,9 @@
 //! The tests connect from 127.0.0.1, so "an address that is not the proxy" is made by trusting
 //! only 10.9.8.7/32; no test sends anything beyond loopback.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use common::{DEV_USER, TestApp, config_with_settings, expect_error, token_in};
+use crate::common::{DEV_USER, TestApp, config_with_settings, expect_error, token_in};
 use keydesk_api::{
     AcceptRecoveryResponse, ApiError, AuditPage, AuditRecord, AuditVerification, OutboxResponse,
 };
@@ -78,7 +76,10 @@ async fn proxy_app(proxy_keys: &str, tables: &str) -> TestApp {
     );
     // With a trailing newline, as `echo` writes it: the server trims it.
     let secret = format!("{SECRET}\n");
-    TestApp::with_settings(&settings, &[("proxy-secret", secret.as_str())]).await
+    TestApp::builder()
+        .settings(&settings, &[("proxy-secret", secret.as_str())])
+        .start()
+        .await
 }
 
 async fn get_as(app: &TestApp, who: Person, path: &str) -> (StatusCode, Value) {
@@ -1309,10 +1310,10 @@ async fn the_csp_admits_the_pages_inline_loader_by_its_hash_alone() {
     use sha2::{Digest, Sha256};
 
     let loader = "import init from '/keydesk.js'; init('/keydesk_bg.wasm');";
-    let app = TestApp::start_with(|config| {
+    let app = TestApp::builder().config(|config| {
         let html = format!("<!doctype html><title>Keydesk</title><script type=\"module\">{loader}</script><script src=\"/other.js\"></script>");
         std::fs::write(config.dist.join("index.html"), html).unwrap();
-    })
+    }).start()
     .await;
     let response = app.client.get(app.url("/")).send().await.unwrap();
     let csp = response.headers()["content-security-policy"]

@@ -8,15 +8,13 @@
 //! Beginning recovery goes through the `op` stand-in (tests/fixtures/op), which acts on the
 //! cloud directly and logs every invocation.
 
-mod common;
-
 use std::{
     collections::HashSet,
     path::PathBuf,
     time::{Duration, Instant},
 };
 
-use common::{
+use crate::common::{
     DEV_USER, OAUTH_SECRET, TestApp, config_with_settings, expect_error,
     fault_proxy::{Fault, FaultProxy, Match, Seen},
     oauth_client,
@@ -90,8 +88,14 @@ async fn start_cloud(setup: &Setup) -> (TestApp, FaultProxy) {
         oauth_client(CLIENT_ID, None)
     );
     let cloud = match setup.cloud_users {
-        Some(count) => TestApp::with_generated_users_and_settings(count, &settings, &[]).await,
-        None => TestApp::with_settings(&settings, &[]).await,
+        Some(count) => {
+            TestApp::builder()
+                .generated_users(count)
+                .settings(&settings, &[])
+                .start()
+                .await
+        }
+        None => TestApp::builder().settings(&settings, &[]).start().await,
     };
     let proxy = FaultProxy::start(cloud.address()).await;
     (cloud, proxy)
@@ -141,11 +145,13 @@ fn upstream_settings(cloud: &TestApp, base_url: &str, setup: &Setup) -> String {
 
 /// The upstream Keydesk, started but not yet waited for.
 async fn start_keydesk(cloud: &TestApp, base_url: &str, setup: &Setup) -> TestApp {
-    TestApp::with_settings(
-        &upstream_settings(cloud, base_url, setup),
-        &[("client-secret", setup.secret)],
-    )
-    .await
+    TestApp::builder()
+        .settings(
+            &upstream_settings(cloud, base_url, setup),
+            &[("client-secret", setup.secret)],
+        )
+        .start()
+        .await
 }
 
 /// Everything, with the snapshot read once.
@@ -683,11 +689,14 @@ async fn a_token_is_renewed_before_it_runs_out() {
 async fn shutting_down_revokes_the_token() {
     let setup = Setup::default();
     let (cloud, proxy) = start_cloud(&setup).await;
-    let (keydesk, directory) = TestApp::with_settings_and_directory(
-        &upstream_settings(&cloud, &proxy.url(), &setup),
-        &[("client-secret", OAUTH_SECRET)],
-    )
-    .await;
+    let keydesk = TestApp::builder()
+        .settings(
+            &upstream_settings(&cloud, &proxy.url(), &setup),
+            &[("client-secret", OAUTH_SECRET)],
+        )
+        .start()
+        .await;
+    let directory = keydesk.directory();
     snapshot_loaded(&keydesk).await;
     let world = World {
         cloud,

@@ -1,11 +1,9 @@
 //! The Users API over HTTP: listing, searching, sorting, paging, getting, suspending and
 //! reactivating, and every way a request can be wrong.
 
-mod common;
-
 use std::{collections::HashSet, sync::Arc};
 
-use common::{TestApp, expect_error, fold};
+use crate::common::{TestApp, expect_error, fold};
 use keydesk_api::User;
 use reqwest::{Method, StatusCode};
 
@@ -391,7 +389,7 @@ async fn a_page_token_only_continues_its_own_query() {
 /// person exactly once and in order, ties included (there are only a few distinct states).
 #[tokio::test]
 async fn walking_every_page_misses_and_repeats_nobody() {
-    let app = TestApp::with_generated_users(3_000).await;
+    let app = TestApp::builder().generated_users(3_000).start().await;
     // (filter, order_by, the same people in SQL)
     let walks = [
         ("", "display_name", "1 = 1"),

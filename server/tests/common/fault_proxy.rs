@@ -191,10 +191,6 @@ impl FaultProxy {
         }
     }
 
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)

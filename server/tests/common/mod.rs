@@ -1,14 +1,10 @@
 //! A real Keydesk on a free loopback port, over a fresh SQLite file, in one line:
-//! `TestApp::start().await` (the demo directory), `TestApp::start_with(|config| …).await` (the demo
-//! under other settings), `TestApp::with_settings(toml, files).await` (the demo under a
-//! configuration file) or `TestApp::with_generated_users(n).await`.
+//! `TestApp::start().await` (the demo directory), or with a builder:
+//! `TestApp::builder().settings(toml, files).generated_users(n).config(|c| …).start().await`.
 //!
 //! Every JSON answer goes through [`TestApp::send`], which checks what must hold of any answer:
 //! it is `application/json`, an error has the one error shape with `code` equal to the HTTP
 //! status, and nothing is ever a 500.
-
-// Each test binary uses its own share of these helpers.
-#![allow(dead_code)]
 
 pub mod fault_proxy;
 
@@ -39,36 +35,84 @@ pub struct TestApp {
     address: SocketAddr,
     server: tokio::task::JoinHandle<()>,
     audit: std::sync::Arc<keydesk_server::audit::AuditLog>,
+    directory: std::sync::Arc<dyn keydesk_server::directory::Directory>,
     // Deleted when the app is dropped; moved along on restart.
     dir: TempDir,
+}
+
+/// How a [`TestApp`] starts: the demo directory unless `generated_users`, development sign-in
+/// unless `settings`, and any [`Config`] change.
+#[derive(Default)]
+#[must_use]
+pub struct TestAppBuilder<'a> {
+    settings: Option<(String, Vec<(String, String)>)>,
+    generated_users: Option<u32>,
+    configure: Vec<Box<dyn FnOnce(&mut Config) + 'a>>,
+}
+
+impl<'a> TestAppBuilder<'a> {
+    /// Read `settings` as the configuration file, with `files` (name, contents) written beside
+    /// it (see [`config_with_settings`]).
+    pub fn settings(mut self, settings: &str, files: &[(&str, &str)]) -> Self {
+        let files = files
+            .iter()
+            .map(|(name, contents)| (name.to_string(), contents.to_string()))
+            .collect();
+        self.settings = Some((settings.to_owned(), files));
+        self
+    }
+
+    /// A freshly generated directory of `count` users instead of the demo.
+    pub fn generated_users(mut self, count: u32) -> Self {
+        self.generated_users = Some(count);
+        self
+    }
+
+    /// Change the configuration before the server starts.
+    pub fn config(mut self, configure: impl FnOnce(&mut Config) + 'a) -> Self {
+        self.configure.push(Box::new(configure));
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let (dir, mut config) = match &self.settings {
+            Some((settings, files)) => {
+                let files: Vec<(&str, &str)> = files
+                    .iter()
+                    .map(|(n, c)| (n.as_str(), c.as_str()))
+                    .collect();
+                config_with_settings(settings, &files)
+            }
+            None => {
+                let dir = new_dir();
+                let config = config_for(&dir);
+                (dir, config)
+            }
+        };
+        for configure in self.configure {
+            configure(&mut config);
+        }
+        if let Some(count) = self.generated_users {
+            generate_directory(&config, count).expect("generating the directory");
+        }
+        TestApp::serve(dir, config).await
+    }
 }
 
 impl TestApp {
     /// A server over a new data directory, seeded with the demo users on first open.
     pub async fn start() -> TestApp {
-        Self::start_with(|_| {}).await
+        Self::builder().start().await
     }
 
-    /// A server over a new demo directory, with some settings changed first.
-    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-        let dir = new_dir();
-        let mut config = config_for(&dir);
-        configure(&mut config);
-        Self::serve(dir, config).await
+    /// Anything else: `TestApp::builder().settings(toml, &[]).generated_users(n).start().await`.
+    pub fn builder<'a>() -> TestAppBuilder<'a> {
+        TestAppBuilder::default()
     }
 
-    /// A server over a new demo directory, reading `settings` as its configuration file.
-    pub async fn with_settings(settings: &str, files: &[(&str, &str)]) -> TestApp {
-        let (dir, config) = config_with_settings(settings, files);
-        Self::serve(dir, config).await
-    }
-
-    /// A server over a freshly generated directory of `count` users.
-    pub async fn with_generated_users(count: u32) -> TestApp {
-        let dir = new_dir();
-        let config = config_for(&dir);
-        generate_directory(&config, count).expect("generating the directory");
-        Self::serve(dir, config).await
+    /// The directory, to shut it down as `keydesk_server::run` does when the server stops.
+    pub fn directory(&self) -> std::sync::Arc<dyn keydesk_server::directory::Directory> {
+        self.directory.clone()
     }
 
     /// Stop this server and build a new app over the same data directory, as a restart does.
@@ -76,33 +120,6 @@ impl TestApp {
         self.server.abort();
         let _ = self.server.await;
         Self::serve(self.dir, self.config).await
-    }
-
-    /// A server over a freshly generated directory of `count` users, reading `settings` as its
-    /// configuration file (see [`config_with_settings`]).
-    pub async fn with_generated_users_and_settings(
-        count: u32,
-        settings: &str,
-        files: &[(&str, &str)],
-    ) -> TestApp {
-        let (dir, config) = config_with_settings(settings, files);
-        generate_directory(&config, count).expect("generating the directory");
-        Self::serve(dir, config).await
-    }
-
-    /// [`TestApp::with_settings`], also holding the directory, to shut it down as
-    /// `keydesk_server::run` does when the server stops.
-    pub async fn with_settings_and_directory(
-        settings: &str,
-        files: &[(&str, &str)],
-    ) -> (
-        TestApp,
-        std::sync::Arc<dyn keydesk_server::directory::Directory>,
-    ) {
-        let (dir, config) = config_with_settings(settings, files);
-        let keydesk = keydesk_server::build(&config).expect("building the app");
-        let directory = keydesk.directory.clone();
-        (Self::serve_built(dir, config, keydesk).await, directory)
     }
 
     async fn serve(dir: TempDir, config: Config) -> TestApp {
@@ -122,6 +139,7 @@ impl TestApp {
             .expect("binding a loopback port");
         let address = listener.local_addr().unwrap();
         let audit = keydesk.audit.clone();
+        let directory = keydesk.directory.clone();
         let server = tokio::spawn(keydesk.serve(listener, std::future::pending()));
         TestApp {
             config,
@@ -129,6 +147,7 @@ impl TestApp {
             address,
             server,
             audit,
+            directory,
             dir,
         }
     }

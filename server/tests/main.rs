@@ -1,0 +1,15 @@
+//! The server's integration tests, in one binary so that they link once: each module is one
+//! area, and every test starts a real Keydesk on a free loopback port over fresh SQLite files
+//! ([`common::TestApp`]).
+
+mod common;
+mod contract;
+mod database_file;
+mod fault_proxy_and_op;
+mod oauth;
+mod page_and_meta;
+mod recovery;
+mod search;
+mod sso;
+mod upstream;
+mod users_api;
