@@ -47,8 +47,10 @@ pub struct TestApp {
 pub struct TestAppBuilder<'a> {
     settings: Option<(String, Vec<(String, String)>)>,
     generated_users: Option<u32>,
-    configure: Vec<Box<dyn FnOnce(&mut Config) + 'a>>,
+    configure: Vec<Configure<'a>>,
 }
+
+type Configure<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
 
 impl<'a> TestAppBuilder<'a> {
     /// Read `settings` as the configuration file, with `files` (name, contents) written beside
