@@ -6,6 +6,7 @@ mod common;
 mod contract;
 mod database_file;
 mod fault_proxy_and_op;
+mod faults;
 mod oauth;
 mod page_and_meta;
 mod recovery;

@@ -210,26 +210,30 @@ impl AuditLog {
         }
     }
 
-    /// Why the trail cannot be written now, if it cannot. After a failure, each call tries a
-    /// real write (taking the lock, waiting at most a second), so the answer clears by itself
-    /// once the lock is let go or the disk has room again.
+    /// Why the trail cannot be written now, if it cannot: each call takes the write lock
+    /// (waiting at most a second), so a lock held elsewhere shows before any change fails; after
+    /// a failed write it also writes, so a full disk shows until there is room again.
     pub async fn unwritable(&self) -> Option<StorageError> {
-        self.unwritable.lock().expect("not poisoned").as_ref()?;
+        let failed_before = self.unwritable.lock().expect("not poisoned").is_some();
         let lock_timeout = self.lock_timeout;
         let result = self
             .run(move |conn| {
                 conn.busy_timeout(lock_timeout.min(Duration::from_secs(1)))?;
                 let probe = (|| {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    tx.execute_batch(
-                        "CREATE TABLE IF NOT EXISTS audit_probe (time TEXT NOT NULL);
-                         DELETE FROM audit_probe;",
-                    )?;
-                    tx.execute(
-                        "INSERT INTO audit_probe (time) VALUES (?1)",
-                        [humantime::format_rfc3339_millis(SystemTime::now()).to_string()],
-                    )?;
-                    tx.commit()
+                    if failed_before {
+                        tx.execute_batch(
+                            "CREATE TABLE IF NOT EXISTS audit_probe (time TEXT NOT NULL);
+                             DELETE FROM audit_probe;",
+                        )?;
+                        tx.execute(
+                            "INSERT INTO audit_probe (time) VALUES (?1)",
+                            [humantime::format_rfc3339_millis(SystemTime::now()).to_string()],
+                        )?;
+                        tx.commit()
+                    } else {
+                        tx.rollback()
+                    }
                 })();
                 conn.busy_timeout(lock_timeout)?;
                 probe

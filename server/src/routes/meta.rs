@@ -4,19 +4,33 @@ use axum::{Json, extract::State};
 use keydesk_api::{PageConfig, Session};
 use serde::Serialize;
 
-use crate::{AppState, auth::Signed};
+use crate::{AppState, auth::Signed, error::AppError};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok` once the server can answer.
+    /// `ok` once the server can answer and record changes.
     pub status: &'static str,
 }
 
-/// Report that the server is up and its directory answers.
+/// Report that the server is up and can record changes: 503, saying why, while the audit trail
+/// cannot be written (locked by another process, a full disk), since every change is refused
+/// until it can.
 #[utoipa::path(get, path = "/healthz", tag = "meta",
-    responses((status = 200, description = "Ready", body = Health)))]
-pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "The audit trail cannot be written, so no change can be made", body = keydesk_api::ApiError),
+    ))]
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
+    match state.audit.unwritable().await {
+        None => Ok(Json(Health { status: "ok" })),
+        Some(cause) => {
+            let mut error = AppError::unaudited(&cause);
+            error.message = format!(
+                "The audit trail cannot be written: {cause}. Changes are refused until it can be."
+            );
+            Err(error)
+        }
+    }
 }
 
 /// Who is signed in, and what they may do.

@@ -7,6 +7,7 @@
 //! status, and nothing is ever a 500.
 
 pub mod fault_proxy;
+pub mod process;
 
 use std::{net::SocketAddr, time::Duration};
 
