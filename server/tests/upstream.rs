@@ -1530,3 +1530,124 @@ async fn the_client_secret_goes_to_the_token_endpoint_only() {
         }
     }
 }
+
+#[tokio::test]
+async fn with_audit_db_locked_nothing_is_asked_of_1password() {
+    let world = start(Setup::default()).await;
+    let id = active_member(&world.cloud, 0).await.id.to_string();
+    let audit_db = world.keydesk.config.data_dir.join("audit.db");
+    let holder = crate::common::process::LockHolder::hold(&audit_db);
+    let (status, body) = world.call(&id, "suspend").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "The audit trail cannot be written: audit.db is locked by another process"
+        ) && message.ends_with("Nothing was changed."),
+        "{message}"
+    );
+    assert!(
+        world.calls(Method::POST, ":suspend").is_empty(),
+        "1Password was asked"
+    );
+    assert_eq!(world.cloud_state(&id), "ACTIVE");
+    drop(holder);
+    assert_eq!(world.call(&id, "suspend").await.0, StatusCode::OK);
+    let outcomes = world.audited("suspend");
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0].outcome, "succeeded");
+}
+
+#[tokio::test]
+async fn a_suspend_whose_answer_never_comes_is_settled_by_reading_the_person() {
+    let world = start(Setup::default().set("max_attempts", "1")).await;
+    let id = active_member(&world.cloud, 0).await.id.to_string();
+    // The suspend reaches 1Password, and its answer is lost: whether it happened is not known.
+    world
+        .proxy
+        .inject(Fault::DropAfterForward, Match::PathContains(":suspend"));
+    let (status, body) = world.call(&id, "suspend").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("not known yet"), "{message}");
+    assert_eq!(world.cloud_state(&id), "SUSPENDED", "it did happen");
+    // Open until Keydesk reads her (after its next reading of the directory), then settled:
+    // the trail never says she was not suspended.
+    let settled = eventually(
+        "the suspend is settled",
+        Duration::from_secs(15),
+        async || world.audited("suspend").pop(),
+    )
+    .await;
+    assert_eq!(settled.outcome, "succeeded", "{settled:?}");
+    assert_eq!(
+        settled.reason,
+        "outcome found afterwards, 1Password's answer having never come: they are SUSPENDED"
+    );
+}
+
+#[tokio::test]
+async fn an_attempt_left_open_by_a_crash_is_settled_at_the_next_start() {
+    let setup = Setup::default();
+    let (cloud, proxy) = start_cloud(&setup).await;
+    let done = active_member(&cloud, 0).await.id.to_string();
+    let not_done = active_member(&cloud, 1).await.id.to_string();
+    // What a Keydesk killed mid-call leaves: two suspends recorded as attempted, never settled;
+    // one of them reached 1Password.
+    assert_eq!(
+        cloud
+            .post(&format!("{}:suspend", cloud.user_path(&done)))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (dir, config) = crate::common::config_with_settings(
+        &upstream_settings(&cloud, &proxy.url(), &setup),
+        &[("client-secret", OAUTH_SECRET)],
+    );
+    let audit = keydesk_server::audit::AuditLog::open(
+        &config.data_dir.join("audit.db"),
+        Duration::from_secs(1),
+        true,
+    )
+    .unwrap();
+    for id in [&done, &not_done] {
+        let attempt = keydesk_server::audit::Attempt::new(
+            "amara.okafor@example.com".into(),
+            vec!["keydesk-admins".into()],
+            keydesk_api::AuditAction::Suspend,
+            "before-the-crash".into(),
+            "127.0.0.1".into(),
+        );
+        let entry = attempt.entry(
+            vec![id.clone()],
+            keydesk_api::AuditOutcome::Attempted,
+            String::new(),
+        );
+        audit.record(entry).await.unwrap();
+    }
+    drop(audit);
+
+    let keydesk = crate::common::TestApp::in_dir(dir, config).await;
+    let world = World {
+        cloud,
+        proxy,
+        keydesk,
+    };
+    let outcomes = eventually("both are settled", Duration::from_secs(15), async || {
+        let outcomes = world.audited("suspend");
+        (outcomes.len() == 2).then_some(outcomes)
+    })
+    .await;
+    let by_target = |id: &str| outcomes.iter().find(|r| r.targets == [id]).unwrap().clone();
+    assert_eq!(by_target(&done).outcome, "succeeded");
+    assert_eq!(
+        by_target(&done).reason,
+        "outcome found after restart: they are SUSPENDED"
+    );
+    assert_eq!(by_target(&not_done).outcome, "failed");
+    assert_eq!(
+        by_target(&not_done).reason,
+        "outcome found after restart: they are ACTIVE"
+    );
+}

@@ -113,6 +113,11 @@ impl TestApp {
         TestAppBuilder::default()
     }
 
+    /// A server over a data directory a test prepared (see [`config_with_settings`]).
+    pub async fn in_dir(dir: TempDir, config: Config) -> TestApp {
+        Self::serve(dir, config).await
+    }
+
     /// The directory, to shut it down as `keydesk_server::run` does when the server stops.
     pub fn directory(&self) -> std::sync::Arc<dyn keydesk_server::directory::Directory> {
         self.directory.clone()

@@ -43,7 +43,10 @@ impl Process {
         let mut line = String::new();
         while !line.starts_with("Keydesk is running at ") {
             line.clear();
-            assert!(stdout.read_line(&mut line).unwrap() > 0, "keydesk-server stopped");
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "keydesk-server stopped"
+            );
         }
         // Keep reading what it prints, so that it never writes into a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));

@@ -176,7 +176,8 @@ impl UpstreamDirectory {
                     )
                     .await;
             }
-            Err(DirectoryError::OutcomeUnknown(_)) => {}
+            // Read the directory soon, which settles the attempt by what 1Password says.
+            Err(DirectoryError::OutcomeUnknown(_)) => self.changed.notify_one(),
             Err(err) => {
                 self.ledger
                     .settle(
