@@ -32,6 +32,7 @@ async fn main() -> std::process::ExitCode {
     // The log goes to stderr; stdout says where Keydesk listens.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "keydesk_server=info,tower_http=warn".into()),

@@ -4,15 +4,17 @@
 //! connection is answered 503 at once and closed, instead of making everyone wait.
 //!
 //! axum's own `serve` offers none of these, so connections are served with hyper's own
-//! settings through `hyper-util`, as axum's `serve-with-hyper` example does.
+//! settings, as axum's `serve-with-hyper` example does. HTTP/1.1 only: it is what an SSO proxy
+//! speaks to Keydesk, and hyper's version detection for HTTP/2 would wait for a first byte with
+//! no timeout at all, which is how idle connections used to pile up.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, extract::Request};
-use hyper::body::Incoming;
+use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
 };
 use serde::Deserialize;
 use tokio::{net::TcpListener, sync::Semaphore};
@@ -78,19 +80,12 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let refusal = too_many_connections();
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(HYPER_MAX_HEADER_BUFFER)
         .max_headers(100);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(HYPER_MAX_HEADER_BUFFER as u32)
-        .keep_alive_interval(limits.header_read_timeout)
-        .keep_alive_timeout(limits.header_read_timeout);
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -118,9 +113,7 @@ pub async fn serve(
         let hyper_service = hyper::service::service_fn(move |request: Request<Incoming>| {
             tower_service.clone().oneshot(request)
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
-            .into_owned();
+        let connection = builder.serve_connection(TokioIo::new(stream), hyper_service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A client that went away mid-request is not Keydesk's error.

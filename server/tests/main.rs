@@ -7,6 +7,7 @@ mod contract;
 mod database_file;
 mod fault_proxy_and_op;
 mod faults;
+mod limits;
 mod oauth;
 mod page_and_meta;
 mod recovery;

@@ -1346,3 +1346,33 @@ fn audit_action(method: &str) -> &'static str {
         other => panic!("no audit action for {other}"),
     }
 }
+
+#[tokio::test]
+async fn a_forwarded_address_is_believed_only_with_the_proxys_secret() {
+    let app = proxy_app("", "").await;
+    // From the proxy's address, but without its secret: whoever sent this could write any
+    // X-Forwarded-For, so the record keeps the connection's own address.
+    let request = app
+        .client
+        .get(app.url("/api/session"))
+        .header("X-Forwarded-Email", ADMIN.email)
+        .header(SECRET_HEADER, "a wrong secret of enough length")
+        .header("X-Forwarded-For", "203.0.113.66");
+    expect_error(
+        &app.send(request).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHENTICATED",
+    );
+    let record = last_record(&app);
+    assert_eq!(
+        summary(&record),
+        ("sign_in", "denied", "unverified: amara.okafor@example.com")
+    );
+    assert_eq!(record.client_address, "127.0.0.1");
+    // Nor is an address that is not one.
+    let request = ADMIN
+        .sign(app.client.post(app.url(&method_path(&app, ZOE, "suspend"))))
+        .header("X-Forwarded-For", "not-an-address, 10.0.0.1");
+    let _ = app.send(request).await;
+    assert_eq!(last_record(&app).client_address, "127.0.0.1");
+}

@@ -28,15 +28,24 @@ impl Process {
     /// Start the binary over `dir` (its `data` directory and its `keydesk.toml`) and wait until
     /// it says where it listens.
     pub fn start(dir: &Path) -> Process {
+        Self::spawn(dir, Stdio::null())
+    }
+
+    /// [`Process::start`], with its log (stderr, at `info`) written to `log`.
+    pub fn start_logging(dir: &Path, log: &Path) -> Process {
+        Self::spawn(dir, std::fs::File::create(log).unwrap().into())
+    }
+
+    fn spawn(dir: &Path, stderr: Stdio) -> Process {
         std::fs::write(dir.join("keydesk.toml"), SETTINGS).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_keydesk-server"))
             .env("KEYDESK_LISTEN", "127.0.0.1:0")
             .env("KEYDESK_DATA_DIR", dir.join("data"))
             .env("KEYDESK_DIST", dir.join("dist"))
             .env("KEYDESK_CONFIG", dir.join("keydesk.toml"))
-            .env("RUST_LOG", "keydesk_server=warn")
+            .env("RUST_LOG", "keydesk_server=info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("starting keydesk-server");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
