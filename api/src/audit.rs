@@ -244,24 +244,33 @@ pub struct AuditPage {
 pub struct AuditQuery {
     /// Actor email (exact, any case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(max_length = 320))]
     pub actor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::openapi::audit_action_schema))]
     pub action: Option<String>,
     /// A user ID or name among the targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(max_length = 320))]
     pub target: Option<String>,
-    /// `succeeded`, `denied`, `failed` or `attempted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::openapi::audit_outcome_schema))]
     pub outcome: Option<String>,
     /// RFC 3339: records at or after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::openapi::time_or_empty_schema))]
     pub since: Option<String>,
     /// RFC 3339: records before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::openapi::time_or_empty_schema))]
     pub until: Option<String>,
+    /// 1 to 1000; 50 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::openapi::page_size_schema))]
     pub max_page_size: Option<String>,
+    /// The previous page's `next_page_token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(pattern = "^([1-9][0-9]{0,17})?$"))]
     pub page_token: Option<String>,
 }
 

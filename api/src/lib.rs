@@ -9,6 +9,8 @@
 mod audit;
 mod error;
 mod ids;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod query;
 mod recovery;
 mod user;

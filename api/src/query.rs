@@ -42,22 +42,28 @@ pub fn parse_page_size(text: Option<&str>, default: u32) -> Result<u32, String> 
 pub struct ListUsersParams {
     /// `user.isActive()` or `user.isSuspended()`; empty for everyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::openapi::filter_schema))]
     pub filter: Option<String>,
     /// 1 to 1000; 25 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::openapi::page_size_schema))]
     pub max_page_size: Option<String>,
-    /// The previous response's `next_page_token`.
+    /// The previous response's `next_page_token`, unchanged: it is signed, and tied to the
+    /// query that gave it (a token made up or altered is refused with 400).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_token: Option<String>,
     /// Keydesk extension: text matched against name, email and ID, ignoring case and accents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(max_length = 200))]
     pub q: Option<String>,
     /// Keydesk extension: only users in this state (any state, for example `RECOVERY_STARTED`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::openapi::state_schema))]
     pub state: Option<String>,
     /// Keydesk extension: `display_name`, `email`, `state` or `create_time`, then optionally
     /// ` asc` or ` desc`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::openapi::order_by_schema))]
     pub order_by: Option<String>,
 }
 

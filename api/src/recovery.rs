@@ -13,6 +13,7 @@ pub const MAX_RECOVERY_BATCH: usize = 10;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BeginRecoveryRequest {
     /// One to ten people, each by ID, email or display name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::recovery_names_schema))]
     pub users: Vec<String>,
 }
 
@@ -61,8 +62,10 @@ pub struct RecoveryLinkInfo {
 pub struct AcceptRecoveryRequest {
     pub token: String,
     /// The person confirms the address the link was sent to.
+    #[cfg_attr(feature = "openapi", schema(max_length = 320))]
     pub email: String,
-    /// The new account password.
+    /// The new account password: at least `MIN_PASSWORD_CHARS` characters, at most 1000.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::password_schema))]
     pub password: String,
 }
 

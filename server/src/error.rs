@@ -20,6 +20,8 @@ pub struct AppError {
     /// A database that could not be written (locked, full, read-only): for a change, that means
     /// its record could not be written either, and nothing was changed.
     pub storage: Option<StorageError>,
+    /// For 405: the methods the path does take (`Allow`).
+    pub allow: Option<&'static str>,
 }
 
 impl AppError {
@@ -29,6 +31,15 @@ impl AppError {
             message: message.into(),
             retry_after: None,
             storage: None,
+            allow: None,
+        }
+    }
+
+    /// 405, naming the methods the path takes.
+    pub fn method_not_allowed(allow: &'static str, message: impl Into<String>) -> Self {
+        AppError {
+            allow: Some(allow),
+            ..Self::new(ErrorStatus::MethodNotAllowed, message)
         }
     }
 
@@ -94,6 +105,12 @@ impl IntoResponse for AppError {
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
+        if let Some(allow) = self.allow {
+            response.headers_mut().insert(
+                axum::http::header::ALLOW,
+                axum::http::HeaderValue::from_static(allow),
+            );
+        }
         response
     }
 }
@@ -131,6 +148,7 @@ impl From<DirectoryError> for AppError {
         let status = match &err {
             DirectoryError::NotFound(_) | DirectoryError::Missing(_) => ErrorStatus::NotFound,
             DirectoryError::FailedPrecondition(_) => ErrorStatus::FailedPrecondition,
+            DirectoryError::Refused(_) => ErrorStatus::PermissionDenied,
             DirectoryError::InvalidArgument(_) => ErrorStatus::InvalidArgument,
             DirectoryError::Unavailable(_) | DirectoryError::OutcomeUnknown(_) => {
                 ErrorStatus::Unavailable

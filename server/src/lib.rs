@@ -37,7 +37,6 @@ use directory::{
     embedded::{RecoverySettings, SqliteDirectory},
     upstream::UpstreamDirectory,
 };
-pub use openapi::openapi_document;
 use security::SecurityHeaders;
 use serve::ServerLimits;
 use settings::{Backend, Settings};

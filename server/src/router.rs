@@ -1,24 +1,29 @@
-//! Every route Keydesk answers, in one place.
+//! Every route Keydesk answers, in one place, and the OpenAPI document made from the same list.
+
+use std::sync::Arc;
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::DefaultBodyLimit,
     http::{Method, Uri},
     middleware::{Next, from_fn, from_fn_with_state},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::post,
 };
 use keydesk_api::ErrorStatus;
 use tower_http::{
     catch_panic::CatchPanicLayer, compression::CompressionLayer, timeout::RequestBodyTimeoutLayer,
 };
+use utoipa::openapi::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    AppState, auth,
+    AppState,
+    auth::{self, printable},
     error::AppError,
+    openapi::{self, Operations},
     page,
     routes::{audit, meta, oauth, recovery, users},
-    security,
     serve::ServerLimits,
 };
 
@@ -28,63 +33,117 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// and groups fit many times over; a 300 KB groups header does not.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-pub fn router(state: AppState, limits: &ServerLimits) -> Router {
+/// The API's routes, each registered with its OpenAPI description in one line, and the
+/// document they make.
+pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
     // Everything that reads or changes the directory needs a signed-in person; the Users API
     // also takes an OAuth client's bearer token, and nothing else does.
-    let users_api = Router::new()
+    let users_api = OpenApiRouter::with_openapi(openapi::custom_methods())
         // The Users API (v1beta1), and Keydesk's extensions of it.
-        .route(
-            "/v1beta1/accounts/{account_id}/users",
-            get(users::list_users),
-        )
-        .route(
-            "/v1beta1/accounts/{account_id}/users/{user}",
-            get(users::get_user).post(users::call_user_method),
-        );
-    let persons_only = Router::new()
-        .route(
-            "/v1beta1/accounts/{account_id}/users:beginRecovery",
-            post(recovery::begin_recovery),
-        )
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::get_user))
+        // `:suspend`, `:reactivate`, `:completeRecovery` and `:resendRecovery` share this route
+        // (`{user_id}` holds `ID:method`); the document describes each at its own path, from
+        // `openapi::custom_methods` above.
+        .route(USER_PATH, post(users::call_user_method));
+    let persons_only = OpenApiRouter::new()
+        .routes(routes!(recovery::begin_recovery))
         // What the page needs besides the Users API.
-        .route("/api/session", get(meta::session))
-        .route("/api/config", get(meta::page_config))
-        .route("/api/state-counts", get(recovery::state_counts))
-        .route("/api/outbox", get(recovery::list_outbox))
-        .route("/api/audit", get(audit::list_audit))
-        .route("/api/audit/export", get(audit::export_audit))
-        .route("/api/audit/verify", get(audit::verify_audit))
+        .routes(routes!(meta::session))
+        .routes(routes!(meta::page_config))
+        .routes(routes!(recovery::state_counts))
+        .routes(routes!(recovery::list_outbox))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::export_audit))
+        .routes(routes!(audit::verify_audit))
         .route_layer(from_fn_with_state(
             state.clone(),
             auth::oauth::refuse_bearer,
         ));
     // Outermost, so it runs first: `refuse_bearer` needs to know who authenticated.
-    let protected = users_api
+    let mut protected = users_api
         .merge(persons_only)
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    openapi::layer_answers(
+        protected.get_openapi_mut(),
+        Operations::All,
+        &[
+            (
+                401,
+                "Not signed in (no identity from the SSO proxy, or a bearer token that is not valid)",
+            ),
+            (
+                403,
+                "Signed in, but without the permission, role or scope this needs",
+            ),
+            (
+                503,
+                "The directory cannot be read or written now (1Password unreachable, a database locked)",
+            ),
+        ],
+    );
     // The person holding a recovery link has a link, not a login; an OAuth client asking for a
     // token has its client credentials.
-    let public = Router::new()
-        .route("/v1beta1/users/oauth2/token", post(oauth::issue_token))
-        .route("/v1beta1/users/oauth2/revoke", post(oauth::revoke_token))
-        .route(
-            "/api/recovery:inspect",
-            post(recovery::inspect_recovery_link),
-        )
-        .route("/api/recovery:accept", post(recovery::accept_recovery_link))
-        .route("/healthz", get(meta::healthz))
-        .route("/openapi.json", get(meta::openapi_json));
-    Router::new()
-        .merge(protected)
+    let links = OpenApiRouter::new()
+        .routes(routes!(recovery::inspect_recovery_link))
+        .routes(routes!(recovery::accept_recovery_link));
+    let public = OpenApiRouter::new()
+        .routes(routes!(oauth::issue_token))
+        .routes(routes!(oauth::revoke_token))
+        .routes(routes!(meta::healthz))
+        .routes(routes!(meta::openapi_json));
+    // Every change, and every use of a recovery link, passes the guard (`auth::Guard`).
+    let mut guarded = protected.merge(links);
+    openapi::layer_answers(
+        guarded.get_openapi_mut(),
+        Operations::Changes,
+        &[
+            (
+                429,
+                "Acting faster than the rate limit allows (Retry-After says when to try again)",
+            ),
+            (
+                503,
+                "The audit trail cannot be written, so nothing was changed",
+            ),
+        ],
+    );
+    let (router, mut document) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(guarded)
         .merge(public)
+        .split_for_parts();
+    // What the layers `router` puts around every route may answer.
+    openapi::layer_answers(
+        &mut document,
+        Operations::All,
+        &[(431, "The request's headers are larger than Keydesk accepts")],
+    );
+    openapi::layer_answers(
+        &mut document,
+        Operations::WithBody,
+        &[
+            (400, "The body is not what this call takes"),
+            (413, "The request body is larger than Keydesk accepts"),
+            (415, "The body is not of the type this call takes"),
+        ],
+    );
+    (router, document)
+}
+
+/// Where a user's custom methods are called (`…/users/{user_id}:{method}`).
+const USER_PATH: &str = "/v1beta1/accounts/{account_id}/users/{user_id}";
+
+pub fn router(state: AppState, limits: &ServerLimits) -> Router {
+    let (api, document) = api(&state);
+    let router = api
         // Anything else: the page (with SPA fallback), or a JSON 404 under the API prefixes.
         .fallback(page::serve_page)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn_with_state(state.clone(), auth::request_context))
-        .layer(from_fn_with_state(
-            state.clone(),
-            security::add_security_headers,
-        ))
+        .layer(Extension(Arc::new(document)))
+        .layer(from_fn_with_state(state.clone(), auth::request_context));
+    state
+        .security
+        .apply(router)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
         .layer(from_fn(refuse_large_headers))
@@ -114,11 +173,19 @@ async fn refuse_large_headers(request: axum::extract::Request, next: Next) -> Re
     next.run(request).await
 }
 
+/// A method the path does not take. Axum names the methods its route takes; a user's custom
+/// methods (`…/users/{id}:suspend`) share their route with reading the user, but take POST only.
 async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
-    AppError::new(
-        ErrorStatus::MethodNotAllowed,
-        format!("{method} is not allowed on {}", uri.path()),
-    )
+    let message = format!("{method} is not allowed on {}", printable(uri.path()));
+    let mut segments = uri.path().rsplit('/');
+    let (last, parent) = (segments.next().unwrap_or_default(), segments.next());
+    if last.contains(':') {
+        AppError::method_not_allowed("POST", message)
+    } else if parent == Some("users") {
+        AppError::method_not_allowed("GET, HEAD", message)
+    } else {
+        AppError::new(ErrorStatus::MethodNotAllowed, message)
+    }
 }
 
 /// A panic is a bug; the person still gets the JSON error shape, never a dropped connection.

@@ -5,15 +5,12 @@
 use std::path::Path;
 
 use axum::{
-    extract::{Request, State},
+    Router,
     http::{HeaderName, HeaderValue, header},
-    middleware::Next,
-    response::Response,
 };
 use data_encoding::BASE64;
 use sha2::{Digest, Sha256};
-
-use crate::AppState;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The headers, built once.
 #[derive(Clone)]
@@ -86,16 +83,17 @@ impl SecurityHeaders {
     }
 }
 
-pub async fn add_security_headers(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    for (name, value) in &state.security.headers {
-        response.headers_mut().insert(name.clone(), value.clone());
+impl SecurityHeaders {
+    /// Put the headers on every response of `router` (tower-http's `SetResponseHeader`).
+    pub fn apply<S: Clone + Send + Sync + 'static>(&self, mut router: Router<S>) -> Router<S> {
+        for (name, value) in &self.headers {
+            router = router.layer(SetResponseHeaderLayer::overriding(
+                name.clone(),
+                value.clone(),
+            ));
+        }
+        router
     }
-    response
 }
 
 #[cfg(test)]

@@ -243,13 +243,7 @@ async fn begin_recovery_refuses_a_name_matching_nobody() {
         "No Such Person",
         "NOSUCHUSERAAAAAAAAAAAAAAAA",
     ] {
-        let message = refuse_begin(
-            &app,
-            &[ZOE, nobody],
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-        )
-        .await;
+        let message = refuse_begin(&app, &[ZOE, nobody], StatusCode::NOT_FOUND, "NOT_FOUND").await;
         assert!(message.contains(nobody), "{message}");
     }
 }
@@ -280,8 +274,8 @@ async fn nobody_may_begin_recovery_of_their_own_account() {
         let message = refuse_begin(
             &app,
             &[ZOE, own],
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
         )
         .await;
         // However the request named them, the message names them as a person knows them.

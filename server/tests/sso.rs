@@ -622,13 +622,13 @@ async fn nobody_recovers_their_own_account_whatever_their_role() {
         for names in [vec![who.email], vec![OLIVER, who.email]] {
             let message = expect_error(
                 &begin_as(&app, who, &names).await,
-                StatusCode::BAD_REQUEST,
-                "INVALID_ARGUMENT",
+                StatusCode::FORBIDDEN,
+                "PERMISSION_DENIED",
             );
             assert!(message.contains("own account"), "{who:?}: {message}");
             assert_eq!(
                 summary(&last_record(&app)),
-                ("begin_recovery", "failed", who.email)
+                ("begin_recovery", "denied", who.email)
             );
         }
         assert!(
@@ -648,13 +648,13 @@ async fn nobody_recovers_their_own_account_whatever_their_role() {
         let before = app.tables();
         let message = expect_error(
             &post_as(&app, me, &method_path(&app, email, method)).await,
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
         );
         assert!(message.contains("own account"), "{method}: {message}");
         assert_eq!(
             summary(&last_record(&app)),
-            (audit_action(method), "failed", email)
+            (audit_action(method), "denied", email)
         );
         assert!(
             app.tables() == before,

@@ -8,6 +8,22 @@ use super::{AuditError, AuditLog, chain};
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 
+/// An RFC 3339 time (any offset, any year; without an offset, UTC), written as the trail
+/// writes its times, so that comparing text compares times. Before 1970 or after 9999 there are
+/// no records, so those ends stand for them.
+fn stored_time(text: &str) -> Option<String> {
+    let text = text.trim();
+    let timestamp = text
+        .parse::<jiff::Timestamp>()
+        .or_else(|_| format!("{text}Z").parse::<jiff::Timestamp>())
+        .ok()?;
+    let bounded = timestamp.clamp(
+        jiff::Timestamp::UNIX_EPOCH,
+        "9999-12-30T00:00:00Z".parse().expect("a valid time"),
+    );
+    Some(bounded.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+}
+
 impl AuditLog {
     /// Records matching the filters, newest first, one page at a time; with `all`, every match
     /// oldest first (for the JSON Lines export).
@@ -41,16 +57,38 @@ impl AuditLog {
             .zip([("since", &query.since), ("until", &query.until)])
         {
             if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-                let time = humantime::parse_rfc3339_weak(value).map_err(|_| {
+                *bound = Some(stored_time(value).ok_or_else(|| {
                     AuditError::Invalid(format!(
                         "{name} must be a time like 2026-11-22T10:00:00Z, not '{}'",
                         value.chars().take(40).collect::<String>()
                     ))
-                })?;
-                *bound = Some(humantime::format_rfc3339_millis(time).to_string());
+                })?);
             }
         }
         let [since, until] = bounds;
+        for (name, value) in [("actor", &query.actor), ("target", &query.target)] {
+            if value.as_deref().is_some_and(|v| v.chars().count() > 320) {
+                return Err(AuditError::Invalid(format!(
+                    "{name} is too long: at most 320 characters"
+                )));
+            }
+        }
+        if let Some(action) = query
+            .action
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            && keydesk_api::AuditAction::parse(action).is_none()
+        {
+            let known: Vec<&str> = keydesk_api::AuditAction::ALL
+                .iter()
+                .map(|a| a.as_str())
+                .collect();
+            return Err(AuditError::Invalid(format!(
+                "action must be one of {}",
+                known.join(", ")
+            )));
+        }
         if let Some(outcome) = query.outcome.as_deref().filter(|o| !o.is_empty())
             && AuditOutcome::parse(outcome.trim()).is_none()
         {
@@ -121,5 +159,26 @@ impl AuditLog {
         })
         .await
         .map_err(AuditError::Unreadable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_time;
+
+    #[test]
+    fn times_are_read_with_any_offset_and_written_as_the_trail_writes_them() {
+        let cases = [
+            ("2026-11-22T10:00:00Z", "2026-11-22T10:00:00.000Z"),
+            ("2026-11-22T10:00:00.5Z", "2026-11-22T10:00:00.500Z"),
+            ("2026-11-22T11:00:00+01:00", "2026-11-22T10:00:00.000Z"),
+            ("2026-11-22T10:00:00", "2026-11-22T10:00:00.000Z"),
+            ("0001-01-01T00:00:00Z", "1970-01-01T00:00:00.000Z"),
+        ];
+        for (given, stored) in cases {
+            assert_eq!(stored_time(given).as_deref(), Some(stored), "{given}");
+        }
+        assert_eq!(stored_time("yesterday"), None);
+        assert_eq!(stored_time("2026-13-01T00:00:00Z"), None);
     }
 }

@@ -98,6 +98,9 @@ pub enum DirectoryError {
     /// The person's current state does not allow the change; the message says which state.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A rule forbids it whatever the state, such as recovering one's own account.
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("the directory is unreachable: {0}")]

@@ -1,6 +1,8 @@
 //! Health, configuration for the page, and the API's own description.
 
-use axum::{Json, extract::State};
+use std::sync::Arc;
+
+use axum::{Extension, Json, extract::State};
 use keydesk_api::{PageConfig, Session};
 use serde::Serialize;
 
@@ -58,6 +60,8 @@ pub async fn page_config(State(state): State<AppState>, _signed: Signed) -> Json
 /// Describe the whole HTTP surface as OpenAPI 3.1.
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "This document", content_type = "application/json")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi_document())
+pub async fn openapi_json(
+    Extension(document): Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json(document.as_ref().clone())
 }

@@ -24,9 +24,11 @@ use crate::{
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
     /// `client_credentials`, the only grant offered.
+    #[schema(value_type = String, pattern = "^client_credentials$")]
     pub grant_type: Option<String>,
     /// Optional; `openid` is the only scope asked for this way (the client's scopes are its
     /// application's).
+    #[schema(value_type = String, required = false, pattern = "^(openid)?$")]
     pub scope: Option<String>,
 }
 
@@ -46,6 +48,7 @@ pub struct TokenResponse {
 pub struct RevokeRequest {
     /// The token to revoke. A `token_type_hint` may come too; Keydesk has access tokens only, so
     /// it needs none.
+    #[schema(value_type = String, min_length = 1)]
     pub token: Option<String>,
 }
 

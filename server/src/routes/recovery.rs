@@ -11,6 +11,7 @@ use keydesk_api::{
     OutboxResponse, Permission, RecoveryLinkInfo, RecoveryToken, StateCounts,
 };
 
+use super::AccountParams;
 use crate::{
     AppState,
     audit::Attempt,
@@ -23,12 +24,13 @@ use crate::{
 /// Begin recovery for one to ten people, each named by ID, email or display name: everyone or
 /// nobody.
 #[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users:beginRecovery", tag = "recovery",
-    params(("account_id" = String, Path, description = "The account's ID")),
+    params(AccountParams),
     request_body = BeginRecoveryRequest,
     responses(
         (status = 200, description = "Everyone named, now in RECOVERY_STARTED", body = BeginRecoveryResponse),
-        (status = 400, description = "Too few or too many names, a name that matches nobody or several people, the same person twice, or the caller's own account; every offending name is listed", body = ApiError),
-        (status = 404, description = "Unknown account", body = ApiError),
+        (status = 400, description = "Too few or too many names, a name that matches several people, or the same person twice; every offending name is listed", body = ApiError),
+        (status = 403, description = "The caller's own account is among them, or a permission the caller lacks", body = ApiError),
+        (status = 404, description = "Unknown account, or a name that matches nobody", body = ApiError),
         (status = 409, description = "Someone's state does not allow recovery", body = ApiError),
         (status = 413, description = "Body too large", body = ApiError),
         (status = 415, description = "The body is not JSON", body = ApiError),
@@ -100,6 +102,7 @@ fn links(state: &AppState) -> Result<&dyn RecoveryLinks, AppError> {
     request_body = RecoveryToken,
     responses(
         (status = 200, description = "The link is usable", body = RecoveryLinkInfo),
+        (status = 400, description = "The body is not a token", body = ApiError),
         (status = 404, description = "Not a link Keydesk issued", body = ApiError),
         (status = 409, description = "Used, replaced or expired", body = ApiError),
     ))]

@@ -13,6 +13,7 @@ use keydesk_api::{
     UserId, UserMethod,
 };
 
+use super::{AccountParams, UserParams};
 use crate::{
     AppState,
     auth::{Guard, Signed, printable},
@@ -24,7 +25,7 @@ use crate::{
 
 /// List the account's users, one page at a time.
 #[utoipa::path(get, path = "/v1beta1/accounts/{account_id}/users", tag = "users",
-    params(("account_id" = String, Path, description = "The account's ID"), ListUsersParams),
+    params(AccountParams, ListUsersParams),
     responses(
         (status = 200, description = "One page of users", body = ListUsersResponse),
         (status = 400, description = "A parameter is invalid", body = ApiError),
@@ -46,12 +47,12 @@ pub async fn list_users(
 
 /// Get one user.
 #[utoipa::path(get, path = "/v1beta1/accounts/{account_id}/users/{user_id}", tag = "users",
-    params(("account_id" = String, Path, description = "The account's ID"),
-           ("user_id" = String, Path, description = "The user's ID")),
+    params(UserParams),
     responses(
         (status = 200, description = "The user", body = User),
         (status = 400, description = "Malformed ID", body = ApiError),
         (status = 404, description = "No such user or account", body = ApiError),
+        (status = 405, description = "A custom method (`…:suspend`) called with GET", body = ApiError),
     ))]
 pub async fn get_user(
     State(state): State<AppState>,
@@ -64,9 +65,12 @@ pub async fn get_user(
     account?;
     let Path((_, segment)) = path?;
     if let Some((_, method)) = segment.split_once(':') {
-        return Err(AppError::new(
-            ErrorStatus::MethodNotAllowed,
-            format!(":{method} is a custom method: call it with POST"),
+        return Err(AppError::method_not_allowed(
+            "POST",
+            format!(
+                ":{} is a custom method: call it with POST",
+                printable(&method.chars().take(40).collect::<String>())
+            ),
         ));
     }
     let id = UserId::parse(&segment)?;
@@ -89,13 +93,13 @@ pub async fn call_user_method(
     let target: String = raw_id.chars().take(64).collect();
     guard
         .attempt(action, method.map(UserMethod::permission), vec![target], async |attempt| {
-            account?;
             if !segment.contains(':') {
-                return Err(AppError::new(
-                    ErrorStatus::MethodNotAllowed,
+                return Err(AppError::method_not_allowed(
+                    "GET, HEAD",
                     "POST on a user needs a custom method, for example …/users/{user_id}:suspend",
                 ));
             }
+            account?;
             let id = UserId::parse(raw_id)?;
             let Some(method) = method else {
                 let known: Vec<&str> = UserMethod::ALL.iter().map(|m| m.as_str()).collect();
@@ -126,10 +130,13 @@ pub async fn call_user_method(
 async fn refuse_own_account(state: &AppState, id: &UserId, actor: &str) -> Result<(), AppError> {
     let user = state.directory.get_user(id).await?;
     if user.email.eq_ignore_ascii_case(actor) {
-        return Err(AppError::invalid(format!(
-            "{} <{}> is your own account, and nobody may recover their own account",
-            user.display_name, user.email
-        )));
+        return Err(AppError::new(
+            ErrorStatus::PermissionDenied,
+            format!(
+                "{} <{}> is your own account, and nobody may recover their own account",
+                user.display_name, user.email
+            ),
+        ));
     }
     Ok(())
 }
@@ -154,8 +161,7 @@ fn check_empty_body(body: &Bytes, method: UserMethod) -> Result<(), AppError> {
 
 /// Suspend a user: ACTIVE to SUSPENDED. Idempotent; refused for the last owner.
 #[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:suspend", tag = "users",
-    params(("account_id" = String, Path, description = "The account's ID"),
-           ("user_id" = String, Path, description = "The user's ID")),
+    params(UserParams),
     responses(
         (status = 200, description = "The user, now SUSPENDED", body = User),
         (status = 400, description = "Malformed ID or body", body = ApiError),
@@ -168,8 +174,7 @@ pub async fn suspend_user() {}
 
 /// Reactivate a user: SUSPENDED to ACTIVE. Idempotent on ACTIVE.
 #[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:reactivate", tag = "users",
-    params(("account_id" = String, Path, description = "The account's ID"),
-           ("user_id" = String, Path, description = "The user's ID")),
+    params(UserParams),
     responses(
         (status = 200, description = "The user, now ACTIVE", body = User),
         (status = 400, description = "Malformed ID or body", body = ApiError),
@@ -183,11 +188,11 @@ pub async fn reactivate_user() {}
 /// Complete a recovery: RECOVERY_ACCEPTED to ACTIVE, resetting two-factor authentication and
 /// signing out every device. Idempotent right after completing. Keydesk extension.
 #[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:completeRecovery", tag = "recovery",
-    params(("account_id" = String, Path, description = "The account's ID"),
-           ("user_id" = String, Path, description = "The user's ID")),
+    params(UserParams),
     responses(
         (status = 200, description = "The user, now ACTIVE", body = User),
-        (status = 400, description = "Malformed ID or body, or the caller's own account", body = ApiError),
+        (status = 400, description = "Malformed ID or body", body = ApiError),
+        (status = 403, description = "The caller's own account, or a permission the caller lacks", body = ApiError),
         (status = 404, description = "No such user", body = ApiError),
         (status = 409, description = "The user is not in RECOVERY_ACCEPTED", body = ApiError),
     ))]
@@ -197,11 +202,11 @@ pub async fn complete_recovery() {}
 /// Send a new recovery email to someone in RECOVERY_STARTED; the old link stops working.
 /// Keydesk extension.
 #[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:resendRecovery", tag = "recovery",
-    params(("account_id" = String, Path, description = "The account's ID"),
-           ("user_id" = String, Path, description = "The user's ID")),
+    params(UserParams),
     responses(
         (status = 200, description = "The user; a new email is on its way", body = User),
-        (status = 400, description = "Malformed ID or body, or the caller's own account", body = ApiError),
+        (status = 400, description = "Malformed ID or body", body = ApiError),
+        (status = 403, description = "The caller's own account, or a permission the caller lacks", body = ApiError),
         (status = 404, description = "No such user", body = ApiError),
         (status = 409, description = "The user is not in RECOVERY_STARTED", body = ApiError),
     ))]

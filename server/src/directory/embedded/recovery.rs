@@ -115,66 +115,88 @@ pub fn choose(
     names: &[String],
 ) -> Result<Vec<User>, DirectoryError> {
     let mut chosen: Vec<(String, User)> = Vec::new();
-    let mut bad_names = Vec::new();
-    let mut bad_states = Vec::new();
+    let mut problems: Vec<(Problem, String)> = Vec::new();
     for raw in names {
         let name = raw.trim();
         if name.is_empty() {
-            bad_names.push("an empty name".to_owned());
+            problems.push((Problem::Malformed, "an empty name".to_owned()));
             continue;
         }
         let mut matches = resolve(tx, context, name)?;
         let user = match matches.len() {
             0 => {
-                bad_names.push(format!("'{name}' matches nobody"));
+                problems.push((Problem::Nobody, format!("'{name}' matches nobody")));
                 continue;
             }
             1 => matches.remove(0),
             n => {
                 let emails: Vec<&str> = matches.iter().map(|u| u.email.as_str()).collect();
-                bad_names.push(format!(
-                    "'{name}' matches {n} people ({}): name them by email",
-                    emails.join(", ")
+                problems.push((
+                    Problem::Malformed,
+                    format!(
+                        "'{name}' matches {n} people ({}): name them by email",
+                        emails.join(", ")
+                    ),
                 ));
                 continue;
             }
         };
         if let Some((earlier, _)) = chosen.iter().find(|(_, u)| u.id == user.id) {
-            bad_names.push(format!(
-                "'{earlier}' and '{name}' are the same person, {}",
-                user.email
+            problems.push((
+                Problem::Malformed,
+                format!(
+                    "'{earlier}' and '{name}' are the same person, {}",
+                    user.email
+                ),
             ));
             continue;
         }
         if user.email.eq_ignore_ascii_case(actor_email) {
-            bad_names.push(format!(
-                "{} is your own account, and nobody may recover their own account",
-                describe(&user)
+            problems.push((
+                Problem::OwnAccount,
+                format!(
+                    "{} is your own account, and nobody may recover their own account",
+                    describe(&user)
+                ),
             ));
-        } else if !matches!(user.state, UserState::Active | UserState::RecoveryStarted) {
-            bad_states.push(format!(
-                "{} is {}, and only an ACTIVE person can begin recovery",
-                describe(&user),
-                user.state
+        } else if !keydesk_api::recovery_may_begin_from(&user.state) {
+            problems.push((
+                Problem::State,
+                format!(
+                    "{} is {}, and only an ACTIVE person can begin recovery",
+                    describe(&user),
+                    user.state
+                ),
             ));
         }
         chosen.push((name.to_owned(), user));
     }
-    if !bad_names.is_empty() || !bad_states.is_empty() {
-        // A wrong name is the request's fault; a state that does not allow it is a conflict.
-        let only_states = bad_names.is_empty();
-        let problems: Vec<String> = bad_names.into_iter().chain(bad_states).collect();
-        let message = format!(
-            "Recovery was not begun for anyone: {}.",
-            problems.join("; ")
-        );
-        return Err(if only_states {
-            DirectoryError::FailedPrecondition(message)
-        } else {
-            DirectoryError::InvalidArgument(message)
+    // The answer is the gravest kind of problem (the request's fault before the directory's
+    // state); the message names every one.
+    if let Some(worst) = problems.iter().map(|(kind, _)| *kind).min() {
+        let each: Vec<String> = problems.into_iter().map(|(_, text)| text).collect();
+        let message = format!("Recovery was not begun for anyone: {}.", each.join("; "));
+        return Err(match worst {
+            Problem::Malformed => DirectoryError::InvalidArgument(message),
+            Problem::Nobody => DirectoryError::Missing(message),
+            Problem::OwnAccount => DirectoryError::Refused(message),
+            Problem::State => DirectoryError::FailedPrecondition(message),
         });
     }
     Ok(chosen.into_iter().map(|(_, user)| user).collect())
+}
+
+/// What is wrong with one name given to begin recovery, gravest first.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Problem {
+    /// Empty, ambiguous, or the same person twice: 400.
+    Malformed,
+    /// Nobody by that name: 404.
+    Nobody,
+    /// The caller's own account: 403.
+    OwnAccount,
+    /// Someone whose state does not allow it: 409.
+    State,
 }
 
 /// A new link for someone in RECOVERY_STARTED; every earlier link stops working.
