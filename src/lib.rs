@@ -4,6 +4,10 @@
 //! the pages; [`components`] the pieces they share; [`api`] every request the page makes;
 //! [`location`] the address as signals, and links followed without reloading.
 
+// Leptos' view types nest deeply; with the `ssr` feature (the server's rendering of the users
+// table) the compiler needs more room to lay them out.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod components;
 pub mod location;
@@ -144,7 +148,7 @@ pub fn App() -> impl IntoView {
             provide_context(Counts::new(client.clone()));
             provide_context(client.session.clone());
             if client.directory == DirectoryKind::Upstream {
-                provide_context(routes::Upstream {
+                provide_context(components::users_table::Upstream {
                     admin_console_url: client.admin_console_url.clone(),
                 });
             }

@@ -39,6 +39,13 @@ impl Query {
         )
     }
 
+    /// Every name and value, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
     pub fn get(&self, name: &str) -> Option<String> {
         self.get_str(name).map(str::to_owned)
     }

@@ -3,8 +3,9 @@
 #![cfg(target_arch = "wasm32")]
 
 use keydesk::{
+    components::users_table::{TableControls, UserRow},
     components::{ConfirmDialog, StateBadge},
-    routes::{Change, ChangeSummary, SelectionBar, UserRow},
+    routes::{Change, ChangeSummary, SelectionBar},
 };
 use keydesk_api::{User, UserId, UserState, UserType};
 use leptos::{mount::mount_to, prelude::*};
@@ -64,13 +65,21 @@ fn numbered_user(n: usize, name: &str, state: UserState) -> User {
     }
 }
 
+/// A row's controls that do nothing when used.
+fn controls() -> TableControls {
+    TableControls {
+        sort_by: Callback::new(|_| ()),
+        act: Callback::new(|_| ()),
+        selected: RwSignal::new(Vec::new()),
+    }
+}
+
 fn mount_row(user: User) -> HtmlElement {
     let parent = container();
     let handle = mount_to(parent.clone(), move || {
         view! {
             <table><tbody>
-                <UserRow user ask=Callback::new(|_: Change| ()) selected=false
-                    on_toggle=Callback::new(|_: User| ()) />
+                <UserRow user controls=Some(controls()) />
             </tbody></table>
         }
     });
@@ -469,8 +478,7 @@ fn actions_the_person_may_not_take_are_disabled_and_say_why() {
         });
         view! {
             <table><tbody>
-                <UserRow user=user("Ann", UserState::Active) ask=Callback::new(|_: Change| ())
-                    selected=false on_toggle=Callback::new(|_: User| ()) />
+                <UserRow user=user("Ann", UserState::Active) controls=Some(controls()) />
             </tbody></table>
         }
     })

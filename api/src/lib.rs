@@ -14,6 +14,7 @@ pub mod openapi;
 mod query;
 mod recovery;
 mod user;
+mod users_view;
 
 pub use audit::{
     AuditAction, AuditOutcome, AuditPage, AuditQuery, AuditRecord, AuditVerification, Permission,
@@ -31,6 +32,7 @@ pub use recovery::{
     RecoveryLinkInfo, RecoveryToken, StateCount, StateCounts,
 };
 pub use user::{ListUsersResponse, Role, User, UserState, UserType};
+pub use users_view::UsersView;
 
 /// The version prefix every Users API path starts with.
 pub const API_PREFIX: &str = "/v1beta1";

@@ -12,7 +12,7 @@ pub use changes::{Change, ChangeDialog, ChangeSummary, Outcome, begin_recovery_r
 pub use outbox::OutboxPage;
 pub use recover::RecoverPage;
 pub use user::UserPage;
-pub use users::{RowAction, SelectionBar, Upstream, UserRow, UsersPage, row_actions};
+pub use users::{SelectionBar, UsersPage};
 
 use leptos::prelude::*;
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use keydesk_api::{
-    ListUsersParams, OrderBy, OrderField, Permission, SortDirection, User, UserMethod, UserState,
+    OrderBy, OrderField, Permission, SortDirection, User, UserMethod, UserState, UsersView,
 };
 use leptos::{prelude::*, task::spawn_local};
 
@@ -12,14 +12,12 @@ use super::changes::{Change, ChangeDialog, begin_recovery_refusal};
 use crate::{
     api::Client,
     components::{
-        StateBadge,
-        state_badge::{state_label, type_label},
+        state_badge::state_label,
+        users_table::{RowAction, TableControls, Upstream, UsersTable, missing_permission},
     },
     location::{Query, use_location},
 };
 
-/// Rows fetched per request.
-const PAGE_SIZE: u32 = keydesk_api::USERS_PAGE_ROWS;
 /// How long typing must pause before the search runs.
 const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
 /// How long a notice stays.
@@ -30,52 +28,13 @@ const FIRST_SCREEN_ROWS: usize = 20;
 /// When the rest of a search's rows follow: about a frame, so the first screen is painted first.
 const REST_OF_ROWS_AFTER: Duration = Duration::from_millis(20);
 
-/// The view the URL describes: `?q=…&state=…&order_by=…`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct ViewQuery {
-    q: String,
-    state: String,
-    order: OrderBy,
-}
-
-impl ViewQuery {
-    fn from_params(params: &Query) -> Self {
-        ViewQuery {
-            q: params.get("q").unwrap_or_default(),
-            state: params.get("state").unwrap_or_default(),
-            order: params
-                .get_str("order_by")
-                .and_then(|text| text.parse().ok())
-                .unwrap_or_default(),
-        }
+/// The page's own address for a view.
+fn href(view: &UsersView) -> String {
+    let mut params = Query::new();
+    for (name, value) in view.pairs() {
+        params.insert(name, value);
     }
-
-    /// The page's own URL for this view; defaults are left out so links stay short.
-    fn href(&self) -> String {
-        let mut params = Query::new();
-        if !self.q.is_empty() {
-            params.insert("q", self.q.clone());
-        }
-        if !self.state.is_empty() {
-            params.insert("state", self.state.clone());
-        }
-        if self.order != OrderBy::default() {
-            params.insert("order_by", self.order.to_string());
-        }
-        format!("/{}", params.to_query_string())
-    }
-
-    fn list_params(&self, page_token: Option<String>) -> ListUsersParams {
-        let non_empty = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
-        ListUsersParams {
-            max_page_size: Some(PAGE_SIZE.to_string()),
-            page_token,
-            q: non_empty(&self.q),
-            state: non_empty(&self.state),
-            order_by: Some(self.order.to_string()),
-            ..ListUsersParams::default()
-        }
-    }
+    format!("/{}", params.to_query_string())
 }
 
 /// How the first page of the current view stands.
@@ -86,76 +45,14 @@ enum Listing {
     Failed(String),
 }
 
-/// What a row offers, by state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RowAction {
-    Method(UserMethod),
-    BeginRecovery,
-}
-
-impl RowAction {
-    pub fn label(self) -> &'static str {
-        match self {
-            RowAction::Method(UserMethod::Suspend) => "Suspend",
-            RowAction::Method(UserMethod::Reactivate) => "Reactivate",
-            RowAction::Method(UserMethod::ResendRecovery) => "Resend email",
-            RowAction::Method(UserMethod::CompleteRecovery) => "Complete recovery",
-            RowAction::BeginRecovery => "Begin recovery",
-        }
-    }
-
-    /// The permission the action needs; the server checks it, the page explains it.
-    pub fn permission(self) -> Permission {
-        match self {
-            RowAction::Method(UserMethod::Suspend) => Permission::Suspend,
-            RowAction::Method(UserMethod::Reactivate) => Permission::Reactivate,
-            _ => Permission::Recover,
-        }
-    }
-
-    fn change(self, user: User) -> Change {
-        match self {
-            RowAction::BeginRecovery => Change::BeginRecovery(vec![user]),
-            RowAction::Method(UserMethod::CompleteRecovery) => Change::CompleteRecovery(vec![user]),
-            RowAction::Method(method) => Change::One {
-                method,
-                user: Box::new(user),
-            },
-        }
-    }
-}
-
-/// Suspend or begin recovery for ACTIVE people, reactivate SUSPENDED ones, resend the email while
-/// recovery is started, complete it once accepted; nothing for any other state.
-/// In context when the directory is a 1Password account (Keydesk's upstream connector), where
-/// recoveries can only be completed in the account's admin console.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Upstream {
-    pub admin_console_url: Option<String>,
-}
-
-/// Where a RECOVERY_ACCEPTED person's recovery is completed when Keydesk cannot do it: a link
-/// to the admin console, or its name when the URL is not configured.
-#[component]
-fn CompleteInConsole(upstream: Upstream, #[prop(into)] name: Signal<String>) -> impl IntoView {
-    let label = move || {
-        format!(
-            "Complete recovery for {} in the 1Password admin console",
-            name.get()
-        )
-    };
-    match upstream.admin_console_url {
-        Some(url) => view! {
-            <a class="row-action console" href=url target="_blank" rel="external noopener"
-                aria-label=label title="1Password completes recoveries only in its admin console">
-                "Complete in admin console"
-            </a>
-        }
-        .into_any(),
-        None => view! {
-            <span class="console-note" title=label>"Complete in 1Password's admin console"</span>
-        }
-        .into_any(),
+fn change_for(action: RowAction, user: User) -> Change {
+    match action {
+        RowAction::BeginRecovery => Change::BeginRecovery(vec![user]),
+        RowAction::Method(UserMethod::CompleteRecovery) => Change::CompleteRecovery(vec![user]),
+        RowAction::Method(method) => Change::One {
+            method,
+            user: Box::new(user),
+        },
     }
 }
 
@@ -173,24 +70,14 @@ fn age(time: &str) -> String {
     }
 }
 
-pub fn row_actions(state: &UserState) -> Vec<RowAction> {
-    match state {
-        UserState::Active => vec![
-            RowAction::Method(UserMethod::Suspend),
-            RowAction::BeginRecovery,
-        ],
-        UserState::Suspended => vec![RowAction::Method(UserMethod::Reactivate)],
-        UserState::RecoveryStarted => vec![RowAction::Method(UserMethod::ResendRecovery)],
-        UserState::RecoveryAccepted => vec![RowAction::Method(UserMethod::CompleteRecovery)],
-        _ => Vec::new(),
-    }
-}
-
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let client = expect_context::<Client>();
     let location = use_location();
-    let view_query = Memo::new(move |_| ViewQuery::from_params(&location.query.read()));
+    let view_query = Memo::new(move |_| {
+        let query = location.query.read();
+        UsersView::from_pairs(query.pairs())
+    });
 
     let rows = RwSignal::new(Vec::<User>::new());
     // How many of `rows` the table shows for now (see FIRST_SCREEN_ROWS).
@@ -207,7 +94,7 @@ pub fn UsersPage() -> impl IntoView {
 
     let load_first_page = {
         let client = client.clone();
-        move |view: ViewQuery| {
+        move |view: UsersView| {
             let current = generation.get_value() + 1;
             generation.set_value(current);
             listing.set(Listing::Loading);
@@ -281,7 +168,7 @@ pub fn UsersPage() -> impl IntoView {
     };
 
     // --- search, filter and sort: the URL is the single source of truth ---
-    let go = move |view: ViewQuery| location.navigate(&view.href());
+    let go = move |view: UsersView| location.navigate(&href(&view));
     let search_text = RwSignal::new(view_query.get_untracked().q);
     let search_timer = StoredValue::new(None::<TimeoutHandle>);
     // Back and Forward change the URL under the search box: follow them.
@@ -333,9 +220,9 @@ pub fn UsersPage() -> impl IntoView {
     });
     let clear_filters = Callback::new(move |()| {
         search_text.set(String::new());
-        go(ViewQuery {
+        go(UsersView {
             order: view_query.get_untracked().order,
-            ..ViewQuery::default()
+            ..UsersView::default()
         })
     });
 
@@ -371,29 +258,10 @@ pub fn UsersPage() -> impl IntoView {
         });
     });
     let ask = Callback::new(move |change: Change| pending.set(Some(change)));
-    let toggle = Callback::new(move |user: User| {
-        selected.update(|selected| {
-            if let Some(index) = selected.iter().position(|chosen| chosen.id == user.id) {
-                selected.remove(index);
-            } else {
-                selected.push(user);
-            }
-        });
-    });
-    let is_selected = move |user: &User| selected.read().iter().any(|chosen| chosen.id == user.id);
-    let all_shown_selected = move || {
-        let rows = rows.read();
-        !rows.is_empty() && rows.iter().all(is_selected)
-    };
-    let toggle_all_shown = move |_| {
-        let select = !all_shown_selected();
-        let shown = rows.get_untracked();
-        selected.update(|selected| {
-            selected.retain(|chosen| !shown.iter().any(|row| row.id == chosen.id));
-            if select {
-                selected.extend(shown);
-            }
-        });
+    let controls = TableControls {
+        sort_by,
+        act: Callback::new(move |(action, user)| ask.run(change_for(action, user))),
+        selected,
     };
 
     let results_summary = move || {
@@ -419,13 +287,9 @@ pub fn UsersPage() -> impl IntoView {
     view! {
         <section class="users-page" aria-labelledby="users-heading">
             <h1 id="users-heading">
-                {move || if view_query.read().state == "RECOVERY_ACCEPTED" {
-                    "Recoveries awaiting completion"
-                } else {
-                    "Users"
-                }}
+                {move || view_query.read().heading()}
             </h1>
-            <Show when=move || view_query.read().state == "RECOVERY_ACCEPTED">
+            <Show when=move || view_query.read().is_awaiting_completion()>
                 <p class="lead">
                     "These people have confirmed their email, received a new Secret Key and set a \
                      new password. Complete their recovery to let them sign in again."
@@ -540,51 +404,13 @@ pub fn UsersPage() -> impl IntoView {
 
             <Show when=show_table>
                 <div class="table-scroll">
-                <table class="users" aria-busy=move || (listing.get() == Listing::Loading).to_string()>
-                    <caption class="visually-hidden">"Users, with their state and actions"</caption>
-                    <thead>
-                        <tr>
-                            <th scope="col" class="select">
-                                <input
-                                    type="checkbox"
-                                    aria-label="Select everyone shown"
-                                    prop:checked=all_shown_selected
-                                    on:change=toggle_all_shown
-                                />
-                            </th>
-                            <SortHeader label="Name" field=OrderField::DisplayName order=view_query sort_by />
-                            <SortHeader label="Email" field=OrderField::Email order=view_query sort_by />
-                            <SortHeader label="State" field=OrderField::State order=view_query sort_by />
-                            <th scope="col">"Type"</th>
-                            <SortHeader label="Created" field=OrderField::CreateTime order=view_query sort_by />
-                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        <Show when=move || listing.get() == Listing::Loading && rows.read().is_empty()>
-                            <tr class="loading-row"><td colspan="7">"Loading users…"</td></tr>
-                        </Show>
-                        // Rows are kept by position and follow whoever is at theirs: the next
-                        // search rewrites the texts of the rows already in the table instead of
-                        // building new ones, and a change of state redraws one row's cells.
-                        <For
-                            each=move || 0..rows.read().len().min(row_limit.get())
-                            key=|index| *index
-                            children=move |index| {
-                                let first = rows.with_untracked(|rows| rows[index].clone());
-                                let user = Memo::new(move |previous: Option<&User>| {
-                                    // Past the end only while the table drops this row.
-                                    rows.with(|rows| rows.get(index).or(previous).cloned())
-                                        .unwrap_or_else(|| first.clone())
-                                });
-                                let checked = Signal::derive(move || {
-                                    user.with(|user| selected.read().iter().any(|u| u.id == user.id))
-                                });
-                                view! { <UserRow user ask selected=checked on_toggle=toggle /> }
-                            }
-                        />
-                    </tbody>
-                </table>
+                <UsersTable
+                    rows
+                    order=Signal::derive(move || view_query.read().order)
+                    row_limit
+                    loading=Signal::derive(move || listing.get() == Listing::Loading)
+                    controls
+                />
                 </div>
                 <div class="more">
                     <Show when=move || more_error.get().is_some()>
@@ -601,40 +427,6 @@ pub fn UsersPage() -> impl IntoView {
 
             <ChangeDialog pending on_updated=replace_row on_notice=show_notice />
         </section>
-    }
-}
-
-#[component]
-fn SortHeader(
-    label: &'static str,
-    field: OrderField,
-    order: Memo<ViewQuery>,
-    sort_by: Callback<OrderField>,
-) -> impl IntoView {
-    let direction = move || {
-        let order = order.read().order;
-        (order.field == field).then_some(order.direction)
-    };
-    view! {
-        <th
-            scope="col"
-            aria-sort=move || match direction() {
-                Some(SortDirection::Asc) => "ascending",
-                Some(SortDirection::Desc) => "descending",
-                None => "none",
-            }
-        >
-            <button type="button" class="sort" on:click=move |_| sort_by.run(field)>
-                {label}
-                <span class="sort-mark" aria-hidden="true">
-                    {move || match direction() {
-                        Some(SortDirection::Asc) => "▲",
-                        Some(SortDirection::Desc) => "▼",
-                        None => "",
-                    }}
-                </span>
-            </button>
-        </th>
     }
 }
 
@@ -706,99 +498,4 @@ pub fn SelectionBar(
             </div>
         </Show>
     }
-}
-
-/// One person. Every text comes from the directory and is rendered as text, never as HTML. The
-/// row follows `user`: its cells change in place when the person does (or when the table puts
-/// someone else in this row), and only the state's cells are rebuilt when the state changes.
-#[component]
-pub fn UserRow(
-    #[prop(into)] user: Signal<User>,
-    #[prop(into)] ask: Callback<Change>,
-    #[prop(into)] selected: Signal<bool>,
-    #[prop(into)] on_toggle: Callback<User>,
-) -> impl IntoView {
-    let state = Memo::new(move |_| user.with(|user| user.state.clone()));
-    let name = move || user.with(|user| user.display_name.clone());
-    let date = |time: &str| time.get(..10).unwrap_or(time).to_owned();
-    let since = move || {
-        user.with(|user| {
-            (user.state == UserState::RecoveryStarted)
-                .then(|| user.recovery_started_time.clone())
-                .flatten()
-        })
-        .map(|time| {
-            let day = date(&time);
-            view! { <small class="since">"since " <time datetime=time>{day}</time></small> }
-        })
-    };
-    let upstream = use_context::<Upstream>();
-    let actions = move || {
-        if let Some(upstream) = upstream.clone()
-            && state.get() == UserState::RecoveryAccepted
-        {
-            return view! { <CompleteInConsole upstream name=Signal::derive(name) /> }.into_any();
-        }
-        row_actions(&state.get())
-            .into_iter()
-            .map(|action| {
-                let class = match action {
-                    RowAction::Method(UserMethod::Suspend) => "row-action danger-outline",
-                    _ => "row-action",
-                };
-                // Not `disabled`: a disabled button shows no tooltip, and the tooltip says why.
-                let refused = missing_permission(action.permission());
-                let allowed = refused.is_none();
-                view! {
-                    <button type="button" class=class
-                        aria-label=move || format!("{} {}", action.label(), name())
-                        aria-disabled=(!allowed).then_some("true")
-                        title=refused.unwrap_or_default()
-                        on:click=move |_| if allowed { ask.run(action.change(user.get_untracked())) }>
-                        {action.label()}
-                    </button>
-                }
-            })
-            .collect_view()
-            .into_any()
-    };
-    view! {
-        <tr data-user-id=move || user.with(|user| user.id.to_string()) class:selected=move || selected.get()>
-            <td class="select">
-                <input type="checkbox" aria-label=move || format!("Select {}", name())
-                    prop:checked=move || selected.get()
-                    on:change=move |_| on_toggle.run(user.get_untracked()) />
-            </td>
-            <td class="name">
-                <a href=move || user.with(|user| format!("/users/{}", user.id))>{name}</a>
-            </td>
-            <td class="email">{move || user.with(|user| user.email.clone())}</td>
-            <td>{move || view! { <StateBadge state=state.get() /> }}{since}</td>
-            <td>{move || user.with(|user| type_label(user.user_type.as_ref()))}</td>
-            <td>
-                <time datetime=move || user.with(|user| user.create_time.clone())>
-                    {move || user.with(|user| date(&user.create_time))}
-                </time>
-            </td>
-            <td class="actions">{actions}</td>
-        </tr>
-    }
-}
-
-/// Why the signed-in person may not do something, for a tooltip; `None` when they may. Without a
-/// session in context (component tests), everything is allowed: the server is the authority.
-pub fn missing_permission(permission: Permission) -> Option<String> {
-    let session = use_context::<keydesk_api::Session>()?;
-    if session.may(permission) {
-        return None;
-    }
-    let roles = if session.roles.is_empty() {
-        "none".to_owned()
-    } else {
-        session.roles.join(", ")
-    };
-    Some(format!(
-        "You need the '{}' permission for this; your roles: {roles}",
-        permission.as_str()
-    ))
 }

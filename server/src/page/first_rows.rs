@@ -8,14 +8,9 @@
 
 use std::{fmt::Write as _, time::Duration};
 
-use axum::{
-    extract::{Query, Request},
-    http::Uri,
-};
-use keydesk_api::{
-    ListUsersParams, OrderBy, OrderField, Permission, SortDirection, USERS_PAGE_ROWS, User,
-    UserState,
-};
+use axum::extract::{Query, Request};
+use keydesk::components::users_table::users_table_html;
+use keydesk_api::{Permission, User, UsersView};
 
 use crate::{
     AppState,
@@ -31,49 +26,9 @@ pub fn is_users_list(path: &str) -> bool {
     matches!(path, "/" | "/users" | "/users/")
 }
 
-/// The list the page's address asks for, read as the page reads it (src/routes/users.rs
-/// `ViewQuery`): the first `q`, `state` and `order_by`, and an order it cannot read is the default.
-pub struct View {
-    q: String,
-    state: String,
-    order: OrderBy,
-}
-
-impl View {
-    fn from_uri(uri: &Uri) -> Self {
-        let pairs = Query::<Vec<(String, String)>>::try_from_uri(uri)
-            .map(|Query(pairs)| pairs)
-            .unwrap_or_default();
-        let first = |name: &str| {
-            pairs
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-                .unwrap_or_default()
-        };
-        View {
-            q: first("q"),
-            state: first("state"),
-            order: first("order_by").parse().unwrap_or_default(),
-        }
-    }
-
-    /// The request the page makes for its first page of this view.
-    fn list_params(&self) -> ListUsersParams {
-        let non_empty = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
-        ListUsersParams {
-            max_page_size: Some(USERS_PAGE_ROWS.to_string()),
-            q: non_empty(&self.q),
-            state: non_empty(&self.state),
-            order_by: Some(self.order.to_string()),
-            ..ListUsersParams::default()
-        }
-    }
-}
-
 /// The list a request for the page asks for, when a person is signed in who may read users and
 /// the API would answer the view; `None` for the page as built.
-pub fn requested_list(state: &AppState, request: &Request) -> Option<(View, ListQuery)> {
+pub fn requested_list(state: &AppState, request: &Request) -> Option<(UsersView, ListQuery)> {
     // A browser opening the page sends no bearer token: whatever does is not a person.
     if oauth::bearer(request.headers()).is_some() {
         return None;
@@ -84,14 +39,20 @@ pub fn requested_list(state: &AppState, request: &Request) -> Option<(View, List
     if !session.may(Permission::ReadUsers) {
         return None;
     }
-    let view = View::from_uri(request.uri());
-    let query = ListQuery::from_params(view.list_params()).ok()?;
+    let pairs = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+        .map(|Query(pairs)| pairs)
+        .unwrap_or_default();
+    let view = UsersView::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let query = ListQuery::from_params(view.list_params(None)).ok()?;
     Some((view, query))
 }
 
 /// The built `index.html` with the first rows of that list in it; `None` when the list is empty
 /// or anything fails.
-pub async fn page_with_rows(state: &AppState, (view, query): (View, ListQuery)) -> Option<String> {
+pub async fn page_with_rows(
+    state: &AppState,
+    (view, query): (UsersView, ListQuery),
+) -> Option<String> {
     let page = tokio::time::timeout(WAIT, state.directory.list_users(query))
         .await
         .ok()?
@@ -111,142 +72,64 @@ pub async fn page_with_rows(state: &AppState, (view, query): (View, ListQuery)) 
     Some(page_html)
 }
 
-/// Text for HTML, in an element or a quoted attribute.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
-/// `2024-03-01` of `2024-03-01T09:30:00Z`, as the page shows dates.
-fn day(time: &str) -> &str {
-    time.get(..10).unwrap_or(time)
-}
-
-/// `<div id="boot">`: the header, the heading and the table as the app draws them (its classes,
-/// its sort marks), without the controls, which only work once the app runs.
-fn write_boot(html: &mut String, view: &View, users: &[User]) {
-    let heading = if view.state == "RECOVERY_ACCEPTED" {
-        "Recoveries awaiting completion"
-    } else {
-        "Users"
-    };
+/// `<div id="boot">`: the header and the heading, and the table as the app draws it (the page's
+/// own component, without its controls, which only work once the app runs).
+fn write_boot(html: &mut String, view: &UsersView, users: &[User]) {
+    let table = users_table_html(users.to_vec(), view.order);
     // Writing to a String cannot fail.
     let _ = write!(
         html,
         "<div id=\"boot\"><header class=\"top\"><a class=\"brand\" href=\"/\">Keydesk</a>\
          <nav aria-label=\"Keydesk\"><a href=\"/\">Users</a></nav></header>\
-         <main><section class=\"users-page\"><h1>{heading}</h1>\
-         <div class=\"table-scroll\"><table class=\"users\">\
-         <caption class=\"visually-hidden\">Users, with their state</caption><thead><tr>\
-         <th scope=\"col\" class=\"select\"></th>"
-    );
-    for (label, field) in [
-        ("Name", Some(OrderField::DisplayName)),
-        ("Email", Some(OrderField::Email)),
-        ("State", Some(OrderField::State)),
-        ("Type", None),
-        ("Created", Some(OrderField::CreateTime)),
-    ] {
-        let Some(field) = field else {
-            let _ = write!(html, "<th scope=\"col\">{label}</th>");
-            continue;
-        };
-        let (sort, mark) = match (view.order.field == field, view.order.direction) {
-            (false, _) => ("none", ""),
-            (true, SortDirection::Asc) => ("ascending", "▲"),
-            (true, SortDirection::Desc) => ("descending", "▼"),
-        };
-        let _ = write!(
-            html,
-            "<th scope=\"col\" aria-sort=\"{sort}\">{label}\
-             <span class=\"sort-mark\" aria-hidden=\"true\">{mark}</span></th>"
-        );
-    }
-    html.push_str(
-        "<th scope=\"col\"><span class=\"visually-hidden\">Actions</span></th></tr></thead><tbody>",
-    );
-    for user in users {
-        write_row(html, user);
-    }
-    html.push_str("</tbody></table></div></section></main></div>");
-}
-
-fn write_row(html: &mut String, user: &User) {
-    let id = escape(user.id.as_str());
-    let since = user
-        .recovery_started_time
-        .as_deref()
-        .filter(|_| user.state == UserState::RecoveryStarted)
-        .map(|time| {
-            format!(
-                "<small class=\"since\">since <time datetime=\"{}\">{}</time></small>",
-                escape(time),
-                escape(day(time))
-            )
-        })
-        .unwrap_or_default();
-    let _ = write!(
-        html,
-        "<tr data-user-id=\"{id}\"><td class=\"select\"></td>\
-         <td class=\"name\"><a href=\"/users/{id}\">{name}</a></td>\
-         <td class=\"email\">{email}</td>\
-         <td><span class=\"badge badge-{tone}\" data-state=\"{state}\">{label}</span>{since}</td>\
-         <td>{user_type}</td>\
-         <td><time datetime=\"{created}\">{created_day}</time></td><td class=\"actions\"></td></tr>",
-        name = escape(&user.display_name),
-        email = escape(&user.email),
-        tone = user.state.tone(),
-        state = escape(user.state.as_str()),
-        label = escape(user.state.label()),
-        user_type = escape(user.user_type.as_ref().map_or("—", |t| t.label())),
-        created = escape(&user.create_time),
-        created_day = escape(day(&user.create_time)),
+         <main><section class=\"users-page\"><h1>{}</h1><div class=\"table-scroll\">{table}</div>\
+         </section></main></div>",
+        view.heading()
     );
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{View, escape};
-    use axum::http::Uri;
-    use keydesk_api::{OrderBy, OrderField, SortDirection};
+    use keydesk_api::{OrderBy, User, UserId, UserState};
 
-    fn uri(text: &str) -> Uri {
-        text.parse().unwrap()
-    }
+    use super::write_boot;
 
     #[test]
-    fn escapes_everything_that_could_open_markup() {
-        assert_eq!(
-            escape(r#"<img src=x onerror="a('b')">&"#),
-            "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;"
+    fn the_rows_are_the_pages_own_table_with_every_text_escaped() {
+        let user = User {
+            id: UserId::parse("U4F2WUGM4IR24AYU7AMXPKZQYG").unwrap(),
+            email: "html.injection@example.com".into(),
+            display_name: "<img src=x onerror=alert('pwned')>".into(),
+            state: UserState::RecoveryStarted,
+            create_time: "2020-02-17T02:19:21Z".into(),
+            path: String::new(),
+            user_type: None,
+            role: None,
+            update_time: None,
+            recovery_started_time: Some("2026-11-26T08:00:00Z".into()),
+            two_factor_enabled: None,
+            signed_in_devices: None,
+        };
+        let view = keydesk_api::UsersView {
+            order: "email desc".parse::<OrderBy>().unwrap(),
+            ..Default::default()
+        };
+        let mut html = String::new();
+        write_boot(&mut html, &view, &[user]);
+        assert!(html.starts_with("<div id=\"boot\">"), "{html}");
+        assert!(html.contains("class=\"users\""), "{html}");
+        assert!(
+            html.contains("data-user-id=\"U4F2WUGM4IR24AYU7AMXPKZQYG\""),
+            "{html}"
         );
-    }
-
-    #[test]
-    fn reads_the_view_as_the_page_does() {
-        let view = View::from_uri(&uri(
-            "/?q=zo%C3%AB+l&state=ACTIVE&q=other&order_by=nonsense",
-        ));
-        assert_eq!(view.q, "zoë l");
-        assert_eq!(view.state, "ACTIVE");
-        assert_eq!(view.order, OrderBy::default());
-        let view = View::from_uri(&uri("/users?order_by=email%20desc"));
-        assert_eq!(
-            view.order,
-            OrderBy {
-                field: OrderField::Email,
-                direction: SortDirection::Desc
-            }
+        assert!(html.contains("&lt;img src=x onerror=alert("), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("aria-sort=\"descending\""), "{html}");
+        assert!(html.contains("Recovery started"), "{html}");
+        assert!(html.contains("2026-11-26"), "{html}");
+        // No controls: they would not work before the app runs.
+        assert!(
+            !html.contains("<button") && !html.contains("<input"),
+            "{html}"
         );
     }
 }

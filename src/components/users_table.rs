@@ -1,0 +1,360 @@
+//! The users table: one source for its markup. The page draws it with its controls (selection,
+//! sorting, each row's actions); the server draws the same component, without them, into the
+//! page it sends (`server/src/page/first_rows.rs`), so the first rows show before the app runs.
+//!
+//! Nothing here may touch the browser: on the server it is rendered to HTML natively.
+
+use keydesk_api::{OrderBy, OrderField, Permission, SortDirection, User, UserMethod, UserState};
+use leptos::prelude::*;
+
+use super::{StateBadge, state_badge::type_label};
+
+/// What a row offers, by state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowAction {
+    Method(UserMethod),
+    BeginRecovery,
+}
+
+impl RowAction {
+    pub fn label(self) -> &'static str {
+        match self {
+            RowAction::Method(UserMethod::Suspend) => "Suspend",
+            RowAction::Method(UserMethod::Reactivate) => "Reactivate",
+            RowAction::Method(UserMethod::ResendRecovery) => "Resend email",
+            RowAction::Method(UserMethod::CompleteRecovery) => "Complete recovery",
+            RowAction::BeginRecovery => "Begin recovery",
+        }
+    }
+
+    /// The permission the action needs; the server checks it, the page explains it.
+    pub fn permission(self) -> Permission {
+        match self {
+            RowAction::Method(method) => method.permission(),
+            RowAction::BeginRecovery => keydesk_api::BEGIN_RECOVERY_PERMISSION,
+        }
+    }
+
+    /// What someone in `state` can have done to them (the rules are `keydesk_api`'s): suspend
+    /// or begin recovery for ACTIVE people, reactivate SUSPENDED ones, resend the email while
+    /// recovery is started, complete it once accepted; nothing in any other state.
+    pub fn for_state(state: &UserState) -> Vec<RowAction> {
+        let methods = [
+            UserMethod::Suspend,
+            UserMethod::Reactivate,
+            UserMethod::ResendRecovery,
+            UserMethod::CompleteRecovery,
+        ];
+        let mut actions: Vec<RowAction> = methods
+            .into_iter()
+            // Suspending someone suspended changes nothing: it is not offered.
+            .filter(|method| method.allowed_from(state) && !changes_nothing(*method, state))
+            .map(RowAction::Method)
+            .collect();
+        // Beginning again while it is started is what "Resend email" does.
+        if *state == UserState::Active {
+            actions.push(RowAction::BeginRecovery);
+        }
+        actions
+    }
+}
+
+fn changes_nothing(method: UserMethod, state: &UserState) -> bool {
+    matches!(
+        (method, state),
+        (UserMethod::Suspend, UserState::Suspended) | (UserMethod::Reactivate, UserState::Active)
+    )
+}
+
+/// In context when the directory is a 1Password account (Keydesk's upstream connector), where
+/// recoveries can only be completed in the account's admin console.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub admin_console_url: Option<String>,
+}
+
+/// What the table can do once the app runs it. Without them it is the table as the server
+/// writes it: the same rows and headings, no controls, since none would work yet.
+#[derive(Clone, Copy)]
+pub struct TableControls {
+    pub sort_by: Callback<OrderField>,
+    /// A row's action was chosen for its person.
+    pub act: Callback<(RowAction, User)>,
+    /// Who is selected, kept across paging and searching.
+    pub selected: RwSignal<Vec<User>>,
+}
+
+#[component]
+pub fn UsersTable(
+    #[prop(into)] rows: Signal<Vec<User>>,
+    #[prop(into)] order: Signal<OrderBy>,
+    /// How many of `rows` to draw for now (a screenful first, then the rest).
+    #[prop(into, default = Signal::stored(usize::MAX))]
+    row_limit: Signal<usize>,
+    #[prop(into, default = Signal::stored(false))] loading: Signal<bool>,
+    #[prop(optional)] controls: Option<TableControls>,
+) -> impl IntoView {
+    let select_all = controls.map(|controls| {
+        let selected = controls.selected;
+        let is_selected =
+            move |user: &User| selected.read().iter().any(|chosen| chosen.id == user.id);
+        let all_shown_selected = move || {
+            let rows = rows.read();
+            !rows.is_empty() && rows.iter().all(is_selected)
+        };
+        let toggle_all_shown = move |_| {
+            let select = !all_shown_selected();
+            let shown = rows.get_untracked();
+            selected.update(|selected| {
+                selected.retain(|chosen| !shown.iter().any(|row| row.id == chosen.id));
+                if select {
+                    selected.extend(shown);
+                }
+            });
+        };
+        view! {
+            <input type="checkbox" aria-label="Select everyone shown"
+                prop:checked=all_shown_selected on:change=toggle_all_shown />
+        }
+    });
+    let sort_by = controls.map(|controls| controls.sort_by);
+    let header = move |label: &'static str, field: OrderField| {
+        view! { <SortHeader label field order sort_by /> }
+    };
+    view! {
+        <table class="users" aria-busy=move || loading.get().to_string()>
+            <caption class="visually-hidden">"Users, with their state and actions"</caption>
+            <thead>
+                <tr>
+                    <th scope="col" class="select">{select_all}</th>
+                    {header("Name", OrderField::DisplayName)}
+                    {header("Email", OrderField::Email)}
+                    {header("State", OrderField::State)}
+                    <th scope="col">"Type"</th>
+                    {header("Created", OrderField::CreateTime)}
+                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                </tr>
+            </thead>
+            <tbody>
+                <Show when=move || loading.get() && rows.read().is_empty()>
+                    <tr class="loading-row"><td colspan="7">"Loading users…"</td></tr>
+                </Show>
+                // Rows are kept by position and follow whoever is at theirs: the next search
+                // rewrites the texts of the rows already in the table instead of building new
+                // ones, and a change of state redraws one row's cells.
+                <For
+                    each=move || 0..rows.read().len().min(row_limit.get())
+                    key=|index| *index
+                    children=move |index| {
+                        let first = rows.with_untracked(|rows| rows[index].clone());
+                        let user = Memo::new(move |previous: Option<&User>| {
+                            // Past the end only while the table drops this row.
+                            rows.with(|rows| rows.get(index).or(previous).cloned())
+                                .unwrap_or_else(|| first.clone())
+                        });
+                        view! { <UserRow user controls /> }
+                    }
+                />
+            </tbody>
+        </table>
+    }
+}
+
+/// A column heading that sorts the list when the app runs (a button), and says how it is sorted
+/// either way.
+#[component]
+fn SortHeader(
+    label: &'static str,
+    field: OrderField,
+    order: Signal<OrderBy>,
+    sort_by: Option<Callback<OrderField>>,
+) -> impl IntoView {
+    let direction = move || {
+        let order = order.get();
+        (order.field == field).then_some(order.direction)
+    };
+    let mark = move || {
+        view! {
+            <span class="sort-mark" aria-hidden="true">
+                {move || match direction() {
+                    Some(SortDirection::Asc) => "▲",
+                    Some(SortDirection::Desc) => "▼",
+                    None => "",
+                }}
+            </span>
+        }
+    };
+    let content = match sort_by {
+        Some(sort_by) => view! {
+            <button type="button" class="sort" on:click=move |_| sort_by.run(field)>
+                {label}{mark()}
+            </button>
+        }
+        .into_any(),
+        None => view! { {label}{mark()} }.into_any(),
+    };
+    view! {
+        <th
+            scope="col"
+            aria-sort=move || match direction() {
+                Some(SortDirection::Asc) => "ascending",
+                Some(SortDirection::Desc) => "descending",
+                None => "none",
+            }
+        >
+            {content}
+        </th>
+    }
+}
+
+/// Where a RECOVERY_ACCEPTED person's recovery is completed when Keydesk cannot do it: a link
+/// to the admin console, or its name when the URL is not configured.
+#[component]
+fn CompleteInConsole(upstream: Upstream, #[prop(into)] name: Signal<String>) -> impl IntoView {
+    let label = move || {
+        format!(
+            "Complete recovery for {} in the 1Password admin console",
+            name.get()
+        )
+    };
+    match upstream.admin_console_url {
+        Some(url) => view! {
+            <a class="row-action console" href=url target="_blank" rel="external noopener"
+                aria-label=label title="1Password completes recoveries only in its admin console">
+                "Complete in admin console"
+            </a>
+        }
+        .into_any(),
+        None => view! {
+            <span class="console-note" title=label>"Complete in 1Password's admin console"</span>
+        }
+        .into_any(),
+    }
+}
+
+/// One person. Every text comes from the directory and is rendered as text, never as HTML. The
+/// row follows `user`: its cells change in place when the person does (or when the table puts
+/// someone else in this row), and only the state's cells are rebuilt when the state changes.
+#[component]
+pub fn UserRow(
+    #[prop(into)] user: Signal<User>,
+    /// Without them, the row as the server writes it.
+    controls: Option<TableControls>,
+) -> impl IntoView {
+    let state = Memo::new(move |_| user.with(|user| user.state.clone()));
+    let name = move || user.with(|user| user.display_name.clone());
+    let date = |time: &str| time.get(..10).unwrap_or(time).to_owned();
+    let since = move || {
+        user.with(|user| {
+            (user.state == UserState::RecoveryStarted)
+                .then(|| user.recovery_started_time.clone())
+                .flatten()
+        })
+        .map(|time| {
+            let day = date(&time);
+            view! { <small class="since">"since " <time datetime=time>{day}</time></small> }
+        })
+    };
+    let selected = move || {
+        controls.is_some_and(|controls| {
+            user.with(|user| controls.selected.read().iter().any(|u| u.id == user.id))
+        })
+    };
+    let checkbox = controls.map(|controls| {
+        let toggle = move |_| {
+            let user = user.get_untracked();
+            controls.selected.update(|selected| {
+                if let Some(index) = selected.iter().position(|chosen| chosen.id == user.id) {
+                    selected.remove(index);
+                } else {
+                    selected.push(user);
+                }
+            });
+        };
+        view! {
+            <input type="checkbox" aria-label=move || format!("Select {}", name())
+                prop:checked=selected on:change=toggle />
+        }
+    });
+    let actions = controls.map(|controls| {
+        let upstream = use_context::<Upstream>();
+        move || {
+            if let Some(upstream) = upstream.clone()
+                && state.get() == UserState::RecoveryAccepted
+            {
+                return view! { <CompleteInConsole upstream name=Signal::derive(name) /> }
+                    .into_any();
+            }
+            RowAction::for_state(&state.get())
+                .into_iter()
+                .map(|action| {
+                    let class = match action {
+                        RowAction::Method(UserMethod::Suspend) => "row-action danger-outline",
+                        _ => "row-action",
+                    };
+                    // Not `disabled`: a disabled button shows no tooltip, and the tooltip says why.
+                    let refused = missing_permission(action.permission());
+                    let allowed = refused.is_none();
+                    let choose = move |_| {
+                        if allowed {
+                            controls.act.run((action, user.get_untracked()));
+                        }
+                    };
+                    view! {
+                        <button type="button" class=class
+                            aria-label=move || format!("{} {}", action.label(), name())
+                            aria-disabled=(!allowed).then_some("true")
+                            title=refused.unwrap_or_default()
+                            on:click=choose>
+                            {action.label()}
+                        </button>
+                    }
+                })
+                .collect_view()
+                .into_any()
+        }
+    });
+    view! {
+        <tr data-user-id=move || user.with(|user| user.id.to_string()) class:selected=selected>
+            <td class="select">{checkbox}</td>
+            <td class="name">
+                <a href=move || user.with(|user| format!("/users/{}", user.id))>{name}</a>
+            </td>
+            <td class="email">{move || user.with(|user| user.email.clone())}</td>
+            <td>{move || view! { <StateBadge state=state.get() /> }}{since}</td>
+            <td>{move || user.with(|user| type_label(user.user_type.as_ref()))}</td>
+            <td>
+                <time datetime=move || user.with(|user| user.create_time.clone())>
+                    {move || user.with(|user| date(&user.create_time))}
+                </time>
+            </td>
+            <td class="actions">{actions}</td>
+        </tr>
+    }
+}
+
+/// Why the signed-in person may not do something, for a tooltip; `None` when they may. Without a
+/// session in context (component tests), everything is allowed: the server is the authority.
+pub fn missing_permission(permission: Permission) -> Option<String> {
+    let session = use_context::<keydesk_api::Session>()?;
+    if session.may(permission) {
+        return None;
+    }
+    let roles = if session.roles.is_empty() {
+        "none".to_owned()
+    } else {
+        session.roles.join(", ")
+    };
+    Some(format!(
+        "You need the '{}' permission for this; your roles: {roles}",
+        permission.as_str()
+    ))
+}
+
+/// The table as the server writes it into the page: these rows of this view, as HTML.
+pub fn users_table_html(users: Vec<User>, order: OrderBy) -> String {
+    let owner = Owner::new();
+    owner.with(|| {
+        view! { <UsersTable rows=Signal::stored(users) order=Signal::stored(order) /> }.to_html()
+    })
+}
