@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { ACCOUNT, freePort, launchBrowser, waitUntilHealthy } from '../tests/e2e/harness.mjs';
+import { idleConnections, parallelAccepts } from './resources.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const TARGET = path.resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target');
@@ -63,8 +64,10 @@ function generate(dataDir, users) {
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
-async function startServer(dataDir, dist) {
+async function startServer(dataDir, dist, settings) {
   const port = await freePort();
+  const config = settings ? path.join(dataDir, 'keydesk.toml') : undefined;
+  if (config) fs.writeFileSync(config, settings);
   const logFile = fs.openSync(path.join(dataDir, 'server.log'), 'w');
   const child = spawn(SERVER, [], {
     env: {
@@ -73,6 +76,7 @@ async function startServer(dataDir, dist) {
       KEYDESK_DATA_DIR: dataDir,
       KEYDESK_DIST: dist,
       KEYDESK_ACCOUNT_ID: ACCOUNT,
+      ...(config ? { KEYDESK_CONFIG: config } : {}),
     },
     stdio: ['ignore', logFile, logFile],
   });
@@ -433,6 +437,7 @@ async function main() {
   const browser = await launchBrowser();
   const results = [];
   let serving;
+  let attacks;
   try {
     for (const users of SIZES) {
       results.push(await measureSize(browser, users, work));
@@ -443,6 +448,18 @@ async function main() {
       serving = await servingCheck(server.url, DIST, size.files);
     } finally {
       await server.stop();
+    }
+    // What attackers cost, on a fresh server over the smallest directory, rate limits off.
+    log('attacks: 50 recovery accepts at once, then 10,000 idle connections');
+    const attacked = await startServer(path.join(work, `users-${SIZES[0]}`), DIST,
+      '[rate_limit]\nactions_per_minute = 0\nrecovery_links_per_minute = 0\n');
+    try {
+      const memory = () => memoryOf(attacked.pid);
+      attacks = { start: memory().rss };
+      attacks.accepts = await parallelAccepts(attacked, USERS_PATH, memory);
+      attacks.idle = await idleConnections(attacked, memory);
+    } finally {
+      await attacked.stop();
     }
   } finally {
     await browser.close();
@@ -507,6 +524,20 @@ async function main() {
     rows.push(['keydesk-server generate', n(r.users), '-', r.generateMs < 1000 ? ms(r.generateMs) : `${(r.generateMs / 1000).toFixed(1)} s`, 'info']);
   }
 
+  {
+    const { start, accepts, idle } = attacks;
+    const within = (after) => after <= start * 1.2;
+    const ok = accepts.statuses.filter((s) => s === 200).length;
+    rows.push([`${accepts.count} recovery accepts at once (Argon2id, 19 MiB each): server RSS peak; 30 s after`, n(SIZES[0]),
+      '≤ 300 MB; back within 20%',
+      `${mb(accepts.peak)}; ${mb(accepts.after)} (start ${mb(start)}); ${ok} accepted in ${(accepts.tookMs / 1000).toFixed(1)} s`,
+      pass(accepts.peak <= 300e6 && within(accepts.after))]);
+    rows.push([`${idle.count.toLocaleString('en-US')} idle connections: server RSS peak; 30 s after`, n(SIZES[0]),
+      '≤ 300 MB; back within 20%',
+      `${mb(idle.peak)}; ${mb(idle.after)}; ${idle.refused.toLocaleString('en-US')} refused at once (503), a request meanwhile got ${idle.during}, answered again after ${(idle.againAfterMs / 1000).toFixed(1)} s`,
+      pass(idle.peak <= 300e6 && within(idle.after))]);
+  }
+
   const load = os.loadavg().map((x) => x.toFixed(2)).join(', ');
   const output = [
     `Keydesk benchmark, ${started.toISOString()} (${os.cpus().length} cores; load average at the end ${load})`,
@@ -522,7 +553,7 @@ async function main() {
   fs.mkdirSync(dir, { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   fs.writeFileSync(path.join(dir, `bench-${stamp}.md`), output + '\n');
-  fs.writeFileSync(path.join(dir, `bench-${stamp}.json`), JSON.stringify({ started, size, serving, results }, null, 2));
+  fs.writeFileSync(path.join(dir, `bench-${stamp}.json`), JSON.stringify({ started, size, serving, results, attacks }, null, 2));
   console.log(`\nWritten to bench-results/bench-${stamp}.md (and .json, with every sample).`);
 }
 
