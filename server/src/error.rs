@@ -196,7 +196,7 @@ impl From<BytesRejection> for AppError {
                 ErrorStatus::PayloadTooLarge,
                 format!(
                     "the request body is larger than the {} KiB Keydesk accepts",
-                    crate::router::MAX_BODY_BYTES / 1024
+                    crate::serve::MAX_BODY_BYTES / 1024
                 ),
             )
         } else {

@@ -24,14 +24,8 @@ use crate::{
     openapi::{self, Operations},
     page,
     routes::{audit, meta, oauth, recovery, users},
-    serve::ServerLimits,
+    serve::{MAX_BODY_BYTES, MAX_HEADER_BYTES, ServerLimits},
 };
-
-/// The largest request body Keydesk reads. Its bodies are small JSON objects.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-/// The most header bytes (names and values) one request may carry: an SSO proxy's identity
-/// and groups fit many times over; a 300 KB groups header does not.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// The API's routes, each registered with its OpenAPI description in one line, and the
 /// document they make.
@@ -152,7 +146,7 @@ pub fn router(state: AppState, limits: &ServerLimits) -> Router {
         .with_state(state)
 }
 
-/// More header bytes than [`MAX_HEADER_BYTES`] is refused before anything reads them.
+/// More header bytes than [`MAX_HEADER_BYTES`] are refused before anything reads them.
 async fn refuse_large_headers(request: axum::extract::Request, next: Next) -> Response {
     let bytes: usize = request
         .headers()

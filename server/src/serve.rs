@@ -49,9 +49,15 @@ impl Default for ServerLimits {
     }
 }
 
-/// The most header bytes hyper reads for one request before refusing it (431). The router
-/// refuses more than [`crate::router::MAX_HEADER_BYTES`] itself, with the JSON error shape;
-/// this is the hard stop behind it.
+/// The largest request body Keydesk reads. Its bodies are small JSON objects.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// The most header bytes (names and values) one request may carry: an SSO proxy's identity and
+/// groups fit many times over; a 300 KB groups header does not. The router refuses more with
+/// the JSON error shape.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The most header bytes hyper reads for one request before refusing it (431): the hard stop
+/// behind [`MAX_HEADER_BYTES`].
 const HYPER_MAX_HEADER_BUFFER: usize = 64 * 1024;
 
 /// What a connection over the limit is told before it is closed: the one error shape.

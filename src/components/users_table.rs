@@ -352,6 +352,7 @@ pub fn missing_permission(permission: Permission) -> Option<String> {
 }
 
 /// The table as the server writes it into the page: these rows of this view, as HTML.
+#[cfg(feature = "ssr")]
 pub fn users_table_html(users: Vec<User>, order: OrderBy) -> String {
     let owner = Owner::new();
     owner.with(|| {

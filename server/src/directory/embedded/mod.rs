@@ -2,6 +2,7 @@
 //! trail lives in the same file, so that every change and its record commit in one transaction.
 
 mod generate;
+mod hashing;
 mod listing;
 mod mirror;
 mod outbox;
@@ -26,7 +27,6 @@ use keydesk_api::{
 };
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use tokio::sync::Semaphore;
 
 pub use self::generate::generate_directory;
 use self::page_token::PageTokens;
@@ -38,17 +38,14 @@ use crate::{
     storage::{self, Pool, StorageError},
 };
 
-/// How long someone accepting a recovery link waits for the password hasher before being told
-/// to try again: hashing is bounded to one at a time per core (each takes 19 MiB and a core).
-const HASHING_WAIT: Duration = Duration::from_secs(10);
-
 pub struct SqliteDirectory {
     pool: Pool,
     context: Arc<Context>,
     /// Woken when an email is queued, so delivery does not wait for its next round.
     mail_queued: Arc<tokio::sync::Notify>,
-    /// Argon2 runs, at most one per core: parallel accepts otherwise took a gigabyte.
-    hashing: Arc<Semaphore>,
+    /// Argon2id for new passwords and Secret Keys, with a memory ceiling (see [`hashing`]);
+    /// started at the first accept.
+    hashing: std::sync::OnceLock<hashing::Hasher>,
 }
 
 /// What a blocking task needs besides its connection.
@@ -187,12 +184,11 @@ impl SqliteDirectory {
                 tracing::warn!(%err, "could not prepare search in advance; the first search will");
             }
         });
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(SqliteDirectory {
             pool,
             context,
             mail_queued: Arc::new(tokio::sync::Notify::new()),
-            hashing: Arc::new(Semaphore::new(cores)),
+            hashing: std::sync::OnceLock::new(),
         })
     }
 
@@ -410,19 +406,13 @@ impl RecoveryLinks for SqliteDirectory {
             )
         })
         .await?;
-        let _turn = tokio::time::timeout(HASHING_WAIT, self.hashing.clone().acquire_owned())
-            .await
-            .map_err(|_| DirectoryError::Upstream {
-                message: "Keydesk is busy setting other people's passwords; try again in a \
-                          moment"
-                    .into(),
-                retry_after: Some(Duration::from_secs(5)),
-            })?
-            .map_err(|err| DirectoryError::Internal(err.to_string()))?;
-        let credentials =
-            tokio::task::spawn_blocking(move || recovery::hash_credentials(&password))
-                .await
-                .map_err(|err| DirectoryError::Internal(format!("hashing task failed: {err}")))??;
+        let hasher = self.hashing.get_or_init(hashing::Hasher::start);
+        let secret_key = recovery::new_secret_key();
+        let credentials = recovery::Credentials {
+            password_hash: hasher.hash(password).await?,
+            secret_key_hash: hasher.hash(secret_key.clone()).await?,
+            secret_key,
+        };
         self.change(attempt, move |tx, context, now| {
             let id = recovery::accept(tx, context, &token, &email, &credentials, now)?;
             let targets = vec![id.to_string()];

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use argon2::{Argon2, PasswordHasher, password_hash::SaltString};
 use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
 use keydesk_api::{MIN_PASSWORD_CHARS, RecoveryLinkInfo, User, UserId, UserState};
 use rand::Rng;
@@ -51,12 +50,6 @@ pub fn new_secret_key() -> String {
         }
     }
     key
-}
-
-/// A fresh random salt for Argon2id.
-fn salt() -> Result<SaltString, DirectoryError> {
-    SaltString::encode_b64(&rand::random::<[u8; 16]>())
-        .map_err(|err| DirectoryError::Internal(format!("salt: {err}")))
 }
 
 /// Everyone a name could mean: an ID, an email (any case), or a display name (any case, any
@@ -353,8 +346,8 @@ pub fn check_password(password: &str, email: &str) -> Result<(), DirectoryError>
 /// What accepting stores: the new password's and Secret Key's hashes, and the Secret Key to
 /// show the person once.
 pub struct Credentials {
-    password_hash: String,
-    secret_key_hash: String,
+    pub password_hash: String,
+    pub secret_key_hash: String,
     pub secret_key: String,
 }
 
@@ -387,23 +380,6 @@ fn link_for_email(
         ));
     }
     Ok(user)
-}
-
-/// Hash the new password and a new Secret Key with Argon2id: slow and memory-hungry on purpose,
-/// so callers bound how many run at once.
-pub fn hash_credentials(password: &str) -> Result<Credentials, DirectoryError> {
-    let hash = |secret: &str| {
-        Argon2::default()
-            .hash_password(secret.as_bytes(), &salt()?)
-            .map(|hash| hash.to_string())
-            .map_err(|err| DirectoryError::Internal(format!("hashing: {err}")))
-    };
-    let secret_key = new_secret_key();
-    Ok(Credentials {
-        password_hash: hash(password)?,
-        secret_key_hash: hash(&secret_key)?,
-        secret_key,
-    })
 }
 
 /// The person confirms their email and sets a new password: the link is used up, the new

@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use backon::{ExponentialBuilder, Retryable};
 use keydesk_api::{AccountId, ListUsersResponse, User, UserId, users_path};
 use reqwest::{Method, StatusCode, header};
 use serde::Deserialize;
@@ -178,27 +179,31 @@ impl UsersApi {
         )
     }
 
-    /// One call with the bearer token: renewed once on a 401; 429 and 503 tried again after
-    /// `Retry-After` (or a doubling backoff), up to `max_attempts`; a lost answer tried again
+    /// One call with the bearer token, tried again as [`UsersApi::retried`] says; a lost answer
     /// only when `repeatable`.
     async fn call(&self, method: Method, url: &str, repeatable: bool) -> Result<String, CallError> {
+        self.retried(repeatable, || self.call_once(method.clone(), url))
+            .await
+    }
+
+    /// One try of a call: the token renewed once, at once, if 1Password answers 401 (expired or
+    /// revoked early).
+    async fn call_once(&self, method: Method, url: &str) -> Result<String, CallError> {
         let mut renewed = false;
-        let mut attempt = 1;
-        let mut backoff = FIRST_BACKOFF;
         loop {
-            let token = self.token().await?;
+            // Already tried as many times as the policy allows: not to be tried again around it.
+            let token = self
+                .token()
+                .await
+                .map_err(|err| CallError::NoToken(Box::new(err)))?;
             let request = self
                 .http
                 .request(method.clone(), url)
                 .bearer_auth(&token)
                 .header(header::ACCEPT, "application/json");
-            let retry_after = match send(request).await {
-                Answer::Response(status, _, body) if status.is_success() => return Ok(body),
-                Answer::Response(StatusCode::UNAUTHORIZED, _, body) => {
-                    if renewed {
-                        return Err(CallError::Refused(StatusCode::UNAUTHORIZED, body));
-                    }
-                    // Expired or revoked early: renew once, and try once more.
+            return match send(request).await {
+                Answer::Response(status, _, body) if status.is_success() => Ok(body),
+                Answer::Response(StatusCode::UNAUTHORIZED, _, _) if !renewed => {
                     self.forget(&token).await;
                     renewed = true;
                     continue;
@@ -207,30 +212,40 @@ impl UsersApi {
                     status @ (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE),
                     retry_after,
                     body,
-                ) => {
-                    if attempt >= self.max_attempts {
-                        return Err(CallError::Busy(status, retry_after, body));
-                    }
-                    match retry_after {
-                        Some(wait) if wait > self.max_retry_wait => {
-                            return Err(CallError::Busy(status, Some(wait), body));
-                        }
-                        other => other,
-                    }
-                }
-                Answer::Response(status, _, body) => return Err(CallError::Refused(status, body)),
-                Answer::Lost(why) => {
-                    if !repeatable || attempt >= self.max_attempts {
-                        return Err(CallError::Lost(why));
-                    }
-                    None
-                }
+                ) => Err(CallError::Busy(status, retry_after, body)),
+                Answer::Response(status, _, body) => Err(CallError::Refused(status, body)),
+                Answer::Lost(why) => Err(CallError::Lost(why)),
             };
-            let wait = retry_after.unwrap_or(backoff).min(self.max_retry_wait);
-            tokio::time::sleep(wait).await;
-            backoff *= 2;
-            attempt += 1;
         }
+    }
+
+    /// The one retry policy of every call: a busy 1Password (429, 503) is waited for as its
+    /// `Retry-After` says (or a doubling backoff from 250 ms), up to `max_attempts` tries; a
+    /// `Retry-After` longer than `max_retry_wait` fails at once; a lost answer is tried again
+    /// only when `repeatable`.
+    async fn retried<T, F, Fut>(&self, repeatable: bool, once: F) -> Result<T, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CallError>>,
+    {
+        let max_wait = self.max_retry_wait;
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(FIRST_BACKOFF)
+            .with_max_delay(max_wait)
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize);
+        once.retry(policy)
+            .when(|err| match err {
+                CallError::Busy(_, Some(wait), _) => *wait <= max_wait,
+                CallError::Busy(_, None, _) => true,
+                CallError::Lost(_) => repeatable,
+                _ => false,
+            })
+            .adjust(|err, backoff| match err {
+                CallError::Busy(_, Some(wait), _) => backoff.map(|_| (*wait).min(max_wait)),
+                _ => backoff,
+            })
+            .sleep(tokio::time::sleep)
+            .await
     }
 
     /// The cached token, or a new one when it is about to run out.
@@ -257,55 +272,37 @@ impl UsersApi {
 
     /// The client-credentials grant, tried again like any repeatable call.
     async fn grant(&self) -> Result<Token, CallError> {
-        let url = format!("{}/v1beta1/users/oauth2/token", self.base);
-        let mut attempt = 1;
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let request = self
-                .http
-                .post(&url)
-                .basic_auth(&self.client_id, Some(&self.client_secret))
-                .form(&[("grant_type", "client_credentials")]);
-            let retry_after = match send(request).await {
-                Answer::Response(status, _, body) if status.is_success() => {
-                    let token: TokenResponse = serde_json::from_str(&body)
-                        .map_err(|err| CallError::Garbled(format!("the token response: {err}")))?;
-                    // Renew when a quarter of its life is left (3¾ minutes of 15), so a call
-                    // never leaves with a token about to die.
-                    let lifetime = Duration::from_secs(token.expires_in.unwrap_or(900));
-                    return Ok(Token {
-                        value: token.access_token,
-                        renew_at: Instant::now() + lifetime * 3 / 4,
-                    });
-                }
-                Answer::Response(
-                    status @ (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE),
-                    retry_after,
-                    body,
-                ) if attempt < self.max_attempts
-                    && retry_after.is_none_or(|wait| wait <= self.max_retry_wait) =>
-                {
-                    tracing::debug!(%status, %body, "1Password is busy issuing tokens");
-                    retry_after
-                }
-                // Busy for longer than Keydesk waits says nothing about the credentials.
-                Answer::Response(
-                    status @ (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE),
-                    retry_after,
-                    body,
-                ) => return Err(CallError::Busy(status, retry_after, body)),
-                Answer::Response(status, retry_after, body) => {
-                    return Err(CallError::Credentials(status, retry_after, body));
-                }
-                Answer::Lost(why) if attempt < self.max_attempts => {
-                    tracing::debug!(%why, "no answer from the token endpoint");
-                    None
-                }
-                Answer::Lost(why) => return Err(CallError::Lost(why)),
-            };
-            tokio::time::sleep(retry_after.unwrap_or(backoff).min(self.max_retry_wait)).await;
-            backoff *= 2;
-            attempt += 1;
+        self.retried(true, || self.grant_once()).await
+    }
+
+    async fn grant_once(&self) -> Result<Token, CallError> {
+        let request = self
+            .http
+            .post(format!("{}/v1beta1/users/oauth2/token", self.base))
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .form(&[("grant_type", "client_credentials")]);
+        match send(request).await {
+            Answer::Response(status, _, body) if status.is_success() => {
+                let token: TokenResponse = serde_json::from_str(&body)
+                    .map_err(|err| CallError::Garbled(format!("the token response: {err}")))?;
+                // Renew when a quarter of its life is left (3¾ minutes of 15), so a call never
+                // leaves with a token about to die.
+                let lifetime = Duration::from_secs(token.expires_in.unwrap_or(900));
+                Ok(Token {
+                    value: token.access_token,
+                    renew_at: Instant::now() + lifetime * 3 / 4,
+                })
+            }
+            // Busy says nothing about the credentials.
+            Answer::Response(
+                status @ (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE),
+                retry_after,
+                body,
+            ) => Err(CallError::Busy(status, retry_after, body)),
+            Answer::Response(status, retry_after, body) => {
+                Err(CallError::Credentials(status, retry_after, body))
+            }
+            Answer::Lost(why) => Err(CallError::Lost(why)),
         }
     }
 }
@@ -383,6 +380,8 @@ pub enum CallError {
     Credentials(StatusCode, Option<Duration>, String),
     Lost(String),
     Garbled(String),
+    /// No token could be had (already tried again as the policy allows).
+    NoToken(Box<CallError>),
 }
 
 /// The message in an error body, whatever its shape: 1Password does not publish it.
@@ -419,6 +418,7 @@ fn status_text(status: StatusCode) -> String {
 impl From<CallError> for DirectoryError {
     fn from(err: CallError) -> Self {
         match err {
+            CallError::NoToken(err) => (*err).into(),
             CallError::Refused(StatusCode::NOT_FOUND, body) => DirectoryError::Missing(format!(
                 "1Password has no such user ({})",
                 upstream_message(&body)
