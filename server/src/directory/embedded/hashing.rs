@@ -20,8 +20,9 @@ use tokio::sync::oneshot;
 
 use crate::directory::DirectoryError;
 
-/// Hashes waiting beyond the ones being computed.
-const QUEUE: usize = 32;
+/// Hashes waiting beyond the ones being computed: a burst of about a hundred accepts waits its
+/// turn (a few seconds on two cores) rather than being turned away.
+const QUEUE: usize = 256;
 /// How long a caller waits for its hash before being told to try again.
 const WAIT: Duration = Duration::from_secs(10);
 
