@@ -116,6 +116,16 @@ impl UserMethod {
         }
     }
 
+    /// What has been done to someone after it, for messages: "suspended", "reactivated", …
+    pub fn done(self) -> &'static str {
+        match self {
+            UserMethod::Suspend => "suspended",
+            UserMethod::Reactivate => "reactivated",
+            UserMethod::CompleteRecovery => "recovered",
+            UserMethod::ResendRecovery => "sent a new recovery email",
+        }
+    }
+
     /// Whether a person may call it on their own account: nobody recovers their own.
     pub fn allowed_on_self(self) -> bool {
         matches!(self, UserMethod::Suspend | UserMethod::Reactivate)

@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
-use keydesk_api::{MIN_PASSWORD_CHARS, RecoveryLinkInfo, User, UserId, UserState};
+use keydesk_api::{MIN_PASSWORD_CHARS, RecoveryLinkInfo, User, UserId, UserMethod, UserState};
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
@@ -200,7 +200,7 @@ pub fn resend(
     now: SystemTime,
 ) -> Result<User, DirectoryError> {
     let user = load_user(tx, &context.account, id)?;
-    if user.state != UserState::RecoveryStarted {
+    if !UserMethod::ResendRecovery.allowed_from(&user.state) {
         return Err(DirectoryError::FailedPrecondition(format!(
             "{} is {}: a recovery email can only be sent again while recovery is started",
             describe(&user),

@@ -1,7 +1,7 @@
 //! One user's row: reading it, and the rules for changing its state.
 
 use keydesk_api::{
-    AccountId, OrderField, Role, User, UserId, UserState, UserType, user_resource_name,
+    AccountId, OrderField, Role, User, UserId, UserMethod, UserState, UserType, user_resource_name,
 };
 use rusqlite::{Connection, OptionalExtension};
 
@@ -59,48 +59,57 @@ pub fn describe(user: &User) -> String {
     format!("{} <{}>", user.display_name, user.email)
 }
 
+/// Where `method` takes someone in `user`'s state, by `keydesk_api`'s rules (the page offers by
+/// the same ones): `None` when they are there already, or why not.
+fn decide(
+    user: &User,
+    method: UserMethod,
+    to: UserState,
+    only_from: &str,
+) -> Result<Option<UserState>, DirectoryError> {
+    if !method.allowed_from(&user.state) {
+        return Err(DirectoryError::FailedPrecondition(format!(
+            "{} cannot be {done}: their state is {}, and only {only_from} user can be {done}",
+            describe(user),
+            user.state,
+            done = method.done(),
+        )));
+    }
+    Ok((user.state != to).then_some(to))
+}
+
 pub fn decide_suspend(
     user: &User,
     tx: &rusqlite::Transaction,
 ) -> Result<Option<UserState>, DirectoryError> {
-    match &user.state {
-        UserState::Suspended => Ok(None),
-        UserState::Active => {
-            if user.role == Some(Role::Owner) {
-                let other_owners: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM users WHERE role = 'OWNER' AND state = 'ACTIVE' AND id != ?1",
-                    [user.id.as_str()],
-                    |row| row.get(0),
-                )?;
-                if other_owners == 0 {
-                    return Err(DirectoryError::FailedPrecondition(format!(
-                        "{} is the last active owner of this account and cannot be suspended; \
-                         make someone else an owner first",
-                        describe(user)
-                    )));
-                }
-            }
-            Ok(Some(UserState::Suspended))
+    let next = decide(user, UserMethod::Suspend, UserState::Suspended, "an ACTIVE")?;
+    if next.is_some() && user.role == Some(Role::Owner) {
+        let other_owners: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM users WHERE role = 'OWNER' AND state = 'ACTIVE' AND id != ?1",
+            [user.id.as_str()],
+            |row| row.get(0),
+        )?;
+        if other_owners == 0 {
+            return Err(DirectoryError::FailedPrecondition(format!(
+                "{} is the last active owner of this account and cannot be suspended; make \
+                 someone else an owner first",
+                describe(user)
+            )));
         }
-        other => Err(DirectoryError::FailedPrecondition(format!(
-            "{} cannot be suspended: their state is {other}, and only an ACTIVE user can be suspended",
-            describe(user)
-        ))),
     }
+    Ok(next)
 }
 
 pub fn decide_reactivate(
     user: &User,
     _tx: &rusqlite::Transaction,
 ) -> Result<Option<UserState>, DirectoryError> {
-    match &user.state {
-        UserState::Active => Ok(None),
-        UserState::Suspended => Ok(Some(UserState::Active)),
-        other => Err(DirectoryError::FailedPrecondition(format!(
-            "{} cannot be reactivated: their state is {other}, and only a SUSPENDED user can be reactivated",
-            describe(user)
-        ))),
-    }
+    decide(
+        user,
+        UserMethod::Reactivate,
+        UserState::Active,
+        "a SUSPENDED",
+    )
 }
 
 pub fn sort_column(field: OrderField) -> &'static str {

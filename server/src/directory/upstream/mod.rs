@@ -22,7 +22,7 @@ use std::{
 use async_trait::async_trait;
 use keydesk_api::{
     AuditOutcome, BeginRecoveryResponse, ListUsersResponse, RecoveryFailure, StateCounts, User,
-    UserId, UserState,
+    UserId, UserMethod, UserState,
 };
 use tokio::sync::Notify;
 
@@ -415,7 +415,7 @@ impl Directory for UpstreamDirectory {
         // `op` has no "send again": beginning again for someone in RECOVERY_STARTED is how the
         // admin console does it, and it sends a new email.
         let user = self.get_user(id).await?;
-        if user.state != UserState::RecoveryStarted {
+        if !UserMethod::ResendRecovery.allowed_from(&user.state) {
             return Err(DirectoryError::FailedPrecondition(format!(
                 "{} is {}: a recovery email can only be sent again while recovery is started",
                 Self::name(&user),
