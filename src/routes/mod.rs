@@ -4,6 +4,7 @@ mod audit;
 mod changes;
 mod outbox;
 mod recover;
+mod selection_bar;
 mod user;
 mod users;
 
@@ -11,8 +12,9 @@ pub use audit::{AuditPage, AuditTable};
 pub use changes::{Change, ChangeDialog, ChangeSummary, Outcome, begin_recovery_refusal};
 pub use outbox::OutboxPage;
 pub use recover::RecoverPage;
+pub use selection_bar::SelectionBar;
 pub use user::UserPage;
-pub use users::{SelectionBar, UsersPage};
+pub use users::UsersPage;
 
 use leptos::prelude::*;
 

@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::SystemTime};
 use keydesk_api::UserState;
 use rusqlite::{Connection, params};
 
-use super::{Context, recovery, schema, seed, seed::NewUser, text, users::search_key};
+use super::{Context, links, schema, seed, seed::NewUser, text, users::search_key};
 use crate::{Config, directory::DirectoryError};
 
 pub fn insert_users(conn: &mut Connection, users: &[NewUser]) -> rusqlite::Result<()> {
@@ -104,7 +104,7 @@ pub fn seed_demo(conn: &mut Connection, context: &Context) -> Result<(), Directo
         let id = keydesk_api::UserId::parse(&id)
             .map_err(|err| DirectoryError::Internal(err.to_string()))?;
         let user = super::users::load_user(&tx, &context.account, &id)?;
-        recovery::issue_link(&tx, context, &user, SystemTime::now())?;
+        links::issue_link(&tx, context, &user, SystemTime::now())?;
     }
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('seeded', 'demo')",

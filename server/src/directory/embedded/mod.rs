@@ -3,6 +3,7 @@
 
 mod generate;
 mod hashing;
+mod links;
 mod listing;
 mod mirror;
 mod outbox;
@@ -22,8 +23,8 @@ use std::{
 
 use async_trait::async_trait;
 use keydesk_api::{
-    AccountId, AuditOutcome, BeginRecoveryResponse, ListUsersResponse, OutboxMessage,
-    RecoveryLinkInfo, StateCount, StateCounts, User, UserId, UserState,
+    AccountId, AuditOutcome, BeginRecoveryResponse, ListUsersResponse, StateCount, StateCounts,
+    User, UserId, UserState,
 };
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -374,74 +375,5 @@ impl Directory for SqliteDirectory {
 
     fn recovery_links(&self) -> Option<&dyn RecoveryLinks> {
         Some(self)
-    }
-}
-
-#[async_trait]
-impl RecoveryLinks for SqliteDirectory {
-    async fn inspect_link(&self, token: String) -> Result<RecoveryLinkInfo, DirectoryError> {
-        self.run(move |conn, context| recovery::inspect(conn, context, &token, SystemTime::now()))
-            .await
-    }
-
-    async fn accept_link(
-        &self,
-        token: String,
-        email: String,
-        password: String,
-        attempt: &Attempt,
-    ) -> Result<(UserId, String), DirectoryError> {
-        // Anyone can call this: the link and the email are checked cheaply before the slow
-        // hashing, so forged tokens cost nothing, and hashing waits its turn.
-        let (checked_token, checked_email) = (token.clone(), email.clone());
-        let checked_password = password.clone();
-        self.run(move |conn, context| {
-            recovery::check_acceptable(
-                conn,
-                context,
-                &checked_token,
-                &checked_email,
-                &checked_password,
-                SystemTime::now(),
-            )
-        })
-        .await?;
-        let hasher = self.hashing.get_or_init(hashing::Hasher::start);
-        let secret_key = recovery::new_secret_key();
-        let credentials = recovery::Credentials {
-            password_hash: hasher.hash(password).await?,
-            secret_key_hash: hasher.hash(secret_key.clone()).await?,
-            secret_key,
-        };
-        self.change(attempt, move |tx, context, now| {
-            let id = recovery::accept(tx, context, &token, &email, &credentials, now)?;
-            let targets = vec![id.to_string()];
-            Ok(((id, credentials.secret_key), targets))
-        })
-        .await
-    }
-
-    async fn outbox(&self) -> Result<Vec<OutboxMessage>, DirectoryError> {
-        self.run(|conn, _| {
-            let mut statement = conn.prepare_cached(
-                "SELECT id, to_address, subject, body, link, create_time, sent_time
-                 FROM outbox ORDER BY id DESC LIMIT 200",
-            )?;
-            let messages = statement
-                .query_map([], |row| {
-                    Ok(OutboxMessage {
-                        id: row.get(0)?,
-                        to: row.get(1)?,
-                        subject: row.get(2)?,
-                        body: row.get(3)?,
-                        link: row.get(4)?,
-                        create_time: row.get(5)?,
-                        sent_time: row.get(6)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(messages)
-        })
-        .await
     }
 }

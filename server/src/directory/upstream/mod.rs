@@ -7,15 +7,17 @@
 //! of Keydesk's own changes, and quickly while 1Password is unreachable; every list says how old
 //! it is. Single users and every change go to 1Password itself.
 
+mod call;
 mod client;
 mod ledger;
 mod op;
+mod refresh;
 mod settings;
 
 use std::{
     collections::HashMap,
     path::Path,
-    sync::{Arc, RwLock, Weak},
+    sync::{Arc, RwLock},
     time::Duration,
 };
 
@@ -30,12 +32,6 @@ pub use self::settings::{OpSettings, UpstreamSettings};
 use self::{client::UsersApi, ledger::Ledger, op::Op};
 use super::{Directory, DirectoryError, ListQuery, embedded::SqliteDirectory};
 use crate::audit::{Attempt, AuditLog};
-
-/// How soon after one of Keydesk's own changes the snapshot is read again; changes that come
-/// close together share one reading.
-const SETTLE_AFTER_CHANGE: Duration = Duration::from_secs(2);
-/// How soon a failed reading is tried again, at first; it doubles up to `refresh_interval`.
-const FIRST_RETRY: Duration = Duration::from_secs(2);
 
 pub struct UpstreamDirectory {
     api: UsersApi,
@@ -94,20 +90,8 @@ impl UpstreamDirectory {
             settings,
             ledger: Ledger::new(audit),
         });
-        tokio::spawn(keep_fresh(Arc::downgrade(&directory)));
+        tokio::spawn(refresh::keep_fresh(Arc::downgrade(&directory)));
         Ok(directory)
-    }
-
-    /// Read the whole directory and make the snapshot match it.
-    async fn refresh(&self) -> Result<(), DirectoryError> {
-        let read_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        let users = self.api.list_all().await?;
-        let count = users.len();
-        self.snapshot.mirror_all(users.clone(), read_at).await?;
-        *self.received.write().expect("not poisoned") =
-            users.into_iter().map(|u| (u.id.clone(), u)).collect();
-        tracing::debug!(count, "read the 1Password directory");
-        Ok(())
     }
 
     /// A user as 1Password just answered: into the snapshot at once, and a full reading soon.
@@ -133,7 +117,7 @@ impl UpstreamDirectory {
                 message: "Keydesk is still reading the directory from 1Password; try again in a \
                           moment"
                     .into(),
-                retry_after: Some(FIRST_RETRY),
+                retry_after: Some(refresh::FIRST_RETRY),
             }),
         }
     }
@@ -202,58 +186,6 @@ impl UpstreamDirectory {
         match err {
             DirectoryError::Missing(_) => DirectoryError::NotFound(id.clone()),
             other => other,
-        }
-    }
-}
-
-/// Read the directory now, then every `refresh_interval`, soon after changes, and with a
-/// doubling wait while it fails. Ends when the directory is dropped.
-async fn keep_fresh(directory: Weak<UpstreamDirectory>) {
-    let mut retry = FIRST_RETRY;
-    let mut after_restart = true;
-    loop {
-        let Some(this) = directory.upgrade() else {
-            return;
-        };
-        let interval = this.settings.refresh_interval;
-        let wait = match this.refresh().await {
-            Ok(()) => {
-                {
-                    let mut health = this.health.write().expect("not poisoned");
-                    if health.error.take().is_some() || !health.loaded {
-                        tracing::info!("the 1Password directory is readable");
-                    }
-                    health.loaded = true;
-                }
-                retry = FIRST_RETRY;
-                // 1Password answers: settle the changes whose outcome was never recorded.
-                this.ledger.catch_up(&this.api, after_restart).await;
-                after_restart = false;
-                interval
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, retry_in = ?retry, "could not read the 1Password directory");
-                // The reason alone: lists put "the directory is unreachable" before it themselves.
-                let reason = match err {
-                    DirectoryError::Unavailable(reason) => reason,
-                    other => other.to_string(),
-                };
-                this.health.write().expect("not poisoned").error = Some(reason);
-                let wait = retry.min(interval);
-                retry = (retry * 2).min(interval);
-                wait
-            }
-        };
-        // Wait without holding the directory, so that dropping it ends this loop.
-        let notify = this.changed.clone();
-        drop(this);
-        let changed = async {
-            notify.notified().await;
-            tokio::time::sleep(SETTLE_AFTER_CHANGE).await;
-        };
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = changed => {}
         }
     }
 }

@@ -1,0 +1,78 @@
+//! The bar over the users table while people are selected: how many, and what can be done to
+//! them all at once.
+
+use keydesk_api::{Permission, User, UserState};
+use leptos::prelude::*;
+
+use super::changes::{Change, begin_recovery_refusal};
+use crate::components::users_table::{Upstream, missing_permission};
+
+/// The bar over the table while people are selected: how many, and what can be done to them.
+#[component]
+pub fn SelectionBar(
+    selected: RwSignal<Vec<User>>,
+    #[prop(into)] ask: Callback<Change>,
+) -> impl IntoView {
+    let refusal = RwSignal::new(None::<String>);
+    // A changed selection clears an earlier refusal (only a change: not on the first run).
+    Effect::watch(
+        move || selected.track(),
+        move |_, _, _| refusal.set(None),
+        false,
+    );
+    let begin = move |_| {
+        let chosen = selected.get_untracked();
+        match begin_recovery_refusal(chosen.len()) {
+            Some(why) => refusal.set(Some(why)),
+            None => ask.run(Change::BeginRecovery(chosen)),
+        }
+    };
+    let all_accepted = move || {
+        let chosen = selected.read();
+        !chosen.is_empty()
+            && chosen
+                .iter()
+                .all(|u| u.state == UserState::RecoveryAccepted)
+    };
+    let complete = move |_| ask.run(Change::CompleteRecovery(selected.get_untracked()));
+    // 1Password completes recoveries only in its admin console: each row links there instead.
+    let upstream = use_context::<Upstream>().is_some();
+    let cannot_recover = StoredValue::new(missing_permission(Permission::Recover));
+    let may_recover = cannot_recover.with_value(Option::is_none);
+    view! {
+        <Show when=move || !selected.read().is_empty()>
+            <div class="selection-bar" role="region" aria-label="Selected people">
+                <span class="selection-count">
+                    {move || match selected.read().len() {
+                        1 => "1 person selected".to_owned(),
+                        n => format!("{n} people selected"),
+                    }}
+                </span>
+                <button type="button" aria-disabled=(!may_recover).then_some("true")
+                    title=move || cannot_recover.get_value().unwrap_or_default()
+                    on:click=move |event| if may_recover { begin(event) }>
+                    "Begin recovery"
+                </button>
+                <button
+                    type="button"
+                    hidden=upstream
+                    on:click=complete
+                    disabled=move || !all_accepted() || !may_recover
+                    title=move || match cannot_recover.get_value() {
+                        Some(why) => why,
+                        None if all_accepted() => String::new(),
+                        None => "Only people in Recovery accepted can have their recovery completed".to_owned(),
+                    }
+                >
+                    "Complete recovery"
+                </button>
+                <button type="button" class="link" on:click=move |_| selected.set(Vec::new())>
+                    "Clear selection"
+                </button>
+                <Show when=move || refusal.get().is_some()>
+                    <p class="error" role="alert">{move || refusal.get().unwrap_or_default()}</p>
+                </Show>
+            </div>
+        </Show>
+    }
+}
