@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::closed_enum::closed_enum;
+
 /// What a person may do. Roles grant sets of these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -57,57 +59,26 @@ impl Session {
     }
 }
 
-/// What an audit record is about. Stored and sent as its snake_case name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum AuditAction {
-    /// A refused sign-in (accepted ones are not recorded).
-    SignIn,
-    Suspend,
-    Reactivate,
-    BeginRecovery,
-    ResendRecovery,
-    CompleteRecovery,
-    /// The person holding a recovery link set a new password.
-    AcceptRecovery,
-    /// Someone asked about a recovery link (only refusals are recorded).
-    InspectRecovery,
-    /// A `POST …/users/{id}:{method}` whose method Keydesk does not have.
-    UnknownMethod,
-}
+closed_enum!(
+    /// What an audit record is about.
+    AuditAction {
+        /// A refused sign-in (accepted ones are not recorded).
+        SignIn = "sign_in",
+        Suspend = "suspend",
+        Reactivate = "reactivate",
+        BeginRecovery = "begin_recovery",
+        ResendRecovery = "resend_recovery",
+        CompleteRecovery = "complete_recovery",
+        /// The person holding a recovery link set a new password.
+        AcceptRecovery = "accept_recovery",
+        /// Someone asked about a recovery link (only refusals are recorded).
+        InspectRecovery = "inspect_recovery",
+        /// A `POST …/users/{id}:{method}` whose method Keydesk does not have.
+        UnknownMethod = "unknown_method",
+    }
+);
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 9] = [
-        AuditAction::SignIn,
-        AuditAction::Suspend,
-        AuditAction::Reactivate,
-        AuditAction::BeginRecovery,
-        AuditAction::ResendRecovery,
-        AuditAction::CompleteRecovery,
-        AuditAction::AcceptRecovery,
-        AuditAction::InspectRecovery,
-        AuditAction::UnknownMethod,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditAction::SignIn => "sign_in",
-            AuditAction::Suspend => "suspend",
-            AuditAction::Reactivate => "reactivate",
-            AuditAction::BeginRecovery => "begin_recovery",
-            AuditAction::ResendRecovery => "resend_recovery",
-            AuditAction::CompleteRecovery => "complete_recovery",
-            AuditAction::AcceptRecovery => "accept_recovery",
-            AuditAction::InspectRecovery => "inspect_recovery",
-            AuditAction::UnknownMethod => "unknown_method",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|action| action.as_str() == text)
-    }
-
     /// The state a person is in after this action succeeded for them, for actions that change
     /// a state: replaying a person's succeeded records gives their state.
     pub fn resulting_state(self) -> Option<crate::UserState> {
@@ -124,71 +95,22 @@ impl AuditAction {
     }
 }
 
-/// Compared with its name, as written in the trail: `record.outcome == "denied"`.
-impl PartialEq<&str> for AuditAction {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+closed_enum!(
+    /// How an attempt ended.
+    AuditOutcome {
+        Succeeded = "succeeded",
+        /// Refused before anything was tried: no identity, no permission, a rate limit, another
+        /// site, a rule such as one's own account.
+        Denied = "denied",
+        /// Tried and refused or broken: bad input, a state that does not allow it, an upstream
+        /// error.
+        Failed = "failed",
+        /// About to ask 1Password (upstream directory): written before the call, so that a
+        /// change is never without a record; a later record with `settles` set says how it
+        /// ended.
+        Attempted = "attempted",
     }
-}
-
-impl std::fmt::Display for AuditAction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How an attempt ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum AuditOutcome {
-    Succeeded,
-    /// Refused before anything was tried: no identity, no permission, a rate limit, another
-    /// site, a rule such as the last owner.
-    Denied,
-    /// Tried and refused or broken: bad input, a state that does not allow it, an upstream error.
-    Failed,
-    /// About to ask 1Password (upstream directory): written before the call, so that a change
-    /// is never without a record; a later record with `settles` set says how it ended.
-    Attempted,
-}
-
-impl AuditOutcome {
-    pub const ALL: [AuditOutcome; 4] = [
-        AuditOutcome::Succeeded,
-        AuditOutcome::Denied,
-        AuditOutcome::Failed,
-        AuditOutcome::Attempted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditOutcome::Succeeded => "succeeded",
-            AuditOutcome::Denied => "denied",
-            AuditOutcome::Failed => "failed",
-            AuditOutcome::Attempted => "attempted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|outcome| outcome.as_str() == text)
-    }
-}
-
-/// Compared with its name, as written in the trail: `record.outcome == "denied"`.
-impl PartialEq<&str> for AuditOutcome {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl std::fmt::Display for AuditOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+);
 
 fn is_one(count: &u32) -> bool {
     *count == 1

@@ -7,6 +7,7 @@
 //! does not have, the item says so ("Keydesk extension").
 
 mod audit;
+mod closed_enum;
 mod error;
 mod ids;
 #[cfg(feature = "openapi")]
@@ -150,25 +151,15 @@ pub fn begin_recovery_path(account: &AccountId) -> String {
     format!("{}:beginRecovery", users_path(account))
 }
 
-/// Which directory backend answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum DirectoryKind {
-    /// Keydesk's own SQLite directory (the demo, or a generated one).
-    Embedded,
-    /// A 1Password Business account, through the Users API and `op`.
-    Upstream,
-}
-
-impl DirectoryKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DirectoryKind::Embedded => "embedded",
-            DirectoryKind::Upstream => "upstream",
-        }
+closed_enum::closed_enum!(
+    /// Which directory backend answers.
+    DirectoryKind {
+        /// Keydesk's own SQLite directory (the demo, or a generated one).
+        Embedded = "embedded",
+        /// A 1Password Business account, through the Users API and `op`.
+        Upstream = "upstream",
     }
-}
+);
 
 /// `GET /api/config`: what the page needs to know before it can call the Users API.
 /// Keydesk extension.
