@@ -89,7 +89,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         if self.status == ErrorStatus::Internal {
             // The person gets a generic message; the details go to the log only.
-            tracing::error!(error = %self.message, "internal error");
+            tracing::error!(error = ?self.message, "internal error");
         }
         let status = StatusCode::from_u16(self.status.http_code())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

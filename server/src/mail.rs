@@ -77,11 +77,11 @@ async fn deliver_pending(
         };
         let recorded = match outcome {
             Ok(()) => {
-                tracing::info!(to = %mail.to, "email delivered");
+                tracing::info!(to = ?mail.to, "email delivered");
                 directory.mark_delivered(mail.id).await
             }
             Err(err) => {
-                tracing::warn!(to = %mail.to, %err, "email not delivered; will try again");
+                tracing::warn!(to = ?mail.to, %err, "email not delivered; will try again");
                 directory.mark_failed(mail.id, err).await
             }
         };
