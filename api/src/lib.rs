@@ -127,9 +127,15 @@ impl UserMethod {
         }
     }
 
-    /// Whether a person may call it on their own account: nobody recovers their own.
-    pub fn allowed_on_self(self) -> bool {
-        matches!(self, UserMethod::Suspend | UserMethod::Reactivate)
+    /// What nobody may do to their own account, in words: "suspend", "reactivate", "recover".
+    /// No method may be called on one's own account: nobody suspends themselves (and locks the
+    /// helpdesk out of its own work), reactivates themselves, or finishes their own recovery.
+    pub fn own_account_verb(self) -> &'static str {
+        match self {
+            UserMethod::Suspend => "suspend",
+            UserMethod::Reactivate => "reactivate",
+            UserMethod::CompleteRecovery | UserMethod::ResendRecovery => "recover",
+        }
     }
 
     /// Path of this method on one user.

@@ -22,6 +22,12 @@ pub struct BeginRecoveryRequest {
 pub struct BeginRecoveryResponse {
     /// The people named, in the order named, now in RECOVERY_STARTED.
     pub users: Vec<User>,
+    /// Who of them a new recovery email went to. Beginning again for someone whose recovery is
+    /// already started sends nothing with the embedded directory (resending does); 1Password
+    /// sends a new email each time.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub emailed: Vec<crate::UserId>,
     /// Upstream directory only: the people for whom `op` could not begin recovery, each with
     /// its reason. The embedded directory begins for everyone or for nobody.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

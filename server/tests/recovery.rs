@@ -1028,3 +1028,27 @@ async fn everyone_the_demo_has_in_recovery_started_has_a_live_link_and_its_email
         assert_eq!(status, StatusCode::OK, "{email}: {info}");
     }
 }
+
+#[tokio::test]
+async fn beginning_again_says_that_no_new_email_went_out() {
+    let app = TestApp::start().await;
+    let (status, body) = app.begin_recovery(&[ZOE, ANA_RECOVERY_STARTED]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let response: BeginRecoveryResponse = serde_json::from_value(body).unwrap();
+    assert_eq!(response.users.len(), 2);
+    // Zoë was active: an email went to her; Ana's recovery was already under way: none did.
+    assert_eq!(
+        response.emailed,
+        [keydesk_api::UserId::parse(&app.id_of(ZOE)).unwrap()]
+    );
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.iter().filter(|m| m.to == ZOE).count(), 1);
+    assert_eq!(
+        outbox
+            .iter()
+            .filter(|m| m.to == ANA_RECOVERY_STARTED)
+            .count(),
+        1,
+        "only the demo's own"
+    );
+}

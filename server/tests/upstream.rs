@@ -1289,7 +1289,8 @@ async fn begin_recovery_checks_everyone_first_and_refuses_all_for_one() {
     assert_eq!(world.op_log(), [VERSION_CHECK()], "op was not run");
     let records = world.audited("begin_recovery");
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].outcome.as_str(), "failed");
+    // A state that does not allow it: refused by a rule, so denied.
+    assert_eq!(records[0].outcome.as_str(), "denied");
     assert_eq!(
         records[0].targets,
         [active.email.as_str(), suspended.email.as_str()]
@@ -1434,7 +1435,7 @@ async fn completing_a_recovery_points_to_the_admin_console() {
     assert_eq!(records.len(), 1);
     assert_eq!(
         (records[0].outcome.as_str(), records[0].reason.as_str()),
-        ("failed", message.as_str())
+        ("denied", message.as_str())
     );
 }
 

@@ -847,3 +847,51 @@ async fn concurrent_suspends_of_both_owners_leave_one_active() {
         app.post(&reactivate_path(&app, suspended[0])).await;
     }
 }
+
+#[tokio::test]
+async fn nobody_suspends_or_reactivates_themselves_and_the_refusal_is_denied() {
+    let app = TestApp::start().await;
+    let me = app.id_of(crate::common::DEV_USER);
+    for method in ["suspend", "reactivate"] {
+        let (status, body) = app.post(&format!("{}:{method}", app.user_path(&me))).await;
+        let message = expect_error(&(status, body), StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+        assert!(message.contains("is your own account"), "{message}");
+        assert!(
+            message.contains(&format!("nobody may {method} their own account")),
+            "{message}"
+        );
+        let record = app.audit_records().pop().unwrap();
+        assert_eq!(
+            (record.action.as_str(), record.outcome.as_str()),
+            (method, "denied")
+        );
+    }
+    assert_eq!(app.row(&me).0, "ACTIVE");
+}
+
+#[tokio::test]
+async fn a_refusal_by_a_rule_is_denied_and_an_error_failed() {
+    let app = TestApp::start().await;
+    // A state that does not allow it: someone suspended cannot have recovery completed.
+    let suspended = app.ids_where("state = 'SUSPENDED'").remove(0);
+    let (status, _) = app
+        .post(&format!("{}:completeRecovery", app.user_path(&suspended)))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        app.audit_records().pop().unwrap().outcome.as_str(),
+        "denied"
+    );
+    // Someone who is not there: an error.
+    let (status, _) = app
+        .post(&format!(
+            "{}:suspend",
+            app.user_path("NOSUCHUSERAAAAAAAAAAAAAAAA")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.audit_records().pop().unwrap().outcome.as_str(),
+        "failed"
+    );
+}

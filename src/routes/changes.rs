@@ -187,11 +187,7 @@ pub fn ChangeDialog(
                     match patiently(|| client.begin_recovery(&users), waiting).await {
                         Ok(response) => {
                             let started = response.users;
-                            on_notice.run(format!(
-                            "Recovery begun for {}: {}. Each was sent an email with a recovery link.",
-                            people(started.len()),
-                            names(&started)
-                        ));
+                            on_notice.run(began_notice(&started, &response.emailed));
                             for user in started {
                                 on_updated.run(user);
                             }
@@ -385,4 +381,30 @@ fn PeopleList(users: Vec<User>) -> impl IntoView {
             }).collect_view()}
         </ul>
     }
+}
+
+/// What beginning recovery did, truthfully: who was sent a new email, and who was already in
+/// recovery and was not (their earlier link still works; "Resend email" sends a new one).
+fn began_notice(started: &[User], emailed: &[keydesk_api::UserId]) -> String {
+    let (sent, already): (Vec<User>, Vec<User>) = started
+        .iter()
+        .cloned()
+        .partition(|user| emailed.contains(&user.id));
+    let mut notice = Vec::new();
+    if !sent.is_empty() {
+        notice.push(format!(
+            "Recovery begun for {}: {}. Each was sent an email with a recovery link.",
+            people(sent.len()),
+            names(&sent)
+        ));
+    }
+    if !already.is_empty() {
+        notice.push(format!(
+            "Recovery was already under way for {}: {}. No new email was sent; use Resend email \
+             for a new link.",
+            people(already.len()),
+            names(&already)
+        ));
+    }
+    notice.join(" ")
 }

@@ -195,10 +195,11 @@ impl Guard {
             self.state.audit.observe(Some(cause));
             return Err(AppError::unaudited(cause));
         }
-        let outcome = if err.status == ErrorStatus::PermissionDenied {
-            AuditOutcome::Denied
-        } else {
-            AuditOutcome::Failed
+        // Refused by a rule (a permission, one's own account, the last owner, a state that does
+        // not allow it) is denied; anything else that went wrong failed.
+        let outcome = match err.status {
+            ErrorStatus::PermissionDenied | ErrorStatus::FailedPrecondition => AuditOutcome::Denied,
+            _ => AuditOutcome::Failed,
         };
         let entry = attempt.entry(targets.to_vec(), outcome, err.message.clone());
         self.record_failure(entry).await?;

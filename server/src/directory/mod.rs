@@ -88,6 +88,17 @@ impl ListQuery {
     }
 }
 
+impl DirectoryError {
+    /// Refused by a rule (a state that does not allow it, one's own account), as the audit
+    /// trail's `denied`; anything else went wrong (`failed`).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            DirectoryError::FailedPrecondition(_) | DirectoryError::Refused(_)
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
     #[error("no user with ID {0} in this account")]
@@ -139,6 +150,11 @@ pub trait Directory: Send + Sync + 'static {
     fn kind(&self) -> keydesk_api::DirectoryKind;
     async fn list_users(&self, query: ListQuery) -> Result<ListUsersResponse, DirectoryError>;
     async fn get_user(&self, id: &UserId) -> Result<User, DirectoryError>;
+    /// The user as Keydesk knows them without asking anyone: the upstream directory's snapshot,
+    /// for checks (whose account is it?) that must not cost a call to 1Password.
+    async fn known_user(&self, id: &UserId) -> Result<User, DirectoryError> {
+        self.get_user(id).await
+    }
     /// ACTIVE to SUSPENDED; idempotent on SUSPENDED; refused for the last owner.
     async fn suspend_user(&self, id: &UserId, attempt: &Attempt) -> Result<User, DirectoryError>;
     /// SUSPENDED to ACTIVE; idempotent on ACTIVE; refused from any other state.

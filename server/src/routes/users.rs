@@ -110,9 +110,7 @@ pub async fn call_user_method(
                 )));
             };
             check_empty_body(&body?, method)?;
-            if !method.allowed_on_self() {
-                refuse_own_account(&state, &id, guard.actor()).await?;
-            }
+            refuse_own_account(&state, &id, guard.actor(), method).await?;
             let directory = &state.directory;
             Ok(match method {
                 UserMethod::Suspend => directory.suspend_user(&id, attempt).await?,
@@ -125,16 +123,24 @@ pub async fn call_user_method(
         .map(Json)
 }
 
-/// Nobody recovers their own account: the directory refuses to begin it, and this refuses to
-/// resend or complete it (someone else's begin does not let a person finish it themselves).
-async fn refuse_own_account(state: &AppState, id: &UserId, actor: &str) -> Result<(), AppError> {
-    let user = state.directory.get_user(id).await?;
+/// Nobody changes their own account: not suspend or reactivate it, not resend or complete its
+/// recovery (someone else's begin does not let a person finish it themselves; the directory
+/// refuses to begin it).
+async fn refuse_own_account(
+    state: &AppState,
+    id: &UserId,
+    actor: &str,
+    method: UserMethod,
+) -> Result<(), AppError> {
+    let user = state.directory.known_user(id).await?;
     if user.email.eq_ignore_ascii_case(actor) {
         return Err(AppError::new(
             ErrorStatus::PermissionDenied,
             format!(
-                "{} <{}> is your own account, and nobody may recover their own account",
-                user.display_name, user.email
+                "{} <{}> is your own account, and nobody may {} their own account",
+                user.display_name,
+                user.email,
+                method.own_account_verb()
             ),
         ));
     }

@@ -312,16 +312,17 @@ impl Directory for SqliteDirectory {
         attempt: &Attempt,
     ) -> Result<BeginRecoveryResponse, DirectoryError> {
         let actor_email = attempt.actor_email.clone();
-        let users = self
+        let (users, emailed) = self
             .change(attempt, move |tx, context, now| {
-                let users = recovery::begin(tx, context, &actor_email, &names, now)?;
-                let ids = users.iter().map(|u| u.id.to_string()).collect();
-                Ok((users, ids))
+                let began = recovery::begin(tx, context, &actor_email, &names, now)?;
+                let ids = began.0.iter().map(|u| u.id.to_string()).collect();
+                Ok((began, ids))
             })
             .await?;
         self.mail_queued.notify_one();
         Ok(BeginRecoveryResponse {
             users,
+            emailed,
             failures: Vec::new(),
         })
     }

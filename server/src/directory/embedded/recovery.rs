@@ -52,20 +52,23 @@ fn resolve(tx: &Transaction, context: &Context, name: &str) -> Result<Vec<User>,
 }
 
 /// Begin recovery for everyone named, or for nobody: every offending name is reported at once.
-/// The caller holds the write lock (and commits).
+/// The caller holds the write lock (and commits). Answers everyone, and whom an email went to.
 pub fn begin(
     tx: &Transaction,
     context: &Context,
     actor_email: &str,
     names: &[String],
     now: SystemTime,
-) -> Result<Vec<User>, DirectoryError> {
+) -> Result<(Vec<User>, Vec<UserId>), DirectoryError> {
     let chosen = choose(tx, context, actor_email, names)?;
     let stamp = rfc3339(now);
     let mut started = Vec::with_capacity(chosen.len());
+    let mut emailed = Vec::new();
     for user in chosen {
-        // Beginning again for someone already in RECOVERY_STARTED changes nothing.
+        // Beginning again for someone already in RECOVERY_STARTED changes nothing, and sends no
+        // email: resending does.
         if user.state == UserState::Active {
+            emailed.push(user.id.clone());
             tx.execute(
                 "UPDATE users SET state = 'RECOVERY_STARTED', recovery_started_time = ?1,
                         update_time = ?1
@@ -76,7 +79,7 @@ pub fn begin(
         }
         started.push(load_user(tx, &context.account, &user.id)?);
     }
-    Ok(started)
+    Ok((started, emailed))
 }
 
 /// The people the names mean, in order, if recovery may begin for every one of them; otherwise

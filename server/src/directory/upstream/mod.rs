@@ -218,6 +218,14 @@ impl Directory for UpstreamDirectory {
         self.remember(user).await
     }
 
+    async fn known_user(&self, id: &UserId) -> Result<User, DirectoryError> {
+        // Someone new since the last reading, or no reading yet: only 1Password knows.
+        match self.snapshot.get_user(id).await {
+            Ok(user) if self.ready().is_ok() => Ok(self.as_received(user)),
+            _ => self.get_user(id).await,
+        }
+    }
+
     async fn suspend_user(&self, id: &UserId, attempt: &Attempt) -> Result<User, DirectoryError> {
         self.change_state(id, attempt, "suspend", UserState::Suspended)
             .await
@@ -258,6 +266,7 @@ impl Directory for UpstreamDirectory {
         let outcome = op.begin_recovery(&ids).await;
         let mut response = BeginRecoveryResponse {
             users: Vec::new(),
+            emailed: Vec::new(),
             failures: Vec::new(),
         };
         let mut unknown = Vec::new();
@@ -275,6 +284,8 @@ impl Directory for UpstreamDirectory {
                         started
                     }
                 };
+                // `op` begins again for someone already started, and 1Password emails them anew.
+                response.emailed.push(started.id.clone());
                 response.users.push(started);
                 continue;
             }
