@@ -26,8 +26,9 @@ pub enum ApiFailure {
         /// For 429: how many seconds the server asks the page to wait.
         retry_after: Option<u32>,
     },
-    #[error("Keydesk could not be reached ({0}). Check your connection and try again.")]
-    Network(String),
+    /// What the browser said is in its console: "TypeError: Failed to fetch" helps nobody here.
+    #[error("Keydesk could not be reached. Check your connection and try again.")]
+    Network,
     #[error("Keydesk answered with something this page does not understand ({0}).")]
     Unexpected(String),
 }
@@ -120,12 +121,19 @@ fn decode<T: DeserializeOwned>(body: &str) -> Result<T, ApiFailure> {
     serde_json::from_str(body).map_err(|err| ApiFailure::Unexpected(err.to_string()))
 }
 
-/// What the browser said when a request could not be made, as "TypeError: Failed to fetch".
+impl ApiFailure {
+    /// Refused for a reason that asking again will not change (a rule, a state, a permission,
+    /// bad input), unlike a busy or unreachable server.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, ApiFailure::Server { code, .. } if (400..500).contains(code) && *code != 429)
+    }
+}
+
+/// A request that could not be made: what the browser said goes to its console, for whoever
+/// debugs; the person is told what to do.
 fn network(err: JsValue) -> ApiFailure {
-    ApiFailure::Network(match err.dyn_ref::<js_sys::Error>() {
-        Some(err) => format!("{}: {}", err.name(), err.message()),
-        None => err.as_string().unwrap_or_default(),
-    })
+    leptos::logging::warn!("request failed: {err:?}");
+    ApiFailure::Network
 }
 
 /// `path?name=value&…`, each value encoded.

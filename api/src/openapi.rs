@@ -54,11 +54,13 @@ pub fn id_schema() -> RefOr<Schema> {
         .into()
 }
 
-/// `users` of beginning recovery: one to ten names, IDs or emails, none blank.
+/// `users` of beginning recovery: one to ten names, IDs or emails, none blank and none with a
+/// control character.
 pub fn recovery_names_schema() -> Array {
+    const NAME: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$";
     let name = ObjectBuilder::new()
         .schema_type(SchemaType::new(Type::String))
-        .pattern(Some("\\S"))
+        .pattern(Some(NAME))
         .min_length(Some(1))
         .max_length(Some(320));
     ArrayBuilder::new()

@@ -17,7 +17,8 @@ pub const USERS_PAGE_ROWS: u32 = 50;
 /// `max_page_size` as written in a query string: absent or empty means `default`; otherwise digits only (no sign, no spaces inside), from 1 to
 /// [`MAX_PAGE_SIZE`].
 pub fn parse_page_size(text: Option<&str>, default: u32) -> Result<u32, String> {
-    let text = match text.map(str::trim) {
+    // Exactly as the OpenAPI document says: digits, or nothing for the default.
+    let text = match text {
         None | Some("") => return Ok(default),
         Some(text) => text,
     };
@@ -108,7 +109,7 @@ impl ApiFilter {
 
     /// `Ok(None)` for the empty filter (everyone).
     pub fn parse(text: &str) -> Result<Option<Self>, String> {
-        match text.trim() {
+        match text {
             "" => Ok(None),
             "user.isActive()" => Ok(Some(ApiFilter::IsActive)),
             "user.isSuspended()" => Ok(Some(ApiFilter::IsSuspended)),
@@ -189,21 +190,18 @@ impl std::str::FromStr for OrderBy {
     type Err = ParseOrderByError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // Exactly `field`, `field asc` or `field desc`, as the OpenAPI document lists them.
         let fail = || ParseOrderByError(text.chars().take(100).collect());
-        let mut words = text.split_whitespace();
-        let field_name = words.next().ok_or_else(fail)?;
+        let (field_name, direction) = match text.split_once(' ') {
+            None => (text, SortDirection::Asc),
+            Some((field, "asc")) => (field, SortDirection::Asc),
+            Some((field, "desc")) => (field, SortDirection::Desc),
+            Some(_) => return Err(fail()),
+        };
         let field = OrderField::ALL
             .into_iter()
             .find(|f| f.as_str() == field_name)
             .ok_or_else(fail)?;
-        let direction = match words.next() {
-            None | Some("asc") => SortDirection::Asc,
-            Some("desc") => SortDirection::Desc,
-            Some(_) => return Err(fail()),
-        };
-        if words.next().is_some() {
-            return Err(fail());
-        }
         Ok(OrderBy { field, direction })
     }
 }
@@ -227,10 +225,9 @@ mod tests {
             parse_page_size(None, DEFAULT_PAGE_SIZE),
             Ok(DEFAULT_PAGE_SIZE)
         );
-        assert_eq!(parse_page_size(Some(" "), 50), Ok(50));
+        assert_eq!(parse_page_size(Some(""), 50), Ok(50));
         assert_eq!(parse_page_size(Some("1000"), 1), Ok(1000));
-        assert_eq!(parse_page_size(Some(" 7 "), 1), Ok(7));
-        for bad in ["+5", "0", "1001", "-1", "5.0", "five", "1 0"] {
+        for bad in ["+5", "0", "1001", "-1", "5.0", "five", "1 0", " 7 ", " "] {
             let err = parse_page_size(Some(bad), 1).unwrap_err();
             assert!(err.contains("1 to 1000"), "{bad}: {err}");
         }
@@ -251,6 +248,8 @@ mod tests {
         assert!("email sideways".parse::<OrderBy>().is_err());
         assert!("email desc extra".parse::<OrderBy>().is_err());
         assert!("".parse::<OrderBy>().is_err());
+        assert!("email  desc".parse::<OrderBy>().is_err());
+        assert!(" email".parse::<OrderBy>().is_err());
     }
 
     #[test]

@@ -180,32 +180,39 @@ async fn nothing_a_caller_sends_forges_a_line_of_the_log() {
     let log = dir.path().join("keydesk.log");
     let process = Process::start_logging(dir.path(), &log);
     let forged = "nobody\n2026-11-28T00:00:00.000000Z  INFO keydesk_server: FORGED";
-    let path = keydesk_api::begin_recovery_path(
-        &keydesk_api::AccountId::parse(keydesk_server::config::DEMO_ACCOUNT_ID).unwrap(),
-    );
+    let account = keydesk_api::AccountId::parse(keydesk_server::config::DEMO_ACCOUNT_ID).unwrap();
+    // A name with a line break is refused outright…
     let answer = reqwest::Client::new()
-        .post(format!("{}{path}", process.url))
+        .post(format!(
+            "{}{}",
+            process.url,
+            keydesk_api::begin_recovery_path(&account)
+        ))
         .json(&json!({ "users": [forged] }))
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.status(), StatusCode::NOT_FOUND, "it matches nobody");
-    let answer = reqwest::Client::new()
-        .get(format!("{}/api/session", process.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert!(answer.text().await.unwrap().contains("control character"));
+    // …and one that reaches the log through a path is written escaped.
+    let user = format!(
+        "{}{}/U4F2WUGM4IR24AYU7AMXPKZQYG:x%0A2026-11-28T00:00:00.000000Z%20%20INFO%20keydesk_server:%20FORGED",
+        process.url,
+        keydesk_api::users_path(&account)
+    );
+    let answer = reqwest::Client::new().post(user).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
     process.kill();
     let written = std::fs::read_to_string(&log).unwrap();
+    // The attempt is in the log, its line break written as `\n`, on the line of its record.
     assert!(
-        written.contains("FORGED"),
-        "the attempt is logged: {written}"
+        written.contains(r"x\\n2026-11-28T00:00:00.000000Z"),
+        "the attempt is logged escaped: {written}"
     );
     assert!(
         !written
             .lines()
-            .any(|line| line.contains("FORGED") && line.starts_with("2026-11-28T00:00:00")),
+            .any(|line| line.starts_with("2026-11-28T00:00:00")),
         "{written}"
     );
 }

@@ -27,6 +27,10 @@ pub fn ConfirmDialog(
     /// Nothing is left to confirm (a batch reported its outcomes): only Close remains.
     #[prop(into, default = Signal::stored(false))]
     finished: Signal<bool>,
+    /// The request was refused by a rule: confirming again would be refused again, so the
+    /// confirm button is disabled beside the message.
+    #[prop(into, default = Signal::stored(false))]
+    refused: Signal<bool>,
     on_confirm: Callback<()>,
     on_cancel: Callback<()>,
     /// What will happen, and to whom.
@@ -93,7 +97,7 @@ pub fn ConfirmDialog(
                     type="button"
                     node_ref=confirm_button
                     class=move || if destructive.get() { "danger" } else { "primary" }
-                    disabled=move || busy.get()
+                    disabled=move || busy.get() || refused.get()
                     on:click=move |_| {
                         if !busy.get_untracked() {
                             on_confirm.run(());

@@ -19,7 +19,13 @@ const FILTERS: [(&str, &str, &str); 6] = [
 ];
 
 fn query_from(params: &Query) -> AuditQuery {
-    let get = |name: &str| params.get(name).filter(|v| !v.is_empty());
+    // Trimmed: the server takes an action or outcome exactly as it names them.
+    let get = |name: &str| {
+        params
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
     // The browser's datetime-local has no zone; the filters are in UTC.
     let time = |name: &str| {
         get(name).map(|v| {

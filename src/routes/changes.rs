@@ -6,7 +6,7 @@ use leptos::{prelude::*, task::spawn_local};
 
 use crate::{
     Counts,
-    api::{Client, patiently},
+    api::{ApiFailure, Client, patiently},
     components::{ConfirmDialog, StateBadge},
 };
 
@@ -134,6 +134,13 @@ pub fn ChangeDialog(
     let error = RwSignal::new(None::<String>);
     let outcomes = RwSignal::new(Vec::<Outcome>::new());
     let finished = RwSignal::new(false);
+    // Refused by a rule (the last owner, a state that does not allow it): asking again would be
+    // refused again, so only Cancel is left to press.
+    let refused = RwSignal::new(false);
+    let fail = move |err: ApiFailure| {
+        refused.set(err.is_refusal());
+        error.set(Some(err.to_string()));
+    };
 
     // A new change starts clean.
     Effect::new(move |_| {
@@ -141,6 +148,7 @@ pub fn ChangeDialog(
         error.set(None);
         outcomes.set(Vec::new());
         finished.set(false);
+        refused.set(false);
     });
 
     let after_change = move || {
@@ -179,7 +187,7 @@ pub fn ChangeDialog(
                             {
                                 on_updated.run(fresh);
                             }
-                            error.set(Some(err.to_string()));
+                            fail(err);
                         }
                     }
                 }
@@ -208,7 +216,7 @@ pub fn ChangeDialog(
                                 finished.set(true);
                             }
                         }
-                        Err(err) => error.set(Some(err.to_string())),
+                        Err(err) => fail(err),
                     }
                 }
                 Change::CompleteRecovery(users) => {
@@ -285,6 +293,7 @@ pub fn ChangeDialog(
             busy=busy
             error=error
             finished=finished
+            refused=refused
             on_confirm=confirm
             on_cancel=Callback::new(move |()| pending.set(None))
         >

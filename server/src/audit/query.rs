@@ -12,7 +12,6 @@ const DEFAULT_PAGE_SIZE: u32 = 50;
 /// writes its times, so that comparing text compares times. Before 1970 or after 9999 there are
 /// no records, so those ends stand for them.
 fn stored_time(text: &str) -> Option<String> {
-    let text = text.trim();
     let timestamp = text
         .parse::<jiff::Timestamp>()
         .or_else(|_| format!("{text}Z").parse::<jiff::Timestamp>())
@@ -90,7 +89,7 @@ impl AuditLog {
             )));
         }
         if let Some(outcome) = query.outcome.as_deref().filter(|o| !o.is_empty())
-            && AuditOutcome::parse(outcome.trim()).is_none()
+            && AuditOutcome::parse(outcome).is_none()
         {
             let known: Vec<&str> = AuditOutcome::ALL.iter().map(|o| o.as_str()).collect();
             return Err(AuditError::Invalid(format!(

@@ -54,7 +54,8 @@ impl ListQuery {
                 "q is too long: at most {MAX_QUERY_CHARS} characters"
             )));
         }
-        let state = match params.state.as_deref().map(str::trim) {
+        // `state` and `order_by` exactly as the OpenAPI document lists them; empty is none.
+        let state = match params.state.as_deref() {
             None | Some("") => None,
             Some(text) => match UserState::parse(text) {
                 UserState::Other(_) => {
@@ -68,7 +69,7 @@ impl ListQuery {
                 known => Some(known),
             },
         };
-        let order = match params.order_by.as_deref().map(str::trim) {
+        let order = match params.order_by.as_deref() {
             None | Some("") => OrderBy::default(),
             Some(text) => text
                 .parse()

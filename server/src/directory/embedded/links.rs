@@ -182,8 +182,9 @@ pub fn check_acceptable(
     password: &str,
     now: SystemTime,
 ) -> Result<(), DirectoryError> {
-    check_password(password, email)?;
-    link_for_email(conn, context, token, email, now).map(|_| ())
+    // The link first: whoever holds no link learns nothing about the password rules.
+    link_for_email(conn, context, token, email, now)?;
+    check_password(password, email)
 }
 
 /// The link's person, if the link may be used and the email is theirs.

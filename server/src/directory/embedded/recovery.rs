@@ -98,6 +98,13 @@ pub fn choose(
             problems.push((Problem::Malformed, "an empty name".to_owned()));
             continue;
         }
+        if name.chars().any(char::is_control) {
+            problems.push((
+                Problem::Malformed,
+                "a name with a control character in it".to_owned(),
+            ));
+            continue;
+        }
         let mut matches = resolve(tx, context, name)?;
         let user = match matches.len() {
             0 => {
