@@ -130,3 +130,20 @@ test('a refused begin explains every offending person and changes nobody', async
   assert.equal(stateOf('amara.okafor@example.com'), 'ACTIVE');
   await page.close();
 });
+
+test('beginning again for someone already in recovery says no new email went out', async () => {
+  const page = await browser.newPage();
+  await page.goto(keydesk.url + '/?q=ava.brown');
+  const emails = () => Number(keydesk.sql("SELECT COUNT(*) FROM outbox WHERE to_address = 'ava.brown@example.com'"));
+  const before = emails();
+  await row(page, 'Ava Brown').getByRole('checkbox', { name: 'Select Ava Brown' }).check();
+  await page.getByRole('region', { name: 'Selected people' }).getByRole('button', { name: 'Begin recovery' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: 'Begin recovery' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  const notice = await page.getByRole('status').first().innerText();
+  assert.match(notice, /already under way for 1 person: Ava Brown\. No new email was sent/);
+  assert.doesNotMatch(notice, /Each was sent an email/);
+  assert.equal(emails(), before);
+  await page.close();
+});

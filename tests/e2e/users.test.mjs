@@ -202,3 +202,21 @@ test('the first rows come with the page, before any script, and give way to the 
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('a change refused by a rule says why and leaves only Cancel to press', async () => {
+  const { page } = await openPage('/?q=rafael');
+  const rafael = row(page, 'Rafael Costa');
+  await rafael.getByRole('button', { name: 'Suspend Rafael Costa' }).waitFor();
+  // Someone else moved him on meanwhile: a state that cannot be suspended.
+  keydesk.sql("UPDATE users SET state = 'TRANSFER_STARTED' WHERE email = 'rafael.costa@example.com'");
+  await rafael.getByRole('button', { name: 'Suspend Rafael Costa' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Suspend Rafael Costa?' });
+  await dialog.getByRole('button', { name: 'Suspend' }).click();
+  const alert = dialog.getByRole('alert');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /cannot be suspended: their state is TRANSFER_STARTED/);
+  assert.equal(await dialog.getByRole('button', { name: 'Suspend' }).isDisabled(), true);
+  assert.equal(await dialog.getByRole('button', { name: 'Cancel' }).isDisabled(), false);
+  assert.equal(stateOf('rafael.costa@example.com'), 'TRANSFER_STARTED');
+  await page.close();
+});
