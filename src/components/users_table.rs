@@ -243,6 +243,15 @@ pub fn UserRow(
 ) -> impl IntoView {
     let state = Memo::new(move |_| user.with(|user| user.state.clone()));
     let name = move || user.with(|user| user.display_name.clone());
+    // The signed-in admin's own row: marked, and offering nothing, since nobody changes their
+    // own account (the server refuses it too).
+    let me = use_context::<keydesk_api::Session>().map(|session| session.email);
+    let is_me = Memo::new(move |_| {
+        user.with(|user| {
+            me.as_ref()
+                .is_some_and(|me| user.email.eq_ignore_ascii_case(me))
+        })
+    });
     let date = |time: &str| time.get(..10).unwrap_or(time).to_owned();
     let since = move || {
         user.with(|user| {
@@ -285,7 +294,12 @@ pub fn UserRow(
                 return view! { <CompleteInConsole upstream name=Signal::derive(name) /> }
                     .into_any();
             }
-            RowAction::for_state(&state.get())
+            let actions = if is_me.get() {
+                Vec::new()
+            } else {
+                RowAction::for_state(&state.get())
+            };
+            actions
                 .into_iter()
                 .map(|action| {
                     let class = match action {
@@ -319,11 +333,12 @@ pub fn UserRow(
             <td class="select">{checkbox}</td>
             <td class="name">
                 <a href=move || user.with(|user| format!("/users/{}", user.id))>{name}</a>
+                {move || is_me.get().then(|| view! { " " <span class="you">"you"</span> })}
             </td>
             <td class="email">{move || user.with(|user| user.email.clone())}</td>
             <td>{move || view! { <StateBadge state=state.get() /> }}{since}</td>
             <td>{move || user.with(|user| type_label(user.user_type.as_ref()))}</td>
-            <td>
+            <td class="date">
                 <time datetime=move || user.with(|user| user.create_time.clone())>
                     {move || user.with(|user| date(&user.create_time))}
                 </time>
@@ -351,11 +366,13 @@ pub fn missing_permission(permission: Permission) -> Option<String> {
     ))
 }
 
-/// The table as the server writes it into the page: these rows of this view, as HTML.
+/// The table as the server writes it into the page for whoever is signed in: these rows of
+/// this view, as HTML.
 #[cfg(feature = "ssr")]
-pub fn users_table_html(users: Vec<User>, order: OrderBy) -> String {
+pub fn users_table_html(users: Vec<User>, order: OrderBy, session: keydesk_api::Session) -> String {
     let owner = Owner::new();
     owner.with(|| {
+        provide_context(session);
         view! { <UsersTable rows=Signal::stored(users) order=Signal::stored(order) /> }.to_html()
     })
 }

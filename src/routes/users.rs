@@ -246,17 +246,20 @@ pub fn UsersPage() -> impl IntoView {
     });
     // Selected people, kept across paging and searching; updated with their rows.
     let selected = RwSignal::new(Vec::<User>::new());
+    // Someone changed: their row follows, or leaves a view filtered by a state they are no longer
+    // in (a completed person leaves "Awaiting completion" at once); and whoever was acted on
+    // leaves the selection, so a batch that went through leaves nobody selected.
     let replace_row = Callback::new(move |user: User| {
+        let filter = view_query.with_untracked(|view| view.state.clone());
+        let leaves_view = !filter.is_empty() && user.state.as_str() != filter;
         rows.update(|rows| {
-            if let Some(row) = rows.iter_mut().find(|row| row.id == user.id) {
+            if leaves_view {
+                rows.retain(|row| row.id != user.id);
+            } else if let Some(row) = rows.iter_mut().find(|row| row.id == user.id) {
                 *row = user.clone();
             }
         });
-        selected.update(|selected| {
-            if let Some(chosen) = selected.iter_mut().find(|chosen| chosen.id == user.id) {
-                *chosen = user;
-            }
-        });
+        selected.update(|selected| selected.retain(|chosen| chosen.id != user.id));
     });
     let ask = Callback::new(move |change: Change| pending.set(Some(change)));
     let controls = TableControls {

@@ -104,8 +104,10 @@ test('two people recovered from begin to complete', async () => {
   await complete.getByRole('button', { name: 'Complete recovery' }).click();
   await complete.waitFor({ state: 'hidden' });
   assert.match(await page.getByRole('status').first().innerText(), /Completed recovery for 2 people/);
+  // Completed, they leave the awaiting view at once, and the selection with them.
+  assert.equal(await bar.count(), 0, 'nobody is left selected');
   for (const person of PEOPLE) {
-    await row(page, person.name).locator('.badge', { hasText: 'Active' }).waitFor();
+    await row(page, person.name).waitFor({ state: 'detached' });
     assert.equal(stateOf(person.email), 'ACTIVE');
     assert.equal(
       keydesk.sql(`SELECT two_factor_enabled || '/' || signed_in_devices FROM users WHERE email = '${person.email}'`),
@@ -120,8 +122,13 @@ test('two people recovered from begin to complete', async () => {
 test('a refused begin explains every offending person and changes nobody', async () => {
   const page = await browser.newPage();
   await page.goto(keydesk.url + '/?q=amara');
-  // Amara Okafor is the signed-in (development) identity: nobody recovers their own account.
-  await row(page, 'Amara Okafor').getByRole('button', { name: 'Begin recovery Amara Okafor' }).click();
+  // Amara Okafor is the signed-in (development) identity: her row is marked and offers nothing,
+  // and the server refuses her own account even when she is selected with others.
+  const own = row(page, 'Amara Okafor');
+  await own.locator('.you', { hasText: 'you' }).waitFor();
+  assert.equal(await own.locator('td.actions button').count(), 0, 'the own row offers no action');
+  await own.getByRole('checkbox', { name: 'Select Amara Okafor' }).check();
+  await page.getByRole('region', { name: 'Selected people' }).getByRole('button', { name: 'Begin recovery' }).click();
   const dialog = page.getByRole('dialog');
   await dialog.getByRole('button', { name: 'Begin recovery' }).click();
   const alert = dialog.getByRole('alert');

@@ -10,7 +10,7 @@ use std::{fmt::Write as _, time::Duration};
 
 use axum::extract::{Query, Request};
 use keydesk::components::users_table::users_table_html;
-use keydesk_api::{Permission, User, UsersView};
+use keydesk_api::{Permission, Session, User, UsersView};
 
 use crate::{
     AppState,
@@ -28,7 +28,14 @@ pub fn is_users_list(path: &str) -> bool {
 
 /// The list a request for the page asks for, when a person is signed in who may read users and
 /// the API would answer the view; `None` for the page as built.
-pub fn requested_list(state: &AppState, request: &Request) -> Option<(UsersView, ListQuery)> {
+/// What the first rows are: the view, its query, and who asks (their own row is marked).
+pub struct RequestedList {
+    view: UsersView,
+    query: ListQuery,
+    session: Session,
+}
+
+pub fn requested_list(state: &AppState, request: &Request) -> Option<RequestedList> {
     // A browser opening the page sends no bearer token: whatever does is not a person.
     if oauth::bearer(request.headers()).is_some() {
         return None;
@@ -44,15 +51,21 @@ pub fn requested_list(state: &AppState, request: &Request) -> Option<(UsersView,
         .unwrap_or_default();
     let view = UsersView::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let query = ListQuery::from_params(view.list_params(None)).ok()?;
-    Some((view, query))
+    Some(RequestedList {
+        view,
+        query,
+        session,
+    })
 }
 
 /// The built `index.html` with the first rows of that list in it; `None` when the list is empty
 /// or anything fails.
-pub async fn page_with_rows(
-    state: &AppState,
-    (view, query): (UsersView, ListQuery),
-) -> Option<String> {
+pub async fn page_with_rows(state: &AppState, list: RequestedList) -> Option<String> {
+    let RequestedList {
+        view,
+        query,
+        session,
+    } = list;
     let page = tokio::time::timeout(WAIT, state.directory.list_users(query))
         .await
         .ok()?
@@ -67,15 +80,15 @@ pub async fn page_with_rows(
     let open_end = body + html[body..].find('>')? + 1;
     let mut page_html = String::with_capacity(html.len() + page.results.len() * 600);
     page_html.push_str(&html[..open_end]);
-    write_boot(&mut page_html, &view, &page.results);
+    write_boot(&mut page_html, &view, &page.results, session);
     page_html.push_str(&html[open_end..]);
     Some(page_html)
 }
 
 /// `<div id="boot">`: the header and the heading, and the table as the app draws it (the page's
 /// own component, without its controls, which only work once the app runs).
-fn write_boot(html: &mut String, view: &UsersView, users: &[User]) {
-    let table = users_table_html(users.to_vec(), view.order);
+fn write_boot(html: &mut String, view: &UsersView, users: &[User], session: Session) {
+    let table = users_table_html(users.to_vec(), view.order, session);
     // Writing to a String cannot fail.
     let _ = write!(
         html,
@@ -113,8 +126,16 @@ mod tests {
             order: "email desc".parse::<OrderBy>().unwrap(),
             ..Default::default()
         };
+        let session = keydesk_api::Session {
+            email: "amara.okafor@example.com".into(),
+            name: None,
+            groups: Vec::new(),
+            roles: Vec::new(),
+            permissions: Vec::new(),
+            development: true,
+        };
         let mut html = String::new();
-        write_boot(&mut html, &view, &[user]);
+        write_boot(&mut html, &view, &[user], session);
         assert!(html.starts_with("<div id=\"boot\">"), "{html}");
         assert!(html.contains("class=\"users\""), "{html}");
         assert!(
