@@ -1,6 +1,7 @@
 //! Every request the page makes, in one place. Components call these functions; they never build
 //! URLs or parse JSON themselves.
 
+use gloo_net::http::{Request, RequestBuilder, Response};
 use js_sys::{JSON, Reflect};
 use keydesk_api::{
     AcceptRecoveryRequest, AcceptRecoveryResponse, AccountId, AuditPage, AuditQuery,
@@ -8,11 +9,9 @@ use keydesk_api::{
     ListUsersResponse, OutboxMessage, OutboxResponse, PageConfig, RecoveryLinkInfo, RecoveryToken,
     Session, StateCounts, User, UserId, UserMethod, begin_recovery_path, users_path,
 };
-use leptos::prelude::window;
+use leptos::prelude::on_cleanup;
 use serde::{Serialize, de::DeserializeOwned};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, RequestInit, Response};
+use web_sys::{AbortController, AbortSignal};
 
 /// Why a request failed, in words a person can act on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -29,8 +28,12 @@ pub enum ApiFailure {
     /// What the browser said is in its console: "TypeError: Failed to fetch" helps nobody here.
     #[error("Keydesk could not be reached. Check your connection and try again.")]
     Network,
-    #[error("Keydesk answered with something this page does not understand ({0}).")]
-    Unexpected(String),
+    /// Most likely a server newer than this page. serde's own explanation is not kept: its
+    /// formatting cost every admin kilobytes of download, and it would not help them.
+    #[error(
+        "Keydesk answered with something this page does not understand. Reload the page: Keydesk may have been updated."
+    )]
+    Unexpected,
 }
 
 impl ApiFailure {
@@ -55,43 +58,45 @@ impl ApiFailure {
     }
 }
 
-/// Sends a request now; [`answer`] waits for it. (`fetch` itself rather than gloo-net's wrapper: a
-/// few kilobytes less for every admin.)
-fn start(url: &str, json_body: Option<String>) -> Result<JsFuture, ApiFailure> {
-    let init = RequestInit::new();
-    if let Some(body) = json_body {
-        let headers = Headers::new().map_err(network)?;
-        headers
-            .set("content-type", "application/json")
-            .map_err(network)?;
-        init.set_method("POST");
-        init.set_headers(&headers);
-        init.set_body(&JsValue::from(body));
+/// A request sent now through gloo-net; [`answer`] waits for it. A read is aborted when the
+/// reactive owner that asked for it is cleaned up (a newer search, a page left), so a late answer
+/// can never overwrite a newer one. A change is never aborted: the server carries it out anyway,
+/// and the page must hear how it went.
+fn start(request: RequestBuilder, json_body: Option<String>) -> Pending {
+    let sent = match json_body {
+        Some(body) => request
+            .header("content-type", "application/json")
+            .body(body),
+        None => request.abort_signal(abort_on_cleanup().as_ref()).build(),
     }
-    Ok(JsFuture::from(window().fetch_with_str_and_init(url, &init)))
+    .map(Request::send);
+    Box::pin(async move { sent.map_err(network)?.await.map_err(network) })
+}
+
+type Pending = std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiFailure>>>>;
+
+/// An abort signal that fires when the current reactive owner is cleaned up.
+fn abort_on_cleanup() -> Option<AbortSignal> {
+    let controller = AbortController::new().ok()?;
+    let signal = controller.signal();
+    on_cleanup(move || controller.abort());
+    Some(signal)
 }
 
 /// The answer's text; a failure answer becomes its [`ApiFailure`]. Not generic, and neither is
 /// the waiting: each answer type adds only its own JSON decoding to the page.
-async fn answer(request: Result<JsFuture, ApiFailure>) -> Result<String, ApiFailure> {
-    let response: Response = request?.await.map_err(network)?.unchecked_into();
-    let body = match response.text() {
-        Ok(text) => JsFuture::from(text).await.map(|text| text.as_string()),
-        Err(err) => Err(err),
-    };
+async fn answer(request: Pending) -> Result<String, ApiFailure> {
+    let response = request.await?;
+    let body = response.text().await;
     if response.ok() {
-        return body
-            .map_err(network)?
-            .ok_or_else(|| ApiFailure::Unexpected("no text".to_owned()));
+        return body.map_err(network);
     }
     let code = response.status();
     let retry_after = response
         .headers()
         .get("retry-after")
-        .ok()
-        .flatten()
         .and_then(|value| value.trim().parse().ok());
-    match body.ok().flatten().as_deref().and_then(error_fields) {
+    match body.ok().as_deref().and_then(error_fields) {
         Some((status, message)) => Err(ApiFailure::Server {
             code,
             status,
@@ -118,7 +123,7 @@ fn error_fields(text: &str) -> Option<(String, String)> {
 }
 
 fn decode<T: DeserializeOwned>(body: &str) -> Result<T, ApiFailure> {
-    serde_json::from_str(body).map_err(|err| ApiFailure::Unexpected(err.to_string()))
+    serde_json::from_str(body).map_err(|_| ApiFailure::Unexpected)
 }
 
 impl ApiFailure {
@@ -131,31 +136,24 @@ impl ApiFailure {
 
 /// A request that could not be made: what the browser said goes to its console, for whoever
 /// debugs; the person is told what to do.
-fn network(err: JsValue) -> ApiFailure {
-    leptos::logging::warn!("request failed: {err:?}");
+fn network(err: gloo_net::Error) -> ApiFailure {
+    leptos::logging::warn!("request failed: {err}");
     ApiFailure::Network
 }
 
-/// `path?name=value&…`, each value encoded.
-fn with_query(path: &str, pairs: Vec<(&str, &str)>) -> String {
-    let mut url = path.to_owned();
-    for (index, (name, value)) in pairs.into_iter().enumerate() {
-        url.push(if index == 0 { '?' } else { '&' });
-        url.push_str(name);
-        url.push('=');
-        url.push_str(&String::from(js_sys::encode_uri_component(value)));
-    }
-    url
-}
-
-async fn get<T: DeserializeOwned>(url: &str) -> Result<T, ApiFailure> {
-    decode(&answer(start(url, None)).await?)
+/// `path?name=value&…`, built by the browser's `URLSearchParams` (inside gloo-net).
+fn get<T: DeserializeOwned>(
+    path: &str,
+    query: Vec<(&str, &str)>,
+) -> impl Future<Output = Result<T, ApiFailure>> + use<T> {
+    // Sent now, inside the caller's reactive owner, which is what aborts it.
+    let request = start(Request::get(path).query(query), None);
+    async move { decode(&answer(request).await?) }
 }
 
 async fn post<T: DeserializeOwned>(path: &str, body: &impl Serialize) -> Result<T, ApiFailure> {
-    let body =
-        serde_json::to_string(body).map_err(|err| ApiFailure::Unexpected(err.to_string()))?;
-    decode(&answer(start(path, Some(body))).await?)
+    let body = serde_json::to_string(body).map_err(|_| ApiFailure::Unexpected)?;
+    decode(&answer(start(Request::post(path), Some(body))).await?)
 }
 
 /// The person's side of a recovery link: who it is for.
@@ -191,8 +189,8 @@ impl Client {
     /// Ask the server who is signed in and which account it manages.
     pub async fn connect() -> Result<Client, ApiFailure> {
         // Together, not one after the other: both stand between the person and the first row.
-        let session = start("/api/session", None);
-        let config = start("/api/config", None);
+        let session = start(Request::get("/api/session"), None);
+        let config = start(Request::get("/api/config"), None);
         let session: Session = decode(&answer(session).await?)?;
         let config: PageConfig = decode(&answer(config).await?)?;
         Ok(Client {
@@ -205,12 +203,12 @@ impl Client {
 
     /// Audit records matching the filters, newest first.
     pub async fn audit(&self, query: &AuditQuery) -> Result<AuditPage, ApiFailure> {
-        get(&with_query("/api/audit", query.pairs())).await
+        get("/api/audit", query.pairs()).await
     }
 
     /// Whether the audit chain is intact.
     pub async fn verify_audit(&self) -> Result<AuditVerification, ApiFailure> {
-        get("/api/audit/verify").await
+        get("/api/audit/verify", Vec::new()).await
     }
 
     /// One page of users.
@@ -218,12 +216,12 @@ impl Client {
         &self,
         params: &ListUsersParams,
     ) -> Result<ListUsersResponse, ApiFailure> {
-        get(&with_query(&users_path(&self.account), params.pairs())).await
+        get(&users_path(&self.account), params.pairs()).await
     }
 
     /// One user, as they are now.
     pub async fn get_user(&self, user: &UserId) -> Result<User, ApiFailure> {
-        get(&format!("{}/{user}", users_path(&self.account))).await
+        get(&format!("{}/{user}", users_path(&self.account)), Vec::new()).await
     }
 
     /// Run a custom method (`:suspend`, `:completeRecovery`, …) on one user; the user as they
@@ -234,7 +232,10 @@ impl Client {
         user: &UserId,
     ) -> Result<User, ApiFailure> {
         // The custom methods take no parameters: their body is `{}`.
-        let request = start(&method.path(&self.account, user), Some("{}".to_owned()));
+        let request = start(
+            Request::post(&method.path(&self.account, user)),
+            Some("{}".to_owned()),
+        );
         decode(&answer(request).await?)
     }
 
@@ -252,12 +253,12 @@ impl Client {
 
     /// How many people are in each state.
     pub async fn state_counts(&self) -> Result<StateCounts, ApiFailure> {
-        get("/api/state-counts").await
+        get("/api/state-counts", Vec::new()).await
     }
 
     /// The emails the embedded directory sent or holds.
     pub async fn outbox(&self) -> Result<Vec<OutboxMessage>, ApiFailure> {
-        let response: OutboxResponse = get("/api/outbox").await?;
+        let response: OutboxResponse = get("/api/outbox", Vec::new()).await?;
         Ok(response.messages)
     }
 }
