@@ -54,6 +54,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// Whether `user` is the person signed in: nobody changes their own account.
+    pub fn is(&self, user: &crate::User) -> bool {
+        user.email.eq_ignore_ascii_case(&self.email)
+    }
+
     pub fn may(&self, permission: Permission) -> bool {
         self.permissions.contains(&permission)
     }

@@ -115,6 +115,10 @@ pub struct OutboxResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StateCounts {
     pub counts: Vec<StateCount>,
+    /// Keydesk extension, where the directory knows roles: how many owners are ACTIVE. The last
+    /// one cannot be suspended, and the page warns before a suspension leaves one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_owners: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

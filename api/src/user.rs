@@ -158,6 +158,18 @@ open_enum!(
     }
 );
 
+impl Role {
+    /// The words for a role; one Keydesk does not know reads as its raw value.
+    pub fn label(&self) -> &str {
+        match self {
+            Role::Owner => "Owner",
+            Role::Administrator => "Administrator",
+            Role::Member => "Member",
+            Role::Other(raw) => raw,
+        }
+    }
+}
+
 /// A person in the account's directory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -194,6 +206,27 @@ pub struct User {
     /// Keydesk extension: devices signed in (completing a recovery signs them all out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_in_devices: Option<u32>,
+}
+
+impl User {
+    /// What the person is in the account, in words: a guest or a service account is that,
+    /// anyone else is their role (Owner, Administrator, Member).
+    pub fn role_label(&self) -> &str {
+        match (&self.user_type, &self.role) {
+            (Some(kind @ (UserType::Guest | UserType::ServiceAccount)), _) => kind.label(),
+            (_, Some(role)) => role.label(),
+            (Some(kind), None) => kind.label(),
+            (None, None) => "—",
+        }
+    }
+
+    /// An owner whose suspension is refused: the only ACTIVE one (`active_owners` from
+    /// [`crate::StateCounts`]).
+    pub fn is_last_owner(&self, active_owners: Option<u64>) -> bool {
+        self.role == Some(Role::Owner)
+            && self.state == UserState::Active
+            && active_owners.is_some_and(|owners| owners <= 1)
+    }
 }
 
 /// One page of `GET …/users`.

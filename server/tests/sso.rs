@@ -667,8 +667,14 @@ async fn nobody_recovers_their_own_account_whatever_their_role() {
 async fn the_last_owner_cannot_be_suspended_whatever_the_role() {
     for who in [OWNER, ADMIN] {
         let app = proxy_app("", "").await;
+        // The page learns how many owners are active, to warn before the last one is left.
+        let active_owners = |body: Value| body["active_owners"].as_u64();
+        let (_, counts) = get_as(&app, who, "/api/state-counts").await;
+        assert_eq!(active_owners(counts), Some(2));
         let (status, body) = post_as(&app, who, &method_path(&app, NIKOLAI_OWNER, "suspend")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, counts) = get_as(&app, who, "/api/state-counts").await;
+        assert_eq!(active_owners(counts), Some(1));
         let last_owner = app.id_of(OWNER.email);
         let row = app.row(&last_owner);
         // The last owner herself is refused first because it is her own account.

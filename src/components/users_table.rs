@@ -252,6 +252,12 @@ pub fn UserRow(
                 .is_some_and(|me| user.email.eq_ignore_ascii_case(me))
         })
     });
+    // The only active owner cannot be suspended: the row does not offer it.
+    let counts = use_context::<crate::Counts>();
+    let last_owner = Memo::new(move |_| {
+        let owners = counts.and_then(|counts| counts.counts.read().as_ref()?.active_owners);
+        user.with(|user| user.is_last_owner(owners))
+    });
     let date = |time: &str| time.get(..10).unwrap_or(time).to_owned();
     let since = move || {
         user.with(|user| {
@@ -294,11 +300,14 @@ pub fn UserRow(
                 return view! { <CompleteInConsole upstream name=Signal::derive(name) /> }
                     .into_any();
             }
-            let actions = if is_me.get() {
+            let mut actions = if is_me.get() {
                 Vec::new()
             } else {
                 RowAction::for_state(&state.get())
             };
+            if last_owner.get() {
+                actions.retain(|action| *action != RowAction::Method(UserMethod::Suspend));
+            }
             actions
                 .into_iter()
                 .map(|action| {

@@ -316,6 +316,14 @@ pub fn ChangeSummary(
                 UserMethod::ResendRecovery => "They get a new email with a new recovery link. The link in the earlier email stops working.",
                 UserMethod::CompleteRecovery => COMPLETE_WARNING,
             };
+            // Suspending one of two active owners is allowed, but leaves the account one
+            // person away from having nobody who can manage it.
+            let owners = use_context::<Counts>()
+                .and_then(|counts| counts.counts.get_untracked()?.active_owners);
+            let leaves_one_owner = method == UserMethod::Suspend
+                && owners == Some(2)
+                && user.role == Some(keydesk_api::Role::Owner)
+                && user.state == keydesk_api::UserState::Active;
             view! {
                 <p class="who">
                     <strong>{user.display_name.clone()}</strong>" "
@@ -323,6 +331,13 @@ pub fn ChangeSummary(
                 </p>
                 <p>"Current state: " <StateBadge state=user.state.clone() /></p>
                 <p>{consequence}</p>
+                {leaves_one_owner.then(|| view! {
+                    <p class="warning" role="note">
+                        <strong>"This leaves one active owner. "</strong>
+                        "If that person loses access, nobody can manage the account: make someone \
+                         else an owner soon."
+                    </p>
+                })}
             }
             .into_any()
         }

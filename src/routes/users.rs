@@ -21,8 +21,6 @@ use crate::{
 
 /// How long typing must pause before the search runs.
 const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
-/// How long a notice stays.
-const NOTICE_TIME: Duration = Duration::from_secs(8);
 /// About a screenful of rows. A search's answer is drawn into this many rows first and the rest
 /// once the browser has painted them, so the matches in view do not wait for rows below it.
 const FIRST_SCREEN_ROWS: usize = 20;
@@ -133,9 +131,19 @@ pub fn UsersPage() -> impl IntoView {
         load_first_page(view_query.get());
     });
     // The server's first rows give way to the app's own list (or its error, or another page).
+    // The search box has focus when the list opens (once the server's rows, which hide the
+    // app, are gone): searching is what the admin comes for.
+    let search_box = NodeRef::<leptos::html::Input>::new();
+    let focused = StoredValue::new(false);
     Effect::new(move |_| {
         if listing.get() != Listing::Loading {
             crate::remove_boot_rows();
+            if let Some(input) = search_box.get()
+                && !focused.get_value()
+            {
+                focused.set_value(true);
+                let _ = input.focus();
+            }
         }
     });
     on_cleanup(crate::remove_boot_rows);
@@ -229,21 +237,9 @@ pub fn UsersPage() -> impl IntoView {
 
     // --- state changes, through the confirmation dialog ---
     let pending = RwSignal::new(None::<Change>);
+    // A notice stays until it is dismissed or the next change replaces it.
     let notice = RwSignal::new(None::<String>);
-    let notice_count = StoredValue::new(0u64);
-    let show_notice = Callback::new(move |text: String| {
-        let this = notice_count.get_value() + 1;
-        notice_count.set_value(this);
-        notice.set(Some(text));
-        set_timeout(
-            move || {
-                if notice_count.get_value() == this {
-                    notice.set(None);
-                }
-            },
-            NOTICE_TIME,
-        );
-    });
+    let show_notice = Callback::new(move |text: String| notice.set(Some(text)));
     // Selected people, kept across paging and searching; updated with their rows.
     let selected = RwSignal::new(Vec::<User>::new());
     // Someone changed: their row follows, or leaves a view filtered by a state they are no longer
@@ -261,7 +257,10 @@ pub fn UsersPage() -> impl IntoView {
         });
         selected.update(|selected| selected.retain(|chosen| chosen.id != user.id));
     });
-    let ask = Callback::new(move |change: Change| pending.set(Some(change)));
+    let ask = Callback::new(move |change: Change| {
+        notice.set(None);
+        pending.set(Some(change));
+    });
     let controls = TableControls {
         sort_by,
         act: Callback::new(move |(action, user)| ask.run(change_for(action, user))),
@@ -309,6 +308,7 @@ pub fn UsersPage() -> impl IntoView {
                     <input
                         type="search"
                         name="q"
+                        node_ref=search_box
                         placeholder="Search by name, email or ID"
                         autocomplete="off"
                         prop:value=move || search_text.get()
@@ -345,7 +345,11 @@ pub fn UsersPage() -> impl IntoView {
             </div>
 
             <div class="notice" role="status" aria-live="polite">
-                {move || notice.get()}
+                {move || notice.get().map(|text| view! {
+                    <p>{text}</p>
+                    <button type="button" class="dismiss" aria-label="Dismiss"
+                        on:click=move |_| notice.set(None)>"×"</button>
+                })}
             </div>
             {move || snapshot.get().map(|(time, error)| {
                 let read = age(&time);

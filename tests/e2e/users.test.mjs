@@ -69,18 +69,41 @@ test('suspend starts on Cancel, Escape changes nothing, confirming suspends', as
   await page.close();
 });
 
-test('a refused change shows the server message in the dialog and changes nothing', async () => {
-  const { page } = await openPage('/?q=example.com&state=ACTIVE');
-  // Suspend one owner (allowed), then the other, who is now the last active owner (refused).
-  for (const name of ['Wendy Appleseed', 'Nikolai Ødegård']) {
-    await row(page, name).getByRole('button', { name: `Suspend ${name}` }).click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Suspend' }).click();
-  }
-  const alert = page.getByRole('dialog').getByRole('alert');
-  await alert.waitFor();
-  assert.match(await alert.innerText(), /last active owner/);
+test('suspending one of two owners warns first, and the last owner is offered no Suspend', async () => {
+  const { page, problems } = await openPage('/?q=example.com&state=ACTIVE');
+  const wendy = 'Wendy Appleseed';
+  const nikolai = 'Nikolai Ødegård';
+  await row(page, nikolai).getByRole('button', { name: `Suspend ${nikolai}` }).waitFor();
+  await row(page, wendy).getByRole('button', { name: `Suspend ${wendy}` }).click();
+  const dialog = page.getByRole('dialog');
+  assert.match(await dialog.getByRole('note').innerText(), /leaves one active owner/);
+  await dialog.getByRole('button', { name: 'Suspend' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  // Nikolai is now the only active owner: his row no longer offers what the server would refuse.
+  await row(page, nikolai).getByRole('button', { name: `Suspend ${nikolai}` }).waitFor({ state: 'detached' });
+  assert.equal(await row(page, nikolai).getByRole('button', { name: `Begin recovery ${nikolai}` }).count(), 1);
   assert.equal(stateOf('nikolai.odegard@example.com'), 'ACTIVE');
-  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a notice stays until it is dismissed', async () => {
+  const { page } = await openPage('/?q=lefevre');
+  await row(page, 'Zoë Lefèvre').getByRole('button', { name: 'Suspend Zoë Lefèvre' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Suspend' }).click();
+  const notice = page.locator('.notice');
+  await notice.getByText(/Suspended Zoë Lefèvre/).waitFor();
+  await page.waitForTimeout(9000); // longer than the 8 s a notice used to last
+  assert.match(await notice.innerText(), /Suspended Zoë Lefèvre/);
+  await notice.getByRole('button', { name: 'Dismiss' }).click();
+  assert.equal((await notice.innerText()).trim(), '');
+  await page.close();
+});
+
+test('the search box has focus when the list opens', async () => {
+  const { page } = await openPage('/');
+  await row(page, 'Aarav Sharma').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('type')), 'search');
   await page.close();
 });
 

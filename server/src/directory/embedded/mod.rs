@@ -369,7 +369,16 @@ impl Directory for SqliteDirectory {
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(StateCounts { counts })
+            // Through the partial index `users_active_owners`: a few rows, not everyone.
+            let active_owners: i64 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM users WHERE role = 'OWNER' AND state = 'ACTIVE'",
+                )?
+                .query_row([], |row| row.get(0))?;
+            Ok(StateCounts {
+                counts,
+                active_owners: Some(active_owners.try_into().unwrap_or(0)),
+            })
         })
         .await
     }

@@ -173,6 +173,11 @@ pub fn migrations() -> Migrations<'static> {
                 UPDATE users_row_version SET version = version + 1;
             END;",
         ),
+        // The page asks after every change how many owners are ACTIVE (the last one cannot be
+        // suspended), and every owner's suspension counts the others: a few rows, not everyone.
+        M::up(
+            "CREATE INDEX users_active_owners ON users (id) WHERE role = 'OWNER' AND state = 'ACTIVE';",
+        ),
     ])
 }
 
