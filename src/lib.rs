@@ -89,20 +89,23 @@ pub fn remove_boot_rows() {
     }
 }
 
+/// The person's recovery page (`/recover`, `src/bin/recover.rs`): opened from an email, it needs
+/// no Keydesk sign-in and never shows the admin's navigation. It is its own small program, so
+/// neither page carries the other's code.
+#[component]
+pub fn RecoveryApp() -> impl IntoView {
+    view! {
+        <header class="top">
+            <span class="brand">"Keydesk"</span>
+            <span class="tagline">"Account recovery"</span>
+        </header>
+        <main id="main"><routes::RecoverPage /></main>
+    }
+}
+
+/// The admin's page (`src/main.rs`).
 #[component]
 pub fn App() -> impl IntoView {
-    // The person's recovery page is opened from an email, needs no Keydesk sign-in, and never
-    // shows the admin's navigation.
-    if window().location().pathname().as_deref() == Ok("/recover") {
-        return view! {
-            <header class="top">
-                <span class="brand">"Keydesk"</span>
-                <span class="tagline">"Account recovery"</span>
-            </header>
-            <main id="main"><routes::RecoverPage /></main>
-        }
-        .into_any();
-    }
     let connection = RwSignal::new(Connection::Connecting);
     let connect = move || {
         connection.set(Connection::Connecting);

@@ -18,6 +18,10 @@ use tower_http::{
 
 use crate::{AppState, error::AppError};
 
+/// The person's recovery page, beside the admin's `index.html`: its own program, built into
+/// `dist/recover/` and served at `/recover` (the link in the recovery email).
+pub const RECOVERY_PAGE: &str = "recover/index.html";
+
 /// Paths that belong to the API: an unknown one is a JSON 404, never the page.
 const API_PREFIXES: &[&str] = &["/v1beta1", "/api/", "/healthz", "/openapi.json"];
 
@@ -38,7 +42,13 @@ pub async fn serve_page(State(state): State<AppState>, request: Request) -> Resp
         )
         .into_response();
     }
-    let index = state.dist.join("index.html");
+    // The person's recovery page is a page of its own (scripts/build).
+    let recovery_page = path == "/recover" || path == "/recover/";
+    let index = state.dist.join(if recovery_page {
+        RECOVERY_PAGE
+    } else {
+        "index.html"
+    });
     if !index.exists() {
         return AppError::new(
             ErrorStatus::Unavailable,
@@ -72,6 +82,12 @@ pub async fn serve_page(State(state): State<AppState>, request: Request) -> Resp
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),
     );
+    if recovery_page {
+        return match page.oneshot(request).await {
+            Ok(response) => response.into_response(),
+            Err(never) => match never {},
+        };
+    }
     let files = ServeDir::new(&state.dist)
         .precompressed_br()
         .precompressed_gzip()

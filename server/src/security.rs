@@ -42,7 +42,11 @@ fn inline_scripts(html: &str) -> Vec<&str> {
 
 impl SecurityHeaders {
     pub fn for_page(dist: &Path) -> Self {
-        let html = std::fs::read_to_string(dist.join("index.html")).unwrap_or_default();
+        // Both pages: the admin's and the person's recovery page (`page::RECOVERY_PAGE`).
+        let html: String = ["index.html", crate::page::RECOVERY_PAGE]
+            .iter()
+            .map(|page| std::fs::read_to_string(dist.join(page)).unwrap_or_default())
+            .collect();
         let hashes: String = inline_scripts(&html)
             .into_iter()
             .map(|script| {

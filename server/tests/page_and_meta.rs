@@ -1,7 +1,7 @@
 //! Everything besides the Users API itself: health, the page's configuration, serving the built
 //! page, compression, and the OpenAPI document, held to what the server really does.
 
-use crate::common::{INDEX_HTML, OAUTH_SECRET, TestApp, expect_error, oauth_client};
+use crate::common::{INDEX_HTML, OAUTH_SECRET, RECOVER_HTML, TestApp, expect_error, oauth_client};
 use keydesk_server::config::DEMO_ACCOUNT_ID;
 use reqwest::{
     Method, StatusCode,
@@ -55,6 +55,24 @@ async fn the_root_and_deep_links_get_the_page_uncached() {
         assert!(header(CONTENT_TYPE).starts_with("text/html"), "{path}");
         assert_eq!(header(CACHE_CONTROL), "no-cache", "{path}");
         assert_eq!(response.text().await.unwrap(), INDEX_HTML, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_recovery_link_gets_its_own_page_which_the_policy_lets_run() {
+    let app = TestApp::start().await;
+    for path in ["/recover", "/recover/"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let header = |name| response.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header(CACHE_CONTROL), "no-cache", "{path}");
+        let csp = header(reqwest::header::CONTENT_SECURITY_POLICY);
+        assert_eq!(response.text().await.unwrap(), RECOVER_HTML, "{path}");
+        // Its inline loader is allowed by its hash, like the admin page's.
+        use sha2::Digest;
+        let script = "import init from '/recover/recover-0123456789abcdef.js';";
+        let hash = data_encoding::BASE64.encode(&sha2::Sha256::digest(script));
+        assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
     }
 }
 

@@ -24,6 +24,10 @@ use tempfile::TempDir;
 /// What the test page's `index.html` holds, to tell it apart from any other answer.
 pub const INDEX_HTML: &str = "<!doctype html><title>Keydesk test page</title>";
 
+/// The built recovery page (`dist/recover/index.html`), with an inline loader as Trunk writes.
+pub const RECOVER_HTML: &str = "<!doctype html><title>Keydesk recovery test page</title>\
+    <script type=module>import init from '/recover/recover-0123456789abcdef.js';</script>";
+
 /// Who the tests act as: the configuration's default development user, an ADMINISTRATOR in the demo.
 pub const DEV_USER: &str = "amara.okafor@example.com";
 
@@ -431,6 +435,8 @@ fn new_dir() -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("dist")).unwrap();
     std::fs::write(dir.path().join("dist/index.html"), INDEX_HTML).unwrap();
+    std::fs::create_dir(dir.path().join("dist/recover")).unwrap();
+    std::fs::write(dir.path().join("dist/recover/index.html"), RECOVER_HTML).unwrap();
     dir
 }
 
