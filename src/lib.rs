@@ -12,9 +12,11 @@ pub mod api;
 pub mod components;
 pub mod location;
 pub mod routes;
+pub mod time;
 
 use keydesk_api::{DirectoryKind, Permission, StateCounts, UserState};
 use leptos::{prelude::*, task::spawn_local};
+use wasm_bindgen::JsCast;
 
 use crate::{
     api::{ApiFailure, Client},
@@ -23,7 +25,7 @@ use crate::{
 
 /// The page an address shows.
 #[derive(Clone, Debug, PartialEq)]
-enum Page {
+pub enum Page {
     Users,
     User(String),
     Audit,
@@ -103,9 +105,35 @@ pub fn RecoveryApp() -> impl IntoView {
     }
 }
 
-/// The admin's page (`src/main.rs`).
+/// The pages one program shows. The admin's pages are two programs: the Outbox (embedded demo
+/// only) is its own (`src/bin/outbox.rs`, served at /outbox), so that every admin does not
+/// download it. Moving to a page another program shows loads that program.
+#[derive(Clone, Copy)]
+pub struct Pages {
+    pub shows: fn(&Page) -> bool,
+    pub view: fn(Page) -> AnyView,
+}
+
+/// The admin's pages (`src/main.rs`): all but the Outbox.
+pub const ADMIN_PAGES: Pages = Pages {
+    shows: |page| *page != Page::Outbox,
+    view: |page| match page {
+        Page::Users => view! { <routes::UsersPage /> }.into_any(),
+        Page::User(id) => view! { <routes::UserPage id /> }.into_any(),
+        Page::Audit => view! { <routes::AuditPage /> }.into_any(),
+        _ => view! { <routes::NotFound /> }.into_any(),
+    },
+};
+
+/// The Outbox's program (`src/bin/outbox.rs`).
+pub const OUTBOX_PAGES: Pages = Pages {
+    shows: |page| *page == Page::Outbox,
+    view: |_| view! { <routes::OutboxPage /> }.into_any(),
+};
+
+/// The admin's page: connects, then shows `pages` under the navigation.
 #[component]
-pub fn App() -> impl IntoView {
+pub fn App(pages: Pages) -> impl IntoView {
     let connection = RwSignal::new(Connection::Connecting);
     let connect = move || {
         connection.set(Connection::Connecting);
@@ -158,15 +186,28 @@ pub fn App() -> impl IntoView {
             provide_context(client);
             let location = Location::provide();
             let page = Memo::new(move |_| Page::at(&location.path.read()));
+            Effect::watch(
+                move || page.get(),
+                move |page, _, _| {
+                    if !(pages.shows)(page) {
+                        // Another program's page (the address is already its own).
+                        let _ = window().location().reload();
+                    } else if *page != Page::Users {
+                        focus_heading();
+                    }
+                },
+                false,
+            );
             view! {
                 <TopBar />
                 <main id="main">
-                    {move || match page.get() {
-                        Page::Users => view! { <routes::UsersPage /> }.into_any(),
-                        Page::User(id) => view! { <routes::UserPage id /> }.into_any(),
-                        Page::Audit => view! { <routes::AuditPage /> }.into_any(),
-                        Page::Outbox => view! { <routes::OutboxPage /> }.into_any(),
-                        Page::NotFound => view! { <routes::NotFound /> }.into_any(),
+                    {move || {
+                        let page = page.get();
+                        if (pages.shows)(&page) {
+                            (pages.view)(page)
+                        } else {
+                            view! { <p class="panel" role="status">"Opening…"</p> }.into_any()
+                        }
                     }}
                 </main>
             }
@@ -197,33 +238,80 @@ fn TopBar() -> impl IntoView {
     } else {
         session.roles.join(", ")
     };
+    // One line (the stylesheet cuts it short on a narrow screen; the whole text is its tooltip).
     let banner = session.development.then(|| {
-        view! {
-            <div class="dev-banner" role="note">
-                <strong>"Development sign-in"</strong>
-                {format!(
-                    ": you are acting as {} ({roles}). Keydesk allows this only on this machine; behind your SSO proxy it uses your real sign-in.",
-                    session.email
-                )}
-            </div>
+        let text = format!(
+            "Development sign-in: you are acting as {} ({roles}). Keydesk allows this only on this \
+             machine; behind your SSO proxy it uses your real sign-in.",
+            session.email
+        );
+        let title = text.clone();
+        view! { <div class="dev-banner" role="note" title=title>{text}</div> }
+    });
+    // The navigation marks where the admin is (set on the links directly: a reactive attribute
+    // on each link cost a kilobyte of download). On a phone it folds into a menu, opened by a
+    // checkbox in CSS alone.
+    let location = crate::location::use_location();
+    let nav = NodeRef::<leptos::html::Nav>::new();
+    Effect::new(move |_| {
+        let path = location.path.get();
+        let awaiting = location.query.read().get_str("state") == Some("RECOVERY_ACCEPTED");
+        let here = match path.as_str() {
+            "/" | "/users" if awaiting => "/?state=RECOVERY_ACCEPTED",
+            "/users" => "/",
+            other => other,
+        }
+        .to_owned();
+        let Some(nav) = nav.get() else { return };
+        let links = nav.get_elements_by_tag_name("a");
+        for index in 0..links.length() {
+            let Some(link) = links.item(index) else {
+                continue;
+            };
+            let _ = if link.get_attribute("href").as_deref() == Some(&here) {
+                link.set_attribute("aria-current", "page")
+            } else {
+                link.remove_attribute("aria-current")
+            };
         }
     });
     view! {
         {banner}
         <header class="top">
             <a class="brand" href="/">"Keydesk"</a>
-            <nav aria-label="Keydesk">
-                <a href="/">"Users"</a>
-                <a href="/?state=RECOVERY_ACCEPTED">
-                    "Awaiting completion "
-                    <span class="count" aria-label=move || format!("{} people", awaiting())>
-                        {awaiting}
-                    </span>
-                </a>
-                {audit.then(|| view! { <a href="/audit">"Audit"</a> })}
-                {outbox.then(|| view! { <a href="/outbox">"Outbox"</a> })}
-            </nav>
-            <span class="signed-in" title=format!("Roles: {roles}")>{session.email.clone()}</span>
+            <input type="checkbox" id="nav-toggle" class="nav-toggle" aria-controls="nav" />
+            <label for="nav-toggle" class="nav-toggle-label">"Menu"</label>
+            <div class="nav" id="nav">
+                <nav aria-label="Keydesk" node_ref=nav>
+                    <a href="/">"Users"</a>
+                    <a href="/?state=RECOVERY_ACCEPTED">
+                        "Awaiting completion "
+                        <span class="count" aria-label=move || format!("{} people", awaiting())>
+                            {awaiting}
+                        </span>
+                    </a>
+                    {audit.then(|| view! { <a href="/audit">"Audit"</a> })}
+                    {outbox.then(|| view! { <a href="/outbox">"Outbox"</a> })}
+                </nav>
+                <span class="signed-in" title=format!("Roles: {roles}")>{session.email.clone()}</span>
+            </div>
         </header>
     }
+}
+
+/// After moving to another page, focus goes to its heading, so that a screen reader says where
+/// the admin now is and Tab starts from the page. (The users list focuses its search box.)
+fn focus_heading() {
+    request_animation_frame(|| {
+        let document = document();
+        let target = document
+            .query_selector("main h1")
+            .ok()
+            .flatten()
+            .or_else(|| document.get_element_by_id("main"));
+        if let Some(target) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
+            let _ = target.set_attribute("tabindex", "-1");
+            let _ = target.focus();
+        }
+    });
 }

@@ -112,7 +112,7 @@ fn state_badge_shows_words_and_unknown_states_raw() {
 fn a_display_name_made_of_html_stays_text() {
     let name = "<img src=x onerror=alert(1)><b>bold</b>";
     let parent = mount_row(user(name, UserState::Active));
-    let cell = parent.query_selector("td.name").unwrap().unwrap();
+    let cell = parent.query_selector("td.person a").unwrap().unwrap();
     assert_eq!(cell.text_content().unwrap(), name);
     assert!(parent.query_selector("img, b").unwrap().is_none());
 }
@@ -130,9 +130,10 @@ fn rows_offer_the_actions_their_state_allows() {
             })
             .collect::<Vec<_>>()
     };
+    // Begin recovery first: Suspend is never the first, loudest choice.
     assert_eq!(
         actions(UserState::Active),
-        ["Suspend Ann", "Begin recovery Ann"]
+        ["Begin recovery Ann", "Suspend Ann"]
     );
     assert_eq!(actions(UserState::Suspended), ["Reactivate Ann"]);
     assert_eq!(actions(UserState::RecoveryStarted), ["Resend email Ann"]);
@@ -150,7 +151,14 @@ fn a_recovery_started_row_says_since_when() {
     started.recovery_started_time = Some("2026-11-20T08:00:00Z".into());
     let parent = mount_row(started);
     let since = parent.query_selector(".since").unwrap().unwrap();
-    assert_eq!(since.text_content().unwrap(), "since 2026-11-20");
+    // A short local date (the test browser's language is English), the exact time on hover.
+    assert_eq!(since.text_content().unwrap(), "since Nov 20, 2026");
+    let time = since.query_selector("time").unwrap().unwrap();
+    assert_eq!(
+        time.get_attribute("datetime").unwrap(),
+        "2026-11-20T08:00:00Z"
+    );
+    assert!(time.get_attribute("title").unwrap().contains("2026"));
 }
 
 /// A selection bar over `count` selected people; the last change it asked for.

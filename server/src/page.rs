@@ -18,9 +18,13 @@ use tower_http::{
 
 use crate::{AppState, error::AppError};
 
-/// The person's recovery page, beside the admin's `index.html`: its own program, built into
-/// `dist/recover/` and served at `/recover` (the link in the recovery email).
-pub const RECOVERY_PAGE: &str = "recover/index.html";
+/// The pages besides the admin's `index.html`, each its own program built into its own folder
+/// of `dist` (scripts/build), by the address that serves it: the person's recovery page (the
+/// link in the recovery email), and the Outbox (the embedded demo's emails).
+pub const OTHER_PAGES: [(&str, &str); 2] = [
+    ("/recover", "recover/index.html"),
+    ("/outbox", "outbox/index.html"),
+];
 
 /// Paths that belong to the API: an unknown one is a JSON 404, never the page.
 const API_PREFIXES: &[&str] = &["/v1beta1", "/api/", "/healthz", "/openapi.json"];
@@ -42,13 +46,11 @@ pub async fn serve_page(State(state): State<AppState>, request: Request) -> Resp
         )
         .into_response();
     }
-    // The person's recovery page is a page of its own (scripts/build).
-    let recovery_page = path == "/recover" || path == "/recover/";
-    let index = state.dist.join(if recovery_page {
-        RECOVERY_PAGE
-    } else {
-        "index.html"
-    });
+    let other_page = OTHER_PAGES
+        .iter()
+        .find(|(at, _)| path.strip_suffix('/').unwrap_or(&path) == *at)
+        .map(|(_, file)| *file);
+    let index = state.dist.join(other_page.unwrap_or("index.html"));
     if !index.exists() {
         return AppError::new(
             ErrorStatus::Unavailable,
@@ -82,7 +84,7 @@ pub async fn serve_page(State(state): State<AppState>, request: Request) -> Resp
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),
     );
-    if recovery_page {
+    if other_page.is_some() {
         return match page.oneshot(request).await {
             Ok(response) => response.into_response(),
             Err(never) => match never {},

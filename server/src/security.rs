@@ -42,9 +42,10 @@ fn inline_scripts(html: &str) -> Vec<&str> {
 
 impl SecurityHeaders {
     pub fn for_page(dist: &Path) -> Self {
-        // Both pages: the admin's and the person's recovery page (`page::RECOVERY_PAGE`).
-        let html: String = ["index.html", crate::page::RECOVERY_PAGE]
-            .iter()
+        // Every page: the admin's and the others (`page::OTHER_PAGES`).
+        let pages =
+            std::iter::once("index.html").chain(crate::page::OTHER_PAGES.map(|(_, file)| file));
+        let html: String = pages
             .map(|page| std::fs::read_to_string(dist.join(page)).unwrap_or_default())
             .collect();
         let hashes: String = inline_scripts(&html)

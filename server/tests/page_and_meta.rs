@@ -1,7 +1,9 @@
 //! Everything besides the Users API itself: health, the page's configuration, serving the built
 //! page, compression, and the OpenAPI document, held to what the server really does.
 
-use crate::common::{INDEX_HTML, OAUTH_SECRET, RECOVER_HTML, TestApp, expect_error, oauth_client};
+use crate::common::{
+    INDEX_HTML, OAUTH_SECRET, OUTBOX_HTML, RECOVER_HTML, TestApp, expect_error, oauth_client,
+};
 use keydesk_server::config::DEMO_ACCOUNT_ID;
 use reqwest::{
     Method, StatusCode,
@@ -73,6 +75,20 @@ async fn the_recovery_link_gets_its_own_page_which_the_policy_lets_run() {
         let script = "import init from '/recover/recover-0123456789abcdef.js';";
         let hash = data_encoding::BASE64.encode(&sha2::Sha256::digest(script));
         assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_gets_its_own_page() {
+    let app = TestApp::start().await;
+    for path in ["/outbox", "/outbox/"] {
+        let (status, cache, body) = get_raw(&app, path, "cache-control").await;
+        assert_eq!(
+            (status, cache.as_deref()),
+            (StatusCode::OK, Some("no-cache")),
+            "{path}"
+        );
+        assert_eq!(body, OUTBOX_HTML, "{path}");
     }
 }
 
@@ -156,10 +172,10 @@ async fn a_signed_in_person_gets_the_first_rows_in_the_page_uncached_and_private
         let ids = boot_ids(&html);
         assert_eq!(ids.len(), keydesk_api::USERS_PAGE_ROWS as usize);
         assert_eq!(ids, first_page_ids(&app, &[]).await, "{path}");
-        assert!(html.contains(r#"<th scope="col" aria-sort="ascending">Name"#));
+        assert!(html.contains(r#"aria-sort="ascending" class="sortable">Name"#));
     }
-    // One row as the app draws it (the page's own component): the badge's words and colour,
-    // the type, the day.
+    // One row as the app draws it (the page's own component): the name over the email, the
+    // role in words, the badge's words and colour, the day.
     let dmitri = app.id_of("dmitri.ivanov@example.com");
     let (_, _, _, html) = page_as(&app, "/?q=dmitri", |r| r).await;
     assert_eq!(boot_ids(&html), std::slice::from_ref(&dmitri));
@@ -168,6 +184,11 @@ async fn a_signed_in_person_gets_the_first_rows_in_the_page_uncached_and_private
         html.contains(r#"<span data-state="SUSPENDED" class="badge badge-stop">Suspended</span>"#),
         "{html}"
     );
+    assert!(
+        html.contains(r#"<span class="email">dmitri.ivanov@example.com</span>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"<td class="role">Member</td>"#), "{html}");
 }
 
 #[tokio::test]

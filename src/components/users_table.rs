@@ -7,7 +7,8 @@
 use keydesk_api::{OrderBy, OrderField, Permission, SortDirection, User, UserMethod, UserState};
 use leptos::prelude::*;
 
-use super::{StateBadge, state_badge::type_label};
+use super::StateBadge;
+use crate::time;
 
 /// What a row offers, by state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,13 +99,20 @@ pub fn UsersTable(
         let selected = controls.selected;
         let is_selected =
             move |user: &User| selected.read().iter().any(|chosen| chosen.id == user.id);
+        // Never one's own account: nobody changes it.
+        let session = use_context::<keydesk_api::Session>();
+        let session = StoredValue::new(session);
+        let selectable =
+            move |user: &User| !session.with_value(|s| s.as_ref().is_some_and(|me| me.is(user)));
         let all_shown_selected = move || {
             let rows = rows.read();
-            !rows.is_empty() && rows.iter().all(is_selected)
+            let mut shown = rows.iter().filter(|user| selectable(user)).peekable();
+            shown.peek().is_some() && shown.all(is_selected)
         };
         let toggle_all_shown = move |_| {
             let select = !all_shown_selected();
-            let shown = rows.get_untracked();
+            let mut shown = rows.get_untracked();
+            shown.retain(|user| selectable(user));
             selected.update(|selected| {
                 selected.retain(|chosen| !shown.iter().any(|row| row.id == chosen.id));
                 if select {
@@ -123,21 +131,25 @@ pub fn UsersTable(
     };
     view! {
         <table class="users" aria-busy=move || loading.get().to_string()>
-            <caption class="visually-hidden">"Users, with their state and actions"</caption>
+            <caption class="visually-hidden">"Users, with their role, state and actions"</caption>
+            // Fixed widths: the columns stay put whoever is listed.
+            <colgroup>
+                <col class="c-select" /><col class="c-person" /><col class="c-role" />
+                <col class="c-state" /><col class="c-date" /><col class="c-actions" />
+            </colgroup>
             <thead>
                 <tr>
                     <th scope="col" class="select">{select_all}</th>
                     {header("Name", OrderField::DisplayName)}
-                    {header("Email", OrderField::Email)}
+                    <th scope="col">"Role"</th>
                     {header("State", OrderField::State)}
-                    <th scope="col">"Type"</th>
                     {header("Created", OrderField::CreateTime)}
                     <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                 </tr>
             </thead>
             <tbody>
                 <Show when=move || loading.get() && rows.read().is_empty()>
-                    <tr class="loading-row"><td colspan="7">"Loading users…"</td></tr>
+                    <tr class="loading-row"><td colspan="6">"Loading users…"</td></tr>
                 </Show>
                 // Rows are kept by position and follow whoever is at theirs: the next search
                 // rewrites the texts of the rows already in the table instead of building new
@@ -173,13 +185,14 @@ fn SortHeader(
         let order = order.get();
         (order.field == field).then_some(order.direction)
     };
+    // Only sortable columns carry a mark: ↕ until they sort the list.
     let mark = move || {
         view! {
             <span class="sort-mark" aria-hidden="true">
                 {move || match direction() {
                     Some(SortDirection::Asc) => "▲",
                     Some(SortDirection::Desc) => "▼",
-                    None => "",
+                    None => "↕",
                 }}
             </span>
         }
@@ -196,6 +209,7 @@ fn SortHeader(
     view! {
         <th
             scope="col"
+            class="sortable"
             aria-sort=move || match direction() {
                 Some(SortDirection::Asc) => "ascending",
                 Some(SortDirection::Desc) => "descending",
@@ -245,30 +259,22 @@ pub fn UserRow(
     let name = move || user.with(|user| user.display_name.clone());
     // The signed-in admin's own row: marked, and offering nothing, since nobody changes their
     // own account (the server refuses it too).
-    let me = use_context::<keydesk_api::Session>().map(|session| session.email);
-    let is_me = Memo::new(move |_| {
-        user.with(|user| {
-            me.as_ref()
-                .is_some_and(|me| user.email.eq_ignore_ascii_case(me))
-        })
-    });
+    let session = use_context::<keydesk_api::Session>();
+    let is_me =
+        Memo::new(move |_| user.with(|user| session.as_ref().is_some_and(|me| me.is(user))));
     // The only active owner cannot be suspended: the row does not offer it.
     let counts = use_context::<crate::Counts>();
     let last_owner = Memo::new(move |_| {
         let owners = counts.and_then(|counts| counts.counts.read().as_ref()?.active_owners);
         user.with(|user| user.is_last_owner(owners))
     });
-    let date = |time: &str| time.get(..10).unwrap_or(time).to_owned();
     let since = move || {
         user.with(|user| {
             (user.state == UserState::RecoveryStarted)
                 .then(|| user.recovery_started_time.clone())
                 .flatten()
         })
-        .map(|time| {
-            let day = date(&time);
-            view! { <small class="since">"since " <time datetime=time>{day}</time></small> }
-        })
+        .map(|time| view! { <small class="since">"since " <When time /></small> })
     };
     let selected = move || {
         controls.is_some_and(|controls| {
@@ -308,27 +314,28 @@ pub fn UserRow(
             if last_owner.get() {
                 actions.retain(|action| *action != RowAction::Method(UserMethod::Suspend));
             }
+            // Suspend last, and quiet beside Begin recovery: never the loudest thing in a row.
+            actions.sort_by_key(|action| *action == RowAction::Method(UserMethod::Suspend));
             actions
                 .into_iter()
-                .map(|action| {
-                    let class = match action {
-                        RowAction::Method(UserMethod::Suspend) => "row-action danger-outline",
-                        _ => "row-action",
-                    };
+                .enumerate()
+                .map(|(index, action)| {
                     // Not `disabled`: a disabled button shows no tooltip, and the tooltip says why.
                     let refused = missing_permission(action.permission());
                     let allowed = refused.is_none();
-                    let choose = move |_| {
-                        if allowed {
-                            controls.act.run((action, user.get_untracked()));
-                        }
+                    let class = if index == 0 {
+                        "row-action"
+                    } else {
+                        "row-action quiet"
                     };
                     view! {
                         <button type="button" class=class
                             aria-label=move || format!("{} {}", action.label(), name())
                             aria-disabled=(!allowed).then_some("true")
                             title=refused.unwrap_or_default()
-                            on:click=choose>
+                            on:click=move |_| if allowed {
+                                controls.act.run((action, user.get_untracked()))
+                            }>
                             {action.label()}
                         </button>
                     }
@@ -340,21 +347,23 @@ pub fn UserRow(
     view! {
         <tr data-user-id=move || user.with(|user| user.id.to_string()) class:selected=selected>
             <td class="select">{checkbox}</td>
-            <td class="name">
+            <td class="person">
                 <a href=move || user.with(|user| format!("/users/{}", user.id))>{name}</a>
                 {move || is_me.get().then(|| view! { " " <span class="you">"you"</span> })}
+                <span class="email">{move || user.with(|user| user.email.clone())}</span>
             </td>
-            <td class="email">{move || user.with(|user| user.email.clone())}</td>
-            <td>{move || view! { <StateBadge state=state.get() /> }}{since}</td>
-            <td>{move || user.with(|user| type_label(user.user_type.as_ref()))}</td>
-            <td class="date">
-                <time datetime=move || user.with(|user| user.create_time.clone())>
-                    {move || user.with(|user| date(&user.create_time))}
-                </time>
-            </td>
+            <td class="role">{move || user.with(|user| user.role_label().to_owned())}</td>
+            <td class="state">{move || view! { <StateBadge state=state.get() /> }}{since}</td>
+            <td class="date">{move || user.with(|user| view! { <When time=user.create_time.clone() /> })}</td>
             <td class="actions">{actions}</td>
         </tr>
     }
+}
+
+/// A time as a short local date, exact on hover.
+#[component]
+pub fn When(time: String) -> impl IntoView {
+    view! { <time datetime=time.clone() title=time::exact(&time)>{time::short_date(&time)}</time> }
 }
 
 /// Why the signed-in person may not do something, for a tooltip; `None` when they may. Without a

@@ -51,14 +51,16 @@ pub fn OutboxPage() -> impl IntoView {
 #[component]
 fn OutboxItem(message: OutboxMessage) -> impl IntoView {
     let status = match &message.sent_time {
-        Some(time) => format!("Delivered {time}"),
+        Some(time) => format!("Delivered {}", crate::time::date_time(time)),
         None => "Not delivered (no SMTP server configured)".to_owned(),
     };
     view! {
         <li class="panel">
             <p class="meta">
                 <strong>"To: "</strong>{message.to.clone()}" · "
-                <time datetime=message.create_time.clone()>{message.create_time.clone()}</time>
+                <time datetime=message.create_time.clone() title=crate::time::exact(&message.create_time)>
+                    {crate::time::date_time(&message.create_time)}
+                </time>
                 " · " {status}
             </p>
             <h2>{message.subject.clone()}</h2>

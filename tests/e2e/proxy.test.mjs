@@ -122,7 +122,7 @@ async function openAs(who, path = '/') {
   return { page, problems, response, close: () => context.close() };
 }
 
-const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.name', { hasText: name }) });
+const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.person a', { hasText: name }) });
 const stateOf = (email) => keydesk.sql(`SELECT state FROM users WHERE email = '${email}'`);
 const audit = (query) => keydesk.sql(query, 'keydesk.db');
 

@@ -55,7 +55,7 @@ after(async () => {
   cloud?.stop();
 });
 
-const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.name', { hasText: name }) });
+const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.person a', { hasText: name }) });
 const cloudState = (email) => cloud.sql(`SELECT state FROM users WHERE email = '${email}'`);
 
 test('the page works on the snapshot, changes go to 1Password, completion points to the console', async () => {

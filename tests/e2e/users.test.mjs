@@ -23,7 +23,7 @@ async function openPage(path = '/') {
   return { page, problems };
 }
 
-const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.name', { hasText: name }) });
+const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.person a', { hasText: name }) });
 const stateOf = (email) => keydesk.sql(`SELECT state FROM users WHERE email = '${email}'`);
 
 test('reactivates a suspended user through the dialog, in the page and the database', async () => {
@@ -117,9 +117,11 @@ test('search, filter and sort live in the URL, and Back restores the view', asyn
   await row(page, 'Zoë Lefèvre').waitFor();
   assert.equal(await page.locator('tbody tr').count(), 1);
 
-  await page.getByRole('button', { name: 'Email' }).click();
-  await page.waitForURL(/order_by=email/);
-  assert.equal(await page.locator('th[aria-sort="ascending"]').innerText(), 'Email▲');
+  await page.getByRole('button', { name: 'Created' }).click();
+  await page.waitForURL(/order_by=create_time/);
+  assert.equal(await page.locator('th[aria-sort="ascending"]').innerText(), 'Created▲');
+  // Only sortable columns carry a sort mark.
+  assert.equal(await page.locator('th', { hasText: 'Role' }).innerText(), 'Role');
 
   await page.goBack();
   await page.waitForURL((url) => !url.search.includes('order_by'));
@@ -143,7 +145,7 @@ test('a deep link opens the filtered view directly', async () => {
 
 test('a display name made of HTML shows as text', async () => {
   const { page, problems } = await openPage('/?q=html.injection');
-  const cell = page.locator('td.name').first();
+  const cell = page.locator('td.person a').first();
   await cell.waitFor();
   assert.equal(await cell.innerText(), "<img src=x onerror=alert('pwned')>");
   assert.equal(await page.locator('tbody img').count(), 0);
@@ -210,7 +212,7 @@ test('the first rows come with the page, before any script, and give way to the 
   const still = await browser.newContext({ javaScriptEnabled: false });
   const bare = await still.newPage();
   await bare.goto(keydesk.url + '/?q=html.injection');
-  assert.equal(await bare.locator('#boot td.name').innerText(), "<img src=x onerror=alert('pwned')>");
+  assert.equal(await bare.locator('#boot td.person a').innerText(), "<img src=x onerror=alert('pwned')>");
   assert.equal(await bare.locator('tbody img').count(), 0);
   await bare.goto(keydesk.url + '/');
   const ids = (rows) => rows.map((r) => r.dataset.userId);

@@ -24,6 +24,9 @@ use tempfile::TempDir;
 /// What the test page's `index.html` holds, to tell it apart from any other answer.
 pub const INDEX_HTML: &str = "<!doctype html><title>Keydesk test page</title>";
 
+/// The built Outbox page (`dist/outbox/index.html`).
+pub const OUTBOX_HTML: &str = "<!doctype html><title>Keydesk outbox test page</title>";
+
 /// The built recovery page (`dist/recover/index.html`), with an inline loader as Trunk writes.
 pub const RECOVER_HTML: &str = "<!doctype html><title>Keydesk recovery test page</title>\
     <script type=module>import init from '/recover/recover-0123456789abcdef.js';</script>";
@@ -437,6 +440,8 @@ fn new_dir() -> TempDir {
     std::fs::write(dir.path().join("dist/index.html"), INDEX_HTML).unwrap();
     std::fs::create_dir(dir.path().join("dist/recover")).unwrap();
     std::fs::write(dir.path().join("dist/recover/index.html"), RECOVER_HTML).unwrap();
+    std::fs::create_dir(dir.path().join("dist/outbox")).unwrap();
+    std::fs::write(dir.path().join("dist/outbox/index.html"), OUTBOX_HTML).unwrap();
     dir
 }
 
