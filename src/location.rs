@@ -104,6 +104,9 @@ pub struct Location {
     address: RwSignal<Address>,
     pub path: Memo<String>,
     pub query: Memo<Query>,
+    /// The users list's address as the admin last saw it (search, filter and sort), for a
+    /// person's page to lead back to.
+    pub list: RwSignal<String>,
 }
 
 impl Location {
@@ -114,7 +117,18 @@ impl Location {
             address,
             path: Memo::new(move |_| address.read().path.clone()),
             query: Memo::new(move |_| address.read().query.clone()),
+            list: RwSignal::new("/".to_owned()),
         };
+        Effect::new(move |_| {
+            let address = address.read();
+            if matches!(address.path.as_str(), "/" | "/users") {
+                location.list.set(format!(
+                    "{}{}",
+                    address.path,
+                    address.query.to_query_string()
+                ));
+            }
+        });
         // The listeners live as long as the page.
         let _ = window_event_listener(ev::popstate, move |_| location.follow_browser());
         let _ = window_event_listener(ev::click, move |event| location.follow_link(&event));

@@ -69,7 +69,7 @@ pub fn relative(time: &str) -> String {
     let options = Object::new();
     let _ = Reflect::set(&options, &"numeric".into(), &"auto".into());
     RelativeTimeFormat::new(&Array::new(), &options)
-        .format(value.trunc(), unit)
+        .format(value.round(), unit)
         .into()
 }
 

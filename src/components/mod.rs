@@ -1,9 +1,11 @@
 //! Reusable pieces of the page.
 
 pub mod confirm_dialog;
+pub mod copy_button;
 pub mod state_badge;
 pub mod users_table;
 
 pub use confirm_dialog::ConfirmDialog;
+pub use copy_button::CopyButton;
 pub use state_badge::StateBadge;
 pub use users_table::UsersTable;

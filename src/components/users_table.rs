@@ -60,6 +60,33 @@ impl RowAction {
     }
 }
 
+impl RowAction {
+    /// What the page offers to do to `user`, first the one to show first: nothing on one's own
+    /// account, no Suspend for the only active owner (`active_owners`, from the state counts),
+    /// and Suspend last. The server refuses the same; the page does not offer what it refuses.
+    pub fn offered(
+        user: &User,
+        session: Option<&keydesk_api::Session>,
+        active_owners: Option<u64>,
+    ) -> Vec<RowAction> {
+        if session.is_some_and(|me| me.is(user)) {
+            return Vec::new();
+        }
+        let mut actions = RowAction::for_state(&user.state);
+        if user.is_last_owner(active_owners) {
+            actions.retain(|action| *action != RowAction::Method(UserMethod::Suspend));
+        }
+        actions.sort_by_key(|action| *action == RowAction::Method(UserMethod::Suspend));
+        actions
+    }
+}
+
+/// How many owners are active, from the state counts in context (none in component tests).
+pub fn active_owners() -> Option<u64> {
+    let counts = use_context::<crate::Counts>()?;
+    counts.counts.read().as_ref()?.active_owners
+}
+
 fn changes_nothing(method: UserMethod, state: &UserState) -> bool {
     matches!(
         (method, state),
@@ -259,14 +286,13 @@ pub fn UserRow(
     let name = move || user.with(|user| user.display_name.clone());
     // The signed-in admin's own row: marked, and offering nothing, since nobody changes their
     // own account (the server refuses it too).
-    let session = use_context::<keydesk_api::Session>();
-    let is_me =
-        Memo::new(move |_| user.with(|user| session.as_ref().is_some_and(|me| me.is(user))));
-    // The only active owner cannot be suspended: the row does not offer it.
-    let counts = use_context::<crate::Counts>();
-    let last_owner = Memo::new(move |_| {
-        let owners = counts.and_then(|counts| counts.counts.read().as_ref()?.active_owners);
-        user.with(|user| user.is_last_owner(owners))
+    let session = StoredValue::new(use_context::<keydesk_api::Session>());
+    let is_me = Memo::new(move |_| {
+        user.with(|user| session.with_value(|me| me.as_ref().is_some_and(|me| me.is(user))))
+    });
+    let offered = Memo::new(move |_| {
+        let owners = active_owners();
+        user.with(|user| session.with_value(|me| RowAction::offered(user, me.as_ref(), owners)))
     });
     let since = move || {
         user.with(|user| {
@@ -306,16 +332,8 @@ pub fn UserRow(
                 return view! { <CompleteInConsole upstream name=Signal::derive(name) /> }
                     .into_any();
             }
-            let mut actions = if is_me.get() {
-                Vec::new()
-            } else {
-                RowAction::for_state(&state.get())
-            };
-            if last_owner.get() {
-                actions.retain(|action| *action != RowAction::Method(UserMethod::Suspend));
-            }
-            // Suspend last, and quiet beside Begin recovery: never the loudest thing in a row.
-            actions.sort_by_key(|action| *action == RowAction::Method(UserMethod::Suspend));
+            // Suspend, last, is quiet beside Begin recovery: never the loudest thing in a row.
+            let actions = offered.get();
             actions
                 .into_iter()
                 .enumerate()

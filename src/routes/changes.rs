@@ -7,7 +7,7 @@ use leptos::{prelude::*, task::spawn_local};
 use crate::{
     Counts,
     api::{ApiFailure, Client, patiently},
-    components::{ConfirmDialog, StateBadge},
+    components::{ConfirmDialog, StateBadge, users_table::RowAction},
 };
 
 /// A change asked for and not yet confirmed.
@@ -51,6 +51,18 @@ fn names(users: &[User]) -> String {
 }
 
 impl Change {
+    /// The change a person's action asks for, for them alone.
+    pub fn of(action: RowAction, user: User) -> Change {
+        match action {
+            RowAction::BeginRecovery => Change::BeginRecovery(vec![user]),
+            RowAction::Method(UserMethod::CompleteRecovery) => Change::CompleteRecovery(vec![user]),
+            RowAction::Method(method) => Change::One {
+                method,
+                user: Box::new(user),
+            },
+        }
+    }
+
     pub fn title(&self) -> String {
         match self {
             Change::One { method, user } => match method {

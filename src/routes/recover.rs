@@ -5,7 +5,7 @@
 use keydesk_api::{AcceptRecoveryRequest, MIN_PASSWORD_CHARS, RecoveryLinkInfo};
 use leptos::{prelude::*, task::spawn_local};
 
-use crate::api;
+use crate::{api, components::CopyButton, time};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Step {
@@ -78,7 +78,13 @@ pub fn RecoverPage() -> impl IntoView {
                 .into_any(),
                 Step::Ready(info) => view! {
                     <h1 id="recover-heading">"Recover the 1Password account of " {info.display_name.clone()}</h1>
-                    <p>"Confirm your email address and choose a new account password. You will then receive a new Secret Key. This link expires at " {info.expire_time.clone()} "."</p>
+                    <p>"Confirm your email address and choose a new account password. You will then receive a new Secret Key."</p>
+                    <p>"This link works until "
+                        <time datetime=info.expire_time.clone() title=time::exact(&info.expire_time)>
+                            {time::date_time(&info.expire_time)}
+                        </time>
+                        " (" {time::relative(&info.expire_time)} ")."
+                    </p>
                     <form class="panel" on:submit=submit.clone()>
                         <label>"Your email address"
                             <input type="email" name="email" autocomplete="email" required
@@ -107,7 +113,17 @@ pub fn RecoverPage() -> impl IntoView {
                 .into_any(),
                 Step::Done { secret_key } => view! {
                     <h1 id="recover-heading">"Your new Secret Key"</h1>
-                    <p class="secret-key" aria-label="Secret Key"><code>{secret_key}</code></p>
+                    <p class="secret-key" aria-label="Secret Key"><code>{secret_key.clone()}</code></p>
+                    <p class="secret-key-actions">
+                        <CopyButton text=secret_key.clone() what="Secret Key" />
+                        // A file to keep with the Emergency Kit, made in the page: the key never
+                        // travels again.
+                        <a class="button" download="1Password Secret Key.txt"
+                            href=format!("data:text/plain;charset=utf-8,{}",
+                                String::from(js_sys::encode_uri_component(&secret_key)))>
+                            "Save as a file"
+                        </a>
+                    </p>
                     <p><strong>"Save it now: it is shown only this once."</strong>
                         " Write it down or store it in your Emergency Kit. Your old Secret Key no longer works."</p>
                     <p>"Your helpdesk will now complete your recovery. After that, sign in on each device with your new password and Secret Key, and set up two-factor authentication again."</p>

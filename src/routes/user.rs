@@ -1,12 +1,22 @@
-//! One person: their facts, and their own audit history.
+//! One person: their facts, every action their state allows (through the same dialogs as the
+//! list), and their own audit history.
 
 use keydesk_api::{AuditQuery, Permission, Session, User, UserId};
 use leptos::{prelude::*, task::spawn_local};
 
-use super::audit::AuditTable;
+use super::{
+    audit::AuditTable,
+    changes::{Change, ChangeDialog},
+};
 use crate::{
     api::Client,
-    components::{StateBadge, state_badge::type_label},
+    components::{
+        CopyButton, StateBadge,
+        state_badge::type_label,
+        users_table::{RowAction, Upstream, When, active_owners, missing_permission},
+    },
+    location::use_location,
+    time,
 };
 
 /// `/users/{id}`: another ID is another page, so `id` is fixed for this one.
@@ -25,16 +35,25 @@ pub fn UserPage(id: String) -> impl IntoView {
             }));
         });
     }
+    let pending = RwSignal::new(None::<Change>);
+    let notice = RwSignal::new(None::<String>);
     let may_audit = session.may(Permission::ReadAudit);
+    // Back to the list exactly as the admin left it.
+    let back = use_location().list;
     view! {
-        <p><a href="/">"← All users"</a></p>
+        <p><a href=move || back.get()>"← Back to the list"</a></p>
         {move || match user.get() {
             None => view! { <p role="status">"Loading…"</p> }.into_any(),
             Some(Err(message)) => view! {
                 <div class="panel error-panel" role="alert"><h1>"This person could not be shown"</h1><p>{message}</p></div>
             }.into_any(),
-            Some(Ok(user)) => view! { <UserFacts user /> }.into_any(),
+            Some(Ok(person)) => view! { <UserFacts user=person pending notice /> }.into_any(),
         }}
+        <ChangeDialog
+            pending
+            on_updated=Callback::new(move |fresh: User| user.set(Some(Ok(fresh))))
+            on_notice=Callback::new(move |text| notice.set(Some(text)))
+        />
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"History"</h2>
             {if may_audit {
@@ -47,23 +66,75 @@ pub fn UserPage(id: String) -> impl IntoView {
     }
 }
 
+/// A time as a local date and time, how long ago beside it, exact on hover.
+fn when_ago(time: Option<String>) -> AnyView {
+    match time {
+        Some(time) => view! {
+            <When time=time.clone() />
+            <span class="ago">" · " {time::relative(&time)}</span>
+        }
+        .into_any(),
+        None => "—".into_any(),
+    }
+}
+
 #[component]
-fn UserFacts(user: User) -> impl IntoView {
-    let or_dash = |value: Option<String>| value.unwrap_or_else(|| "—".to_owned());
+fn UserFacts(
+    user: User,
+    pending: RwSignal<Option<Change>>,
+    notice: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let session = use_context::<Session>();
+    let mut actions = RowAction::offered(&user, session.as_ref(), active_owners());
+    // 1Password completes recoveries only in its admin console (the list links there).
+    if use_context::<Upstream>().is_some() {
+        actions.retain(|action| {
+            *action != RowAction::Method(keydesk_api::UserMethod::CompleteRecovery)
+        });
+    }
+    let me = session.is_some_and(|me| me.is(&user));
+    let buttons = actions
+        .into_iter()
+        .map(|action| {
+            let refused = missing_permission(action.permission());
+            let allowed = refused.is_none();
+            let person = user.clone();
+            view! {
+                <button type="button" aria-disabled=(!allowed).then_some("true")
+                    title=refused.unwrap_or_default()
+                    on:click=move |_| if allowed {
+                        notice.set(None);
+                        pending.set(Some(Change::of(action, person.clone())));
+                    }>
+                    {action.label()}
+                </button>
+            }
+        })
+        .collect_view();
     view! {
-        <h1>{user.display_name.clone()}</h1>
+        <h1>{user.display_name.clone()} {me.then(|| view! { " " <span class="you">"you"</span> })}</h1>
+        <div class="person-actions">{buttons}</div>
+        <div class="notice" role="status" aria-live="polite">
+            {move || notice.get().map(|text| view! {
+                <p>{text}</p>
+                <button type="button" class="dismiss" aria-label="Dismiss"
+                    on:click=move |_| notice.set(None)>"×"</button>
+            })}
+        </div>
         <dl class="facts panel">
-            <dt>"Email"</dt><dd>{user.email.clone()}</dd>
-            <dt>"ID"</dt><dd><code>{user.id.to_string()}</code></dd>
+            <dt>"Email"</dt>
+            <dd>{user.email.clone()} " " <CopyButton text=user.email.clone() what="email" /></dd>
+            <dt>"ID"</dt>
+            <dd><code>{user.id.to_string()}</code> " " <CopyButton text=user.id.to_string() what="ID" /></dd>
             <dt>"State"</dt><dd><StateBadge state=user.state.clone() /></dd>
+            <dt>"Role"</dt><dd>{user.role_label().to_owned()}</dd>
             <dt>"Type"</dt><dd>{type_label(user.user_type.as_ref())}</dd>
-            <dt>"Role"</dt><dd>{or_dash(user.role.as_ref().map(|r| r.to_string()))}</dd>
-            <dt>"Created"</dt><dd>{user.create_time.clone()}</dd>
-            <dt>"Last change"</dt><dd>{or_dash(user.update_time.clone())}</dd>
-            <dt>"Recovery began"</dt><dd>{or_dash(user.recovery_started_time.clone())}</dd>
+            <dt>"Created"</dt><dd>{when_ago(Some(user.create_time.clone()))}</dd>
+            <dt>"Last change"</dt><dd>{when_ago(user.update_time.clone())}</dd>
+            <dt>"Recovery began"</dt><dd>{when_ago(user.recovery_started_time.clone())}</dd>
             <dt>"Two-factor authentication"</dt><dd>{match user.two_factor_enabled {
                 Some(true) => "Set up", Some(false) => "Not set up (reset)", None => "—" }}</dd>
-            <dt>"Signed-in devices"</dt><dd>{or_dash(user.signed_in_devices.map(|n| n.to_string()))}</dd>
+            <dt>"Signed-in devices"</dt><dd>{user.signed_in_devices.map_or("—".to_owned(), |n| n.to_string())}</dd>
         </dl>
     }
 }

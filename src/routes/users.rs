@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use keydesk_api::{OrderBy, OrderField, SortDirection, User, UserMethod, UserState, UsersView};
+use keydesk_api::{OrderBy, OrderField, SortDirection, User, UserState, UsersView};
 use leptos::{prelude::*, task::spawn_local};
 
 use super::{
@@ -14,7 +14,7 @@ use crate::{
     api::Client,
     components::{
         state_badge::state_label,
-        users_table::{RowAction, TableControls, Upstream, UsersTable},
+        users_table::{TableControls, Upstream, UsersTable},
     },
     location::{Query, use_location},
 };
@@ -42,17 +42,6 @@ enum Listing {
     Loading,
     Loaded,
     Failed(String),
-}
-
-fn change_for(action: RowAction, user: User) -> Change {
-    match action {
-        RowAction::BeginRecovery => Change::BeginRecovery(vec![user]),
-        RowAction::Method(UserMethod::CompleteRecovery) => Change::CompleteRecovery(vec![user]),
-        RowAction::Method(method) => Change::One {
-            method,
-            user: Box::new(user),
-        },
-    }
 }
 
 /// How old the upstream snapshot is, in words: "just now", "4 min ago", "2 h ago".
@@ -263,7 +252,7 @@ pub fn UsersPage() -> impl IntoView {
     });
     let controls = TableControls {
         sort_by,
-        act: Callback::new(move |(action, user)| ask.run(change_for(action, user))),
+        act: Callback::new(move |(action, user)| ask.run(Change::of(action, user))),
         selected,
     };
 

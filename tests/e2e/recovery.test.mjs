@@ -68,6 +68,8 @@ test('two people recovered from begin to complete', async () => {
     await personPage.goto(href);
     await personPage.getByRole('heading', { name: `Recover the 1Password account of ${person.name}` }).waitFor();
     assert.equal(await personPage.getByRole('navigation').count(), 0, 'no admin navigation for the person');
+    // When the link stops working, in local time and as time left.
+    assert.match(await personPage.locator('main').innerText(), /works until [A-Z][a-z]{2} \d{1,2}, \d{4}, .*\(in \d+ (days|hours)\)/);
     await personPage.getByLabel('Your email address').fill(person.email.toUpperCase());
     await personPage.getByLabel(/New account password/).fill('a long new password');
     await personPage.getByLabel('The same password again').fill('a long new password');
@@ -75,7 +77,17 @@ test('two people recovered from begin to complete', async () => {
     await personPage.getByRole('button', { name: /Set password/ }).click();
     const key = personPage.getByLabel('Secret Key', { exact: true });
     await key.waitFor();
-    assert.match((await key.innerText()).trim(), SECRET_KEY);
+    const keyText = (await key.innerText()).trim();
+    assert.match(keyText, SECRET_KEY);
+    // Copied in one press, or saved as a file made in the page.
+    await personPage.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+    const copy = personPage.getByRole('button', { name: 'Copy Secret Key' });
+    await copy.click();
+    await copy.filter({ hasText: 'Copied' }).waitFor();
+    assert.equal(await personPage.evaluate(() => navigator.clipboard.readText()), keyText);
+    const save = personPage.getByRole('link', { name: 'Save as a file' });
+    assert.equal(await save.getAttribute('download'), '1Password Secret Key.txt');
+    assert.ok(decodeURIComponent(await save.getAttribute('href')).endsWith(keyText));
     assert.equal(stateOf(person.email), 'RECOVERY_ACCEPTED');
 
     // The link works once.

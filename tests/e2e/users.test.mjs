@@ -248,3 +248,29 @@ test('a change refused by a rule says why and leaves only Cancel to press', asyn
   assert.equal(stateOf('rafael.costa@example.com'), 'TRANSFER_STARTED');
   await page.close();
 });
+
+test("a person's page offers their actions through the same dialog and leads back to the exact view", async () => {
+  const { page, problems } = await openPage('/?q=noah&state=ACTIVE&order_by=email+desc');
+  await row(page, 'Noah Williams').getByRole('link', { name: 'Noah Williams' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Noah Williams' }).waitFor();
+  // Facts in words and local times, with copy buttons.
+  await page.getByRole('button', { name: 'Copy email' }).waitFor();
+  await page.getByRole('button', { name: 'Copy ID' }).waitFor();
+  assert.doesNotMatch(await page.locator('dl.facts').innerText(), /\d{4}-\d{2}-\d{2}T/);
+  // Every action the state allows, through the list's dialog.
+  await page.getByRole('button', { name: 'Suspend', exact: true }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('heading', { name: 'Suspend Noah Williams?' }).waitFor();
+  await dialog.getByRole('button', { name: 'Suspend' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await page.locator('.notice').getByText(/Suspended Noah Williams/).waitFor();
+  await page.locator('dl.facts .badge', { hasText: 'Suspended' }).waitFor();
+  await page.getByRole('button', { name: 'Reactivate', exact: true }).waitFor();
+  assert.equal(stateOf('noah.williams@example.com'), 'SUSPENDED');
+  // Back to the list exactly as it was left: search, filter and sort.
+  await page.getByRole('link', { name: '← Back to the list' }).click();
+  await page.waitForURL((url) => url.pathname === '/' && url.searchParams.get('q') === 'noah'
+    && url.searchParams.get('state') === 'ACTIVE' && url.searchParams.get('order_by') === 'email desc');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
