@@ -131,6 +131,18 @@ pub const OUTBOX_PAGES: Pages = Pages {
     view: |_| view! { <routes::OutboxPage /> }.into_any(),
 };
 
+/// The admin's page (`src/main.rs`).
+#[component]
+pub fn AdminApp() -> impl IntoView {
+    view! { <App pages=ADMIN_PAGES /> }
+}
+
+/// The Outbox (`src/bin/outbox.rs`).
+#[component]
+pub fn OutboxApp() -> impl IntoView {
+    view! { <App pages=OUTBOX_PAGES /> }
+}
+
 /// The admin's page: connects, then shows `pages` under the navigation.
 #[component]
 pub fn App(pages: Pages) -> impl IntoView {

@@ -1,3 +1,3 @@
 fn main() {
-    leptos::mount::mount_to_body(|| leptos::view! { <keydesk::App pages=keydesk::ADMIN_PAGES /> });
+    leptos::mount::mount_to_body(keydesk::AdminApp);
 }

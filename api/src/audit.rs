@@ -84,6 +84,45 @@ closed_enum!(
 );
 
 impl AuditAction {
+    /// The action's name in a list of actions.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuditAction::SignIn => "Sign-in",
+            AuditAction::Suspend => "Suspend",
+            AuditAction::Reactivate => "Reactivate",
+            AuditAction::BeginRecovery => "Begin recovery",
+            AuditAction::ResendRecovery => "Resend recovery email",
+            AuditAction::CompleteRecovery => "Complete recovery",
+            AuditAction::AcceptRecovery => "Accept recovery (the person)",
+            AuditAction::InspectRecovery => "Open a recovery link (the person)",
+            AuditAction::UnknownMethod => "Unknown method",
+        }
+    }
+
+    /// The action in a sentence: what was done, and what was tried ("to …"). (Apart from
+    /// [`AuditAction::label`]: only the server writes sentences, and the page need not carry them.)
+    pub fn verbs(self) -> (&'static str, &'static str) {
+        match self {
+            AuditAction::SignIn => ("signed in", "sign in"),
+            AuditAction::Suspend => ("suspended", "suspend"),
+            AuditAction::Reactivate => ("reactivated", "reactivate"),
+            AuditAction::BeginRecovery => ("began recovery for", "begin recovery for"),
+            AuditAction::ResendRecovery => (
+                "sent a new recovery email to",
+                "send a new recovery email to",
+            ),
+            AuditAction::CompleteRecovery => ("completed recovery for", "complete recovery for"),
+            AuditAction::AcceptRecovery => (
+                "set a new password through a recovery link",
+                "set a new password through a recovery link",
+            ),
+            AuditAction::InspectRecovery => ("opened a recovery link", "open a recovery link"),
+            AuditAction::UnknownMethod => {
+                ("called an unknown method on", "call an unknown method on")
+            }
+        }
+    }
+
     /// The state a person is in after this action succeeded for them, for actions that change
     /// a state: replaying a person's succeeded records gives their state.
     pub fn resulting_state(self) -> Option<crate::UserState> {
@@ -160,6 +199,11 @@ pub struct AuditRecord {
 pub struct AuditPage {
     /// Newest first.
     pub records: Vec<AuditRecord>,
+    /// Keydesk extension: each record as a sentence with names, in the same order, e.g.
+    /// "Amara Okafor suspended Hannah Müller <hannah.muller@example.com>". Not part of the
+    /// chained record: the names are the directory's as it is now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sentences: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_page_token: Option<String>,
 }

@@ -1056,6 +1056,28 @@ async fn audit_seqs(app: &TestApp, filters: &[(&str, &str)]) -> Vec<i64> {
     page.records.iter().map(|r| r.seq).collect()
 }
 
+#[tokio::test]
+async fn the_audit_reads_as_sentences_with_the_names_of_who_did_what_to_whom() {
+    let app = proxy_app("", "").await;
+    some_history(&app).await;
+    let request = ADMIN.sign(app.client.get(app.url("/api/audit")));
+    let (status, body) = app.send(request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let page: AuditPage = serde_json::from_value(body).unwrap();
+    // Newest first, one sentence per record; an ID nobody has reads as itself.
+    assert_eq!(
+        page.sentences,
+        [
+            "Amara Okafor reactivated Zoë Lefèvre <zoe.lefevre@example.com>",
+            "Amara Okafor tried to suspend NOSUCHUSERAAAAAAAAAAAAAAAA, which failed",
+            "Priya Raghunathan began recovery for Oliver Smith <oliver.smith@example.com>",
+            "山田 太郎 was not allowed to suspend Oliver Smith <oliver.smith@example.com>",
+            "Amara Okafor suspended Zoë Lefèvre <zoe.lefevre@example.com>",
+        ]
+    );
+    assert_eq!(page.records.len(), page.sentences.len());
+}
+
 /// The whole second a record's time falls in, as a filter would name it.
 fn its_second(record: &AuditRecord) -> String {
     format!("{}Z", &record.time[..19])
@@ -1344,13 +1366,23 @@ async fn the_csp_admits_the_pages_inline_loader_by_its_hash_alone() {
         .unwrap()
         .split_whitespace()
         .collect();
-    let hash = format!(
-        "'sha256-{}'",
-        BASE64.encode(&Sha256::digest(loader.as_bytes()))
-    );
+    let hash = |script: &str| {
+        format!(
+            "'sha256-{}'",
+            BASE64.encode(&Sha256::digest(script.as_bytes()))
+        )
+    };
+    // The admin's page's loader, then the other pages' (the test dist's recovery page has one).
+    let recovery_loader = "import init from '/recover/recover-0123456789abcdef.js';";
     assert_eq!(
         script_src,
-        ["script-src", "'self'", "'wasm-unsafe-eval'", hash.as_str()]
+        [
+            "script-src",
+            "'self'",
+            "'wasm-unsafe-eval'",
+            hash(loader).as_str(),
+            hash(recovery_loader).as_str()
+        ]
     );
 }
 

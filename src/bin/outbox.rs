@@ -2,5 +2,5 @@
 //! navigation and the emails Keydesk sent, without the rest of the admin's page.
 
 fn main() {
-    leptos::mount::mount_to_body(|| leptos::view! { <keydesk::App pages=keydesk::OUTBOX_PAGES /> });
+    leptos::mount::mount_to_body(keydesk::OutboxApp);
 }

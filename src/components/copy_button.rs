@@ -9,25 +9,22 @@ pub fn CopyButton(
     /// What it is, for the button's name: "Copy email" is said as "Copy email".
     what: &'static str,
 ) -> impl IntoView {
-    let copied = RwSignal::new(None::<bool>);
+    let copied = RwSignal::new(false);
     let copy = move |_| {
         let text = text.clone();
         spawn_local(async move {
+            // Refused (no permission, or not a secure page): the button keeps saying Copy, and
+            // the text beside it can still be selected.
             let done = wasm_bindgen_futures::JsFuture::from(
                 window().navigator().clipboard().write_text(&text),
             )
             .await;
-            copied.set(Some(done.is_ok()));
+            copied.set(done.is_ok());
         });
     };
     view! {
         <button type="button" class="copy" on:click=copy aria-label=format!("Copy {what}")>
-            {move || match copied.get() {
-                None => "Copy",
-                Some(true) => "Copied",
-                // The browser refused (no permission, or not a secure page): select and copy.
-                Some(false) => "Copy failed: select the text",
-            }}
+            {move || if copied.get() { "Copied" } else { "Copy" }}
         </button>
     }
 }

@@ -2,10 +2,12 @@
 
 pub mod confirm_dialog;
 pub mod copy_button;
+pub mod notice;
 pub mod state_badge;
 pub mod users_table;
 
 pub use confirm_dialog::ConfirmDialog;
 pub use copy_button::CopyButton;
+pub use notice::Notice;
 pub use state_badge::StateBadge;
 pub use users_table::UsersTable;

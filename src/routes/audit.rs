@@ -4,14 +4,15 @@
 use crate::{
     api::Client,
     location::{Query, use_location},
+    time,
 };
-use keydesk_api::{AuditQuery, AuditRecord};
+use keydesk_api::{AuditAction, AuditQuery, AuditRecord};
 use leptos::{prelude::*, task::spawn_local};
 
 /// The filters, by their query-string names, with their labels and input types.
 const FILTERS: [(&str, &str, &str); 6] = [
     ("actor", "Actor email", "email"),
-    ("action", "Action", "text"),
+    ("action", "Action", "select"),
     ("target", "Target (user ID)", "text"),
     ("outcome", "Outcome", "text"),
     ("since", "From (UTC)", "datetime-local"),
@@ -87,7 +88,17 @@ pub fn AuditPage() -> impl IntoView {
             <form class="filters" on:submit=apply role="search" aria-label="Audit filters">
                 {FILTERS.iter().zip(draft.clone()).map(|((_, label, kind), (name, value))| view! {
                     <label>{*label}
-                        {if name == "outcome" {
+                        {if name == "action" {
+                            view! {
+                                <select name=name prop:value=move || value.get()
+                                    on:change=move |ev| value.set(event_target_value(&ev))>
+                                    <option value="">"Any"</option>
+                                    {AuditAction::ALL.iter().map(|action| view! {
+                                        <option value=action.as_str()>{action.label()}</option>
+                                    }).collect_view()}
+                                </select>
+                            }.into_any()
+                        } else if name == "outcome" {
                             view! {
                                 <select name=name prop:value=move || value.get()
                                     on:change=move |ev| value.set(event_target_value(&ev))>
@@ -127,7 +138,8 @@ pub fn AuditPage() -> impl IntoView {
 /// Records for a query, with paging; also used for one person's history.
 #[component]
 pub fn AuditTable(client: Client, #[prop(into)] query: Signal<AuditQuery>) -> impl IntoView {
-    let records = RwSignal::new(Vec::<AuditRecord>::new());
+    // Each record with its sentence ("Amara Okafor suspended Hannah Müller <…>").
+    let records = RwSignal::new(Vec::<(AuditRecord, String)>::new());
     let next = RwSignal::new(None::<String>);
     let failure = RwSignal::new(None::<String>);
     let loading = RwSignal::new(true);
@@ -142,10 +154,15 @@ pub fn AuditTable(client: Client, #[prop(into)] query: Signal<AuditQuery>) -> im
             spawn_local(async move {
                 match client.audit(&request).await {
                     Ok(page) => {
+                        let mut sentences = page.sentences.into_iter();
+                        let page_records = page.records.into_iter().map(|record| {
+                            let sentence = sentences.next().unwrap_or_default();
+                            (record, sentence)
+                        });
                         if more {
-                            records.update(|r| r.extend(page.records));
+                            records.update(|r| r.extend(page_records));
                         } else {
-                            records.set(page.records);
+                            records.set(page_records.collect());
                         }
                         next.set(page.next_page_token);
                         failure.set(None);
@@ -176,27 +193,36 @@ pub fn AuditTable(client: Client, #[prop(into)] query: Signal<AuditQuery>) -> im
                 <table class="audit" aria-busy=move || loading.get().to_string()>
                     <caption class="visually-hidden">"Audit records, newest first"</caption>
                     <thead><tr>
-                        <th scope="col">"#"</th>
-                        <th scope="col">"Time (UTC)"</th>
-                        <th scope="col">"Actor"</th>
-                        <th scope="col">"Action"</th>
-                        <th scope="col">"Targets"</th>
+                        <th scope="col">"When"</th>
+                        <th scope="col">"What happened"</th>
                         <th scope="col">"Outcome"</th>
                         <th scope="col">"Reason"</th>
-                        <th scope="col">"Client"</th>
                     </tr></thead>
                     <tbody>
-                        <For each=move || records.get() key=|r| r.seq children=|record| view! {
+                        <For each=move || records.get() key=|(r, _)| r.seq children=|(record, sentence)| view! {
                             <tr>
-                                <td>{record.seq}</td>
-                                <td><time datetime=record.time.clone()>{record.time.replace('T', " ")}</time></td>
-                                <td>{record.actor_email.clone()}</td>
-                                <td>{record.action.as_str()}</td>
-                                <td class="targets">{record.targets.join(", ")}</td>
+                                <td class="date">
+                                    <time datetime=record.time.clone() title=time::exact(&record.time)>
+                                        {time::date_time(&record.time)}
+                                    </time>
+                                </td>
+                                <td class="what">
+                                    {sentence}
+                                    // The record as the chain keeps it, for whoever investigates.
+                                    <details>
+                                        <summary>"Record " {record.seq}</summary>
+                                        <dl class="raw">
+                                            <dt>"Action"</dt><dd><code>{record.action.as_str()}</code></dd>
+                                            <dt>"Actor"</dt><dd>{record.actor_email.clone()} " (" {record.actor_groups.join(", ")} ")"</dd>
+                                            <dt>"Targets"</dt><dd><code>{record.targets.join(", ")}</code></dd>
+                                            <dt>"Request"</dt><dd><code>{record.request_id.clone()}</code></dd>
+                                            <dt>"Client"</dt><dd>{record.client_address.clone()}</dd>
+                                        </dl>
+                                    </details>
+                                </td>
                                 <td><span class=format!("outcome outcome-{}", record.outcome)>{record.outcome.as_str()}</span>
                                     {(record.count > 1).then(|| format!(" ×{}", record.count))}</td>
                                 <td>{record.reason.clone()}</td>
-                                <td title=format!("Request {}", record.request_id)>{record.client_address.clone()}</td>
                             </tr>
                         } />
                     </tbody>

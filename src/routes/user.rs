@@ -11,7 +11,7 @@ use super::{
 use crate::{
     api::Client,
     components::{
-        CopyButton, StateBadge,
+        CopyButton, Notice, StateBadge,
         state_badge::type_label,
         users_table::{RowAction, Upstream, When, active_owners, missing_permission},
     },
@@ -114,13 +114,7 @@ fn UserFacts(
     view! {
         <h1>{user.display_name.clone()} {me.then(|| view! { " " <span class="you">"you"</span> })}</h1>
         <div class="person-actions">{buttons}</div>
-        <div class="notice" role="status" aria-live="polite">
-            {move || notice.get().map(|text| view! {
-                <p>{text}</p>
-                <button type="button" class="dismiss" aria-label="Dismiss"
-                    on:click=move |_| notice.set(None)>"×"</button>
-            })}
-        </div>
+        <Notice notice />
         <dl class="facts panel">
             <dt>"Email"</dt>
             <dd>{user.email.clone()} " " <CopyButton text=user.email.clone() what="email" /></dd>

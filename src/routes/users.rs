@@ -13,6 +13,7 @@ use super::{
 use crate::{
     api::Client,
     components::{
+        Notice,
         state_badge::state_label,
         users_table::{TableControls, Upstream, UsersTable},
     },
@@ -333,13 +334,7 @@ pub fn UsersPage() -> impl IntoView {
                 </p>
             </div>
 
-            <div class="notice" role="status" aria-live="polite">
-                {move || notice.get().map(|text| view! {
-                    <p>{text}</p>
-                    <button type="button" class="dismiss" aria-label="Dismiss"
-                        on:click=move |_| notice.set(None)>"×"</button>
-                })}
-            </div>
+            <Notice notice />
             {move || snapshot.get().map(|(time, error)| {
                 let read = age(&time);
                 match error {

@@ -274,3 +274,24 @@ test("a person's page offers their actions through the same dialog and leads bac
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('the audit log reads as sentences with names and local times, and a record opens to its raw values', async () => {
+  const { page, problems } = await openPage('/audit?action=suspend&outcome=succeeded');
+  const first = page.locator('table.audit tbody tr').first();
+  await first.waitFor();
+  // Suspensions earlier in this file, newest first, in words.
+  assert.match(await first.locator('td.what').innerText(), /^Amara Okafor suspended [^<]+ <[^>]+@example\.com>/);
+  assert.match(await first.locator('td.date').innerText(), /^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}/);
+  // The action filter is a list of actions in words.
+  const action = page.getByLabel('Action');
+  assert.equal(await action.inputValue(), 'suspend');
+  assert.ok((await action.locator('option').allInnerTexts()).includes('Begin recovery'));
+  // The record as the chain keeps it, for whoever investigates.
+  await first.getByText(/^Record \d+$/).click();
+  const raw = await first.locator('dl.raw').innerText();
+  assert.match(raw, /suspend/);
+  assert.match(raw, /amara\.okafor@example\.com/);
+  assert.match(raw, /Request/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});

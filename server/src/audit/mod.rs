@@ -14,6 +14,7 @@
 pub mod chain;
 mod query;
 pub mod refusals;
+pub mod sentences;
 
 use std::{
     path::Path,

@@ -123,7 +123,7 @@ mod tests {
             signed_in_devices: None,
         };
         let view = keydesk_api::UsersView {
-            order: "email desc".parse::<OrderBy>().unwrap(),
+            order: "create_time desc".parse::<OrderBy>().unwrap(),
             ..Default::default()
         };
         let session = keydesk_api::Session {

@@ -25,8 +25,10 @@ pub async fn list_audit(
     signed.require(Permission::ReadAudit)?;
     let Query(query) = query?;
     let (records, next_page_token) = state.audit.query(query, false).await?;
+    let sentences = crate::audit::sentences::sentences(state.directory.as_ref(), &records).await;
     Ok(Json(AuditPage {
         records,
+        sentences,
         next_page_token,
     }))
 }

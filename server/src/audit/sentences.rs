@@ -1,0 +1,90 @@
+//! Audit records as sentences a person reads: "Amara Okafor suspended Hannah Müller
+//! <hannah.muller@example.com>". The record keeps emails and IDs (what the chain signs); the
+//! names are looked up in the directory as it is now, without asking 1Password (the upstream
+//! snapshot), and an ID or email nobody has any more reads as itself.
+
+use std::collections::HashMap;
+
+use keydesk_api::{AuditOutcome, AuditRecord, OrderBy, UserId};
+
+use crate::directory::{Directory, ListQuery};
+
+/// One sentence per record, in order.
+pub async fn sentences(directory: &dyn Directory, records: &[AuditRecord]) -> Vec<String> {
+    let mut names: HashMap<String, String> = HashMap::new();
+    for record in records {
+        if !names.contains_key(&record.actor_email) {
+            let name = actor_name(directory, &record.actor_email).await;
+            names.insert(record.actor_email.clone(), name);
+        }
+        for target in &record.targets {
+            if !names.contains_key(target) {
+                let name = target_name(directory, target).await;
+                names.insert(target.clone(), name);
+            }
+        }
+    }
+    records
+        .iter()
+        .map(|record| sentence(record, &names))
+        .collect()
+}
+
+fn sentence(record: &AuditRecord, names: &HashMap<String, String>) -> String {
+    let name = |key: &String| names.get(key).cloned().unwrap_or_else(|| key.clone());
+    let actor = name(&record.actor_email);
+    let targets = match record.targets.len() {
+        0 => String::new(),
+        _ => format!(
+            " {}",
+            record
+                .targets
+                .iter()
+                .map(name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let (done, tried) = record.action.verbs();
+    let times = match record.count {
+        1 => String::new(),
+        n => format!(" ({n} times)"),
+    };
+    match record.outcome {
+        AuditOutcome::Succeeded => format!("{actor} {done}{targets}{times}"),
+        AuditOutcome::Denied => format!("{actor} was not allowed to {tried}{targets}{times}"),
+        AuditOutcome::Failed => format!("{actor} tried to {tried}{targets}, which failed{times}"),
+        AuditOutcome::Attempted => format!("{actor} asked 1Password to {tried}{targets}"),
+    }
+}
+
+/// "Amara Okafor", or the email when nobody in the directory has it (a refused sign-in).
+async fn actor_name(directory: &dyn Directory, email: &str) -> String {
+    let query = ListQuery {
+        filter: None,
+        state: None,
+        text: Some(email.to_owned()),
+        order: OrderBy::default(),
+        page_size: 5,
+        page_token: None,
+    };
+    match directory.list_users(query).await {
+        Ok(page) => page
+            .results
+            .into_iter()
+            .find(|user| user.email.eq_ignore_ascii_case(email))
+            .map_or_else(|| email.to_owned(), |user| user.display_name),
+        Err(_) => email.to_owned(),
+    }
+}
+
+/// "Hannah Müller <hannah.muller@example.com>", or the target as recorded (a refused name).
+async fn target_name(directory: &dyn Directory, target: &str) -> String {
+    let Ok(id) = UserId::parse(target) else {
+        return target.to_owned();
+    };
+    match directory.known_user(&id).await {
+        Ok(user) => format!("{} <{}>", user.display_name, user.email),
+        Err(_) => target.to_owned(),
+    }
+}
