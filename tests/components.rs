@@ -161,6 +161,15 @@ fn a_recovery_started_row_says_since_when() {
     assert!(time.get_attribute("title").unwrap().contains("2026"));
 }
 
+#[wasm_bindgen_test]
+fn an_accepted_recovery_row_says_how_long_it_has_waited() {
+    let mut accepted = user("Ann", UserState::RecoveryAccepted);
+    accepted.update_time = Some("2026-11-21T08:00:00Z".into());
+    let parent = mount_row(accepted);
+    let since = parent.query_selector(".since").unwrap().unwrap();
+    assert_eq!(since.text_content().unwrap(), "waiting since Nov 21, 2026");
+}
+
 /// A selection bar over `count` selected people; the last change it asked for.
 fn mount_selection(count: usize, state: UserState) -> (HtmlElement, RwSignal<Option<Change>>) {
     let parent = container();

@@ -294,13 +294,15 @@ pub fn UserRow(
         let owners = active_owners();
         user.with(|user| session.with_value(|me| RowAction::offered(user, me.as_ref(), owners)))
     });
+    // How long a recovery has waited: for the person since it began, for an admin since the
+    // person accepted it (their last change).
     let since = move || {
-        user.with(|user| {
-            (user.state == UserState::RecoveryStarted)
-                .then(|| user.recovery_started_time.clone())
-                .flatten()
+        user.with(|user| match user.state {
+            UserState::RecoveryStarted => user.recovery_started_time.clone().map(|t| ("since ", t)),
+            UserState::RecoveryAccepted => user.update_time.clone().map(|t| ("waiting since ", t)),
+            _ => None,
         })
-        .map(|time| view! { <small class="since">"since " <When time /></small> })
+        .map(|(words, time)| view! { <small class="since">{words} <When time /></small> })
     };
     let selected = move || {
         controls.is_some_and(|controls| {

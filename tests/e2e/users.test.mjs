@@ -136,6 +136,10 @@ test('search, filter and sort live in the URL, and Back restores the view', asyn
 test('a deep link opens the filtered view directly', async () => {
   const { page } = await openPage('/users?state=RECOVERY_ACCEPTED');
   await row(page, 'Fatima Zahra').waitFor();
+  // Each says how long their recovery has waited for an admin (in the app's own rows: the
+  // server's first rows, before any script, say the day in UTC).
+  await page.waitForFunction(() => !document.getElementById('boot'));
+  assert.match(await row(page, 'Fatima Zahra').locator('.since').innerText(), /^waiting since [A-Z][a-z]{2} \d{1,2}, \d{4}$/);
   const states = await page.locator('tbody .badge').allInnerTexts();
   assert.ok(states.length >= 2);
   assert.ok(states.every((s) => s === 'Recovery accepted'), states.join());
