@@ -57,6 +57,14 @@ test('at 1440×900 at least 15 people are fully in view, each with role, state a
   await page.close();
 });
 
+test('at 1440 px the audit filters fit one row', async () => {
+  const { page } = await open('/audit', { viewport: { width: 1440, height: 900 } });
+  const tops = await page.evaluate(() => [...document.querySelectorAll('form.filters > *')]
+    .map((element) => Math.round(element.getBoundingClientRect().bottom)));
+  assert.ok(Math.max(...tops) - Math.min(...tops) < 30, `bottoms ${tops}`);
+  await page.close();
+});
+
 test('at 390×844 no page is wider than the screen, and the list is cards with their actions', async () => {
   for (const [name, path] of Object.entries(pages)) {
     const { page, problems } = await open(path, { viewport: { width: 390, height: 844 } });
