@@ -58,9 +58,7 @@ impl RowAction {
         }
         actions
     }
-}
 
-impl RowAction {
     /// What the page offers to do to `user`, first the one to show first: nothing on one's own
     /// account, no Suspend for the only active owner (`active_owners`, from the state counts),
     /// and Suspend last. The server refuses the same; the page does not offer what it refuses.
