@@ -475,8 +475,8 @@ async fn inspecting_a_link_names_the_person_and_when_it_expires() {
     let (created, expires): (String, String) = app
         .db()
         .query_row(
-            "SELECT create_time, expire_time FROM recovery_links",
-            [],
+            "SELECT create_time, expire_time FROM recovery_links WHERE user_id = ?1",
+            [app.id_of(ZOE)],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .unwrap();
