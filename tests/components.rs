@@ -130,11 +130,24 @@ fn rows_offer_the_actions_their_state_allows() {
             })
             .collect::<Vec<_>>()
     };
-    // Begin recovery first: Suspend is never the first, loudest choice.
+    // One action in view; Suspend, never the first, loudest choice, in the row's menu: a
+    // button that opens a popover holding it.
     assert_eq!(
         actions(UserState::Active),
-        ["Begin recovery Ann", "Suspend Ann"]
+        ["Begin recovery Ann", "More actions for Ann", "Suspend Ann"]
     );
+    let row = mount_row(user("Ann", UserState::Active));
+    let menu_button = row
+        .query_selector("td.actions > button.menu-button")
+        .unwrap()
+        .unwrap();
+    let menu = row
+        .query_selector("td.actions > .menu[popover]")
+        .unwrap()
+        .unwrap();
+    assert_eq!(menu_button.get_attribute("popovertarget"), Some(menu.id()));
+    let entry = menu.query_selector("button").unwrap().unwrap();
+    assert_eq!(entry.get_attribute("aria-label").unwrap(), "Suspend Ann");
     assert_eq!(actions(UserState::Suspended), ["Reactivate Ann"]);
     assert_eq!(actions(UserState::RecoveryStarted), ["Resend email Ann"]);
     assert_eq!(
@@ -179,7 +192,8 @@ fn mount_selection(count: usize, state: UserState) -> (HtmlElement, RwSignal<Opt
         .collect();
     let selected = RwSignal::new(people);
     mount_to(parent.clone(), move || {
-        view! { <SelectionBar selected ask=Callback::new(move |change| asked.set(Some(change))) /> }
+        let shown = RwSignal::new(Vec::new());
+        view! { <SelectionBar selected shown ask=Callback::new(move |change| asked.set(Some(change))) /> }
     })
     .forget();
     (parent, asked)

@@ -7,7 +7,7 @@
 use keydesk_api::{OrderBy, OrderField, Permission, SortDirection, User, UserMethod, UserState};
 use leptos::prelude::*;
 
-use super::StateBadge;
+use super::{StateBadge, row_menu::RowMenu};
 use crate::time;
 
 /// What a row offers, by state.
@@ -40,26 +40,29 @@ impl RowAction {
     /// or begin recovery for ACTIVE people, reactivate SUSPENDED ones, resend the email while
     /// recovery is started, complete it once accepted; nothing in any other state.
     pub fn for_state(state: &UserState) -> Vec<RowAction> {
+        // In the order the page shows them: Suspend, the loudest, last.
         let methods = [
-            UserMethod::Suspend,
             UserMethod::Reactivate,
             UserMethod::ResendRecovery,
             UserMethod::CompleteRecovery,
+            UserMethod::Suspend,
         ];
-        let mut actions: Vec<RowAction> = methods
-            .into_iter()
-            // Suspending someone suspended changes nothing: it is not offered.
-            .filter(|method| method.allowed_from(state) && !changes_nothing(*method, state))
-            .map(RowAction::Method)
-            .collect();
+        let mut actions = Vec::new();
         // Beginning again while it is started is what "Resend email" does.
         if *state == UserState::Active {
             actions.push(RowAction::BeginRecovery);
         }
+        actions.extend(
+            methods
+                .into_iter()
+                // Suspending someone suspended changes nothing: it is not offered.
+                .filter(|method| method.allowed_from(state) && !changes_nothing(*method, state))
+                .map(RowAction::Method),
+        );
         actions
     }
 
-    /// What the page offers to do to `user`, first the one to show first: nothing on one's own
+    /// What the page offers to do to `user`, in [`RowAction::for_state`]'s order: nothing on one's own
     /// account, no Suspend for the only active owner (`active_owners`, from the state counts),
     /// and Suspend last. The server refuses the same; the page does not offer what it refuses.
     pub fn offered(
@@ -74,7 +77,6 @@ impl RowAction {
         if user.is_last_owner(active_owners) {
             actions.retain(|action| *action != RowAction::Method(UserMethod::Suspend));
         }
-        actions.sort_by_key(|action| *action == RowAction::Method(UserMethod::Suspend));
         actions
     }
 }
@@ -125,8 +127,7 @@ pub fn UsersTable(
         let is_selected =
             move |user: &User| selected.read().iter().any(|chosen| chosen.id == user.id);
         // Never one's own account: nobody changes it.
-        let session = use_context::<keydesk_api::Session>();
-        let session = StoredValue::new(session);
+        let session = StoredValue::new(use_context::<keydesk_api::Session>());
         let selectable =
             move |user: &User| !session.with_value(|s| s.as_ref().is_some_and(|me| me.is(user)));
         let all_shown_selected = move || {
@@ -136,17 +137,14 @@ pub fn UsersTable(
         };
         let toggle_all_shown = move |_| {
             let select = !all_shown_selected();
-            let mut shown = rows.get_untracked();
-            shown.retain(|user| selectable(user));
-            selected.update(|selected| {
-                selected.retain(|chosen| !shown.iter().any(|row| row.id == chosen.id));
-                if select {
-                    selected.extend(shown);
-                }
-            });
+            rows.with_untracked(|rows| {
+                session.with_value(|me| select_shown(selected, rows, me.as_ref(), select))
+            })
         };
         view! {
-            <input type="checkbox" aria-label="Select everyone shown"
+            // Out of the Tab order, like the sort buttons: the keyboard's way is "Select all
+            // shown" in the selection bar.
+            <input type="checkbox" aria-label="Select everyone shown" tabindex="-1"
                 prop:checked=all_shown_selected on:change=toggle_all_shown />
         }
     });
@@ -224,7 +222,9 @@ fn SortHeader(
     };
     let content = match sort_by {
         Some(sort_by) => view! {
-            <button type="button" class="sort" on:click=move |_| sort_by.run(field)>
+            // Out of the Tab order: the Sort list beside the search box is the keyboard's way,
+            // and a row's action stays three Tabs from the search box.
+            <button type="button" class="sort" tabindex="-1" on:click=move |_| sort_by.run(field)>
                 {label}{mark()}
             </button>
         }
@@ -332,34 +332,37 @@ pub fn UserRow(
                 return view! { <CompleteInConsole upstream name=Signal::derive(name) /> }
                     .into_any();
             }
-            // Suspend, last, is quiet beside Begin recovery: never the loudest thing in a row.
-            let actions = offered.get();
-            actions
-                .into_iter()
-                .enumerate()
-                .map(|(index, action)| {
-                    // Not `disabled`: a disabled button shows no tooltip, and the tooltip says why.
-                    let refused = missing_permission(action.permission());
-                    let allowed = refused.is_none();
-                    let class = if index == 0 {
-                        "row-action"
-                    } else {
-                        "row-action quiet"
-                    };
-                    view! {
-                        <button type="button" class=class
-                            aria-label=move || format!("{} {}", action.label(), name())
-                            aria-disabled=(!allowed).then_some("true")
-                            title=refused.unwrap_or_default()
-                            on:click=move |_| if allowed {
-                                controls.act.run((action, user.get_untracked()))
-                            }>
-                            {action.label()}
-                        </button>
-                    }
-                })
-                .collect_view()
-                .into_any()
+            // One action in view, the others (Suspend, never the loudest thing in a row) in
+            // the row's menu. Not `disabled`: a disabled button shows no tooltip, and the
+            // tooltip says why.
+            let button = move |action: RowAction, class: &'static str| {
+                let refused = missing_permission(action.permission());
+                let allowed = refused.is_none();
+                view! {
+                    <button type="button" class=class
+                        aria-label=move || format!("{} {}", action.label(), name())
+                        aria-disabled=(!allowed).then_some("true")
+                        title=refused.unwrap_or_default()
+                        on:click=move |_| if allowed {
+                            controls.act.run((action, user.get_untracked()))
+                        }>
+                        {action.label()}
+                    </button>
+                }
+            };
+            let mut actions = offered.get().into_iter();
+            let primary = actions.next().map(|action| button(action, "row-action"));
+            let rest: Vec<RowAction> = actions.collect();
+            let menu = (!rest.is_empty()).then(|| {
+                let entries = rest
+                    .into_iter()
+                    .map(|action| button(action, ""))
+                    .collect_view()
+                    .into_any();
+                let label = move || format!("More actions for {}", name());
+                view! { <RowMenu label entries /> }
+            });
+            view! { {primary}{menu} }.into_any()
         }
     });
     view! {
@@ -376,6 +379,24 @@ pub fn UserRow(
             <td class="actions">{actions}</td>
         </tr>
     }
+}
+
+/// Select (or unselect) everyone in `shown` but the signed-in admin (`me`), whom nobody changes.
+pub fn select_shown(
+    selected: RwSignal<Vec<User>>,
+    shown: &[User],
+    me: Option<&keydesk_api::Session>,
+    select: bool,
+) {
+    let shown = shown
+        .iter()
+        .filter(|user| !me.is_some_and(|me| me.is(user)));
+    selected.update(|selected| {
+        selected.retain(|chosen| !shown.clone().any(|row| row.id == chosen.id));
+        if select {
+            selected.extend(shown.cloned());
+        }
+    });
 }
 
 /// A time as a short local date, exact on hover.

@@ -337,11 +337,7 @@ pub fn ChangeSummary(
                 && user.role == Some(keydesk_api::Role::Owner)
                 && user.state == keydesk_api::UserState::Active;
             view! {
-                <p class="who">
-                    <strong>{user.display_name.clone()}</strong>" "
-                    <span class="email">{user.email.clone()}</span>
-                </p>
-                <p>"Current state: " <StateBadge state=user.state.clone() /></p>
+                <PeopleList users=vec![*user] outcomes />
                 <p>{consequence}</p>
                 {leaves_one_owner.then(|| view! {
                     <p class="warning" role="note">
@@ -354,7 +350,7 @@ pub fn ChangeSummary(
             .into_any()
         }
         Change::BeginRecovery(users) => view! {
-            <PeopleList users />
+            <PeopleList users outcomes />
             <p><strong>"What recovery does:"</strong></p>
             <ul class="warnings">
                 <li>"Each person gets an email with a link to confirm their address."</li>
@@ -364,59 +360,45 @@ pub fn ChangeSummary(
             </ul>
         }
         .into_any(),
-        Change::CompleteRecovery(users) => {
-            let with_outcomes = move || {
-                let outcomes = outcomes.get();
-                users
-                    .iter()
-                    .map(|user| {
-                        let outcome = outcomes.iter().find(|o| o.user.id == user.id).and_then(|o| o.result.clone());
-                        (user.clone(), outcome)
-                    })
-                    .collect::<Vec<_>>()
-            };
-            view! {
-                <ul class="people">
-                    {move || with_outcomes().into_iter().map(|(user, outcome)| {
-                        let (class, note) = match outcome {
-                            None => ("", String::new()),
-                            Some(Ok(())) => ("ok", "Completed".to_owned()),
-                            Some(Err(message)) => ("failed", format!("Not completed: {message}")),
-                        };
-                        view! {
-                            <li class=class>
-                                <strong>{user.display_name.clone()}</strong>" "
-                                <span class="email">{user.email.clone()}</span>" "
-                                <StateBadge state=user.state.clone() />
-                                {(!note.is_empty()).then(|| view! { <span class="outcome">" — " {note}</span> })}
-                            </li>
-                        }
-                    }).collect_view()}
-                </ul>
-                <p>{COMPLETE_WARNING}</p>
-            }
-            .into_any()
+        Change::CompleteRecovery(users) => view! {
+            <PeopleList users outcomes />
+            <p>{COMPLETE_WARNING}</p>
         }
+        .into_any(),
     }
 }
 
 const COMPLETE_WARNING: &str = "They can sign in again with their new password and Secret Key. \
      They must sign in again on every device, and their two-factor authentication is reset.";
 
-/// Everyone a change affects: name, email, current state.
+/// Everyone a change affects: name, email, current state, and once a batch runs, what became
+/// of each.
 #[component]
-fn PeopleList(users: Vec<User>) -> impl IntoView {
-    view! {
-        <ul class="people">
-            {users.into_iter().map(|user| view! {
+fn PeopleList(users: Vec<User>, outcomes: Signal<Vec<Outcome>>) -> impl IntoView {
+    let people = users
+        .into_iter()
+        .map(|user| {
+            let id = user.id.clone();
+            let outcome = move || {
+                let outcomes = outcomes.read();
+                let (class, note) =
+                    match outcomes.iter().find(|o| o.user.id == id)?.result.as_ref()? {
+                        Ok(()) => ("outcome ok", "Completed".to_owned()),
+                        Err(message) => ("outcome failed", format!("Not completed: {message}")),
+                    };
+                Some(view! { <span class=class>" — "{note}</span> })
+            };
+            view! {
                 <li>
-                    <strong>{user.display_name.clone()}</strong>" "
-                    <span class="email">{user.email.clone()}</span>" "
-                    <StateBadge state=user.state.clone() />
+                    <strong>{user.display_name}</strong>" "
+                    <span class="email">{user.email}</span>" "
+                    <StateBadge state=user.state />
+                    {outcome}
                 </li>
-            }).collect_view()}
-        </ul>
-    }
+            }
+        })
+        .collect_view();
+    view! { <ul class="people">{people}</ul> }
 }
 
 /// What beginning recovery did, truthfully: who was sent a new email, and who was already in

@@ -1,18 +1,21 @@
-//! The bar over the users table while people are selected: how many, and what can be done to
-//! them all at once.
+//! The bar over the users table while people are selected: how many and who, and what can be
+//! done to them all at once.
 
 use keydesk_api::{Permission, User, UserState};
 use leptos::prelude::*;
 
 use super::changes::{Change, begin_recovery_refusal};
-use crate::components::users_table::{Upstream, missing_permission};
+use crate::components::users_table::{Upstream, missing_permission, select_shown};
 
 /// The bar over the table while people are selected: how many, and what can be done to them.
 #[component]
 pub fn SelectionBar(
     selected: RwSignal<Vec<User>>,
+    /// Who the list shows now, for "Select all shown".
+    shown: RwSignal<Vec<User>>,
     #[prop(into)] ask: Callback<Change>,
 ) -> impl IntoView {
+    let session = StoredValue::new(use_context::<keydesk_api::Session>());
     let refusal = RwSignal::new(None::<String>);
     // A changed selection clears an earlier refusal (only a change: not on the first run).
     Effect::watch(
@@ -66,9 +69,29 @@ pub fn SelectionBar(
                 >
                     "Complete recovery"
                 </button>
+                <button type="button" class="link"
+                    on:click=move |_| shown.with_untracked(|shown| {
+                        session.with_value(|me| select_shown(selected, shown, me.as_ref(), true))
+                    })>
+                    "Select all shown"
+                </button>
                 <button type="button" class="link" on:click=move |_| selected.set(Vec::new())>
                     "Clear selection"
                 </button>
+                // Who is selected, even when the search hides them; each can be taken out.
+                <ul class="chips">
+                    {move || selected.get().into_iter().map(|user| {
+                        let id = user.id.clone();
+                        let unselect = move |_| selected.update(|chosen| chosen.retain(|u| u.id != id));
+                        view! {
+                            <li>
+                                {user.display_name.clone()}
+                                <button type="button" class="link" on:click=unselect
+                                    aria-label=format!("Unselect {}", user.display_name)>"×"</button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
                 <Show when=move || refusal.get().is_some()>
                     <p class="error" role="alert">{move || refusal.get().unwrap_or_default()}</p>
                 </Show>

@@ -22,6 +22,18 @@ use crate::{
 
 /// How long typing must pause before the search runs.
 const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
+/// The Sort list beside the search box: the keyboard's (and the phone's) way to sort, as
+/// `order_by` values.
+const SORTS: [(&str, &str); 8] = [
+    ("Name A–Z", "display_name"),
+    ("Name Z–A", "display_name desc"),
+    ("Email A–Z", "email"),
+    ("Email Z–A", "email desc"),
+    ("State", "state"),
+    ("State, reversed", "state desc"),
+    ("Oldest first", "create_time"),
+    ("Newest first", "create_time desc"),
+];
 /// About a screenful of rows. A search's answer is drawn into this many rows first and the rest
 /// once the browser has painted them, so the matches in view do not wait for rows below it.
 const FIRST_SCREEN_ROWS: usize = 20;
@@ -137,6 +149,23 @@ pub fn UsersPage() -> impl IntoView {
         }
     });
     on_cleanup(crate::remove_boot_rows);
+    // `/` brings the search box back from anywhere on the page, but not while typing elsewhere.
+    let slash = window_event_listener(leptos::ev::keydown, move |event| {
+        let typing = document().active_element().is_some_and(|element| {
+            matches!(element.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
+        });
+        if event.key() == "/"
+            && !typing
+            && !event.ctrl_key()
+            && !event.meta_key()
+            && let Some(input) = search_box.get_untracked()
+        {
+            event.prevent_default();
+            let _ = input.focus();
+            input.select();
+        }
+    });
+    on_cleanup(move || slash.remove());
 
     let load_more = {
         let client = client.clone();
@@ -201,6 +230,13 @@ pub fn UsersPage() -> impl IntoView {
         let mut view = view_query.get_untracked();
         view.state = state;
         go(view);
+    };
+    let on_sort_change = move |order: String| {
+        if let Ok(order) = order.parse() {
+            let mut view = view_query.get_untracked();
+            view.order = order;
+            go(view);
+        }
     };
     let sort_by = Callback::new(move |field: OrderField| {
         let mut view = view_query.get_untracked();
@@ -292,19 +328,8 @@ pub fn UsersPage() -> impl IntoView {
                     })}
                 </p>
             </Show>
+            // The filters first, so that a row's action is three Tabs from the search box.
             <div class="toolbar" role="search">
-                <label class="search">
-                    <span class="visually-hidden">"Search users"</span>
-                    <input
-                        type="search"
-                        name="q"
-                        node_ref=search_box
-                        placeholder="Search by name, email or ID"
-                        autocomplete="off"
-                        prop:value=move || search_text.get()
-                        on:input=move |event| on_search_input(event_target_value(&event))
-                    />
-                </label>
                 <label class="state-filter">
                     "State "
                     <select
@@ -324,6 +349,28 @@ pub fn UsersPage() -> impl IntoView {
                             })
                             .collect_view()}
                     </select>
+                </label>
+                <label class="state-filter">
+                    "Sort "
+                    <select
+                        name="order_by"
+                        prop:value=move || view_query.read().order.to_string()
+                        on:change=move |event| on_sort_change(event_target_value(&event))
+                    >
+                        {SORTS.map(|(label, value)| view! { <option value=value>{label}</option> })}
+                    </select>
+                </label>
+                <label class="search">
+                    <span class="visually-hidden">"Search users"</span>
+                    <input
+                        type="search"
+                        name="q"
+                        node_ref=search_box
+                        placeholder="Search by name, email or ID"
+                        autocomplete="off"
+                        prop:value=move || search_text.get()
+                        on:input=move |event| on_search_input(event_target_value(&event))
+                    />
                 </label>
                 <p class="summary" aria-live="polite">
                     {move || match listing.get() {
@@ -355,7 +402,7 @@ pub fn UsersPage() -> impl IntoView {
                 }
             })}
 
-            <SelectionBar selected ask />
+            <SelectionBar selected shown=rows ask />
 
             {move || match listing.get() {
                 Listing::Failed(message) => {

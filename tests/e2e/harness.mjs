@@ -131,3 +131,23 @@ export function captureLog(child) {
   child.stderr.on('data', (d) => (log += d));
   return () => log;
 }
+
+/** The users table's row for the person called `name`. */
+export const row = (page, name) =>
+  page.locator('tbody tr', { has: page.locator('td.person a', { hasText: name }) });
+
+/**
+ * The button for `action` ("Suspend", "Begin recovery", …) on `name`'s row: the row's primary
+ * action, or an entry of its "⋯" menu, which this opens as a person would.
+ */
+export async function rowAction(page, name, action) {
+  const person = row(page, name);
+  const label = `${action} ${name}`;
+  await person.locator('td.actions button').first().waitFor();
+  const primary = person.locator('td.actions > button.row-action', { hasText: action });
+  if (await primary.count()) return primary;
+  await person.getByRole('button', { name: `More actions for ${name}` }).click();
+  const entry = person.locator('.menu').getByRole('button', { name: label });
+  await entry.waitFor();
+  return entry;
+}

@@ -1,7 +1,7 @@
 // With the server gone, the page says so in words a person understands.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKeydesk, launchBrowser } from './harness.mjs';
+import { startKeydesk, launchBrowser, rowAction } from './harness.mjs';
 
 let keydesk;
 let browser;
@@ -18,8 +18,7 @@ after(async () => {
 test('a change while the server is down says it could not be reached, not TypeError', async () => {
   const page = await browser.newPage();
   await page.goto(keydesk.url + '/?q=rafael');
-  const suspend = page.getByRole('button', { name: 'Suspend Rafael Costa' });
-  await suspend.waitFor();
+  const suspend = await rowAction(page, 'Rafael Costa', 'Suspend');
   keydesk.stop();
   await new Promise((ok) => setTimeout(ok, 500));
   await suspend.click();

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ACCOUNT, ROOT, startKeydesk, launchBrowser, watchConsole, freePort, waitUntilHealthy, spawnQuiet, captureLog } from './harness.mjs';
+import { ACCOUNT, ROOT, startKeydesk, launchBrowser, watchConsole, freePort, waitUntilHealthy, spawnQuiet, captureLog, row, rowAction } from './harness.mjs';
 
 const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const SECRET = randomBytes(24).toString('hex');
@@ -122,7 +122,6 @@ async function openAs(who, path = '/') {
   return { page, problems, response, close: () => context.close() };
 }
 
-const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.person a', { hasText: name }) });
 const stateOf = (email) => keydesk.sql(`SELECT state FROM users WHERE email = '${email}'`);
 const audit = (query) => keydesk.sql(query, 'keydesk.db');
 
@@ -136,7 +135,7 @@ test('through nginx, an admin suspends someone, and the Audit view names them', 
   assert.equal(await page.locator('.dev-banner').count(), 0);
 
   const oliver = row(page, 'Oliver Smith');
-  await oliver.getByRole('button', { name: 'Suspend Oliver Smith' }).click();
+  await (await rowAction(page, 'Oliver Smith', 'Suspend')).click();
   await page.getByRole('dialog', { name: 'Suspend Oliver Smith?' }).getByRole('button', { name: 'Suspend' }).click();
   await oliver.locator('.badge', { hasText: 'Suspended' }).waitFor();
   assert.equal(stateOf('oliver.smith@example.com'), 'SUSPENDED');
@@ -161,8 +160,7 @@ test('through nginx, an admin suspends someone, and the Audit view names them', 
 test('through nginx, the helpdesk cannot suspend, is told why, and begins a recovery', async () => {
   const { page, problems, close } = await openAs('helpdesk', '/?q=wanjiru');
   const grace = row(page, 'Grace Wanjiru');
-  const suspend = grace.getByRole('button', { name: 'Suspend Grace Wanjiru' });
-  await suspend.waitFor();
+  const suspend = await rowAction(page, 'Grace Wanjiru', 'Suspend');
   assert.equal(await suspend.getAttribute('aria-disabled'), 'true');
   assert.match(await suspend.getAttribute('title'), /'suspend' permission.*helpdesk/);
   // Playwright will not click what says it is disabled; a person still can.

@@ -2,7 +2,7 @@
 // from the outbox and accepts, the helpdesk completes both.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKeydesk, launchBrowser, watchConsole, seriousViolations } from './harness.mjs';
+import { startKeydesk, launchBrowser, watchConsole, seriousViolations, row, rowAction } from './harness.mjs';
 
 let keydesk;
 let browser;
@@ -23,7 +23,6 @@ const PEOPLE = [
 ];
 const SECRET_KEY = /^A3(-[2-9A-HJ-NP-TV-Z]{6}){2}(-[2-9A-HJ-NP-TV-Z]{5}){5}$/;
 const stateOf = (email) => keydesk.sql(`SELECT state FROM users WHERE email = '${email}'`);
-const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.person a', { hasText: name }) });
 
 test('two people recovered from begin to complete', async () => {
   const page = await browser.newPage();

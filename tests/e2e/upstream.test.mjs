@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { ROOT, ACCOUNT, startKeydesk, launchBrowser, watchConsole, seriousViolations } from './harness.mjs';
+import { ROOT, ACCOUNT, startKeydesk, launchBrowser, watchConsole, seriousViolations, row, rowAction } from './harness.mjs';
 
 const SECRET = 'e2e-upstream-client-secret-0123456789';
 const CONSOLE = 'https://example.1password.com';
@@ -55,7 +55,6 @@ after(async () => {
   cloud?.stop();
 });
 
-const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.person a', { hasText: name }) });
 const cloudState = (email) => cloud.sql(`SELECT state FROM users WHERE email = '${email}'`);
 
 test('the page works on the snapshot, changes go to 1Password, completion points to the console', async () => {
@@ -84,7 +83,7 @@ test('the page works on the snapshot, changes go to 1Password, completion points
   await page.getByRole('searchbox', { name: 'Search users' }).fill('Aarav');
   await row(page, 'Aarav Sharma').waitFor();
   assert.equal(cloudState('aarav.sharma@example.com'), 'ACTIVE');
-  await row(page, 'Aarav Sharma').getByRole('button', { name: 'Suspend' }).click();
+  await (await rowAction(page, 'Aarav Sharma', 'Suspend')).click();
   const dialog = page.getByRole('dialog', { name: /Suspend Aarav Sharma/ });
   await dialog.waitFor();
   assert.deepEqual(await seriousViolations(page, 'dialog'), []);

@@ -1,7 +1,7 @@
 // The users page, end to end: real server, real SQLite file, real page, headless Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKeydesk, launchBrowser, watchConsole, seriousViolations } from './harness.mjs';
+import { startKeydesk, launchBrowser, watchConsole, seriousViolations, row, rowAction } from './harness.mjs';
 
 let keydesk;
 let browser;
@@ -23,7 +23,6 @@ async function openPage(path = '/') {
   return { page, problems };
 }
 
-const row = (page, name) => page.locator('tbody tr', { has: page.locator('td.person a', { hasText: name }) });
 const stateOf = (email) => keydesk.sql(`SELECT state FROM users WHERE email = '${email}'`);
 
 test('reactivates a suspended user through the dialog, in the page and the database', async () => {
@@ -52,7 +51,7 @@ test('reactivates a suspended user through the dialog, in the page and the datab
 test('suspend starts on Cancel, Escape changes nothing, confirming suspends', async () => {
   const { page, problems } = await openPage('/?q=oliver');
   const oliver = row(page, 'Oliver Smith');
-  await oliver.getByRole('button', { name: 'Suspend Oliver Smith' }).click();
+  await (await rowAction(page, 'Oliver Smith', 'Suspend')).click();
   const dialog = page.getByRole('dialog', { name: 'Suspend Oliver Smith?' });
   await dialog.waitFor();
   assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Cancel');
@@ -61,7 +60,7 @@ test('suspend starts on Cancel, Escape changes nothing, confirming suspends', as
   await dialog.waitFor({ state: 'hidden' });
   assert.equal(stateOf('oliver.smith@example.com'), 'ACTIVE');
 
-  await oliver.getByRole('button', { name: 'Suspend Oliver Smith' }).click();
+  await (await rowAction(page, 'Oliver Smith', 'Suspend')).click();
   await dialog.getByRole('button', { name: 'Suspend' }).click();
   await oliver.locator('.badge', { hasText: 'Suspended' }).waitFor();
   assert.equal(stateOf('oliver.smith@example.com'), 'SUSPENDED');
@@ -73,15 +72,18 @@ test('suspending one of two owners warns first, and the last owner is offered no
   const { page, problems } = await openPage('/?q=example.com&state=ACTIVE');
   const wendy = 'Wendy Appleseed';
   const nikolai = 'Nikolai Ødegård';
-  await row(page, nikolai).getByRole('button', { name: `Suspend ${nikolai}` }).waitFor();
-  await row(page, wendy).getByRole('button', { name: `Suspend ${wendy}` }).click();
+  const nikolaisSuspend = row(page, nikolai).locator('td.actions button', { hasText: 'Suspend' });
+  await nikolaisSuspend.waitFor({ state: 'attached' });
+  await (await rowAction(page, wendy, 'Suspend')).click();
   const dialog = page.getByRole('dialog');
   assert.match(await dialog.getByRole('note').innerText(), /leaves one active owner/);
   await dialog.getByRole('button', { name: 'Suspend' }).click();
   await dialog.waitFor({ state: 'hidden' });
   // Nikolai is now the only active owner: his row no longer offers what the server would refuse.
-  await row(page, nikolai).getByRole('button', { name: `Suspend ${nikolai}` }).waitFor({ state: 'detached' });
+  await nikolaisSuspend.waitFor({ state: 'detached' });
   assert.equal(await row(page, nikolai).getByRole('button', { name: `Begin recovery ${nikolai}` }).count(), 1);
+  // Nothing else to offer him, so no menu either.
+  assert.equal(await row(page, nikolai).getByRole('button', { name: /More actions/ }).count(), 0);
   assert.equal(stateOf('nikolai.odegard@example.com'), 'ACTIVE');
   assert.deepEqual(problems, []);
   await page.close();
@@ -89,7 +91,7 @@ test('suspending one of two owners warns first, and the last owner is offered no
 
 test('a notice stays until it is dismissed', async () => {
   const { page } = await openPage('/?q=lefevre');
-  await row(page, 'Zoë Lefèvre').getByRole('button', { name: 'Suspend Zoë Lefèvre' }).click();
+  await (await rowAction(page, 'Zoë Lefèvre', 'Suspend')).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Suspend' }).click();
   const notice = page.locator('.notice');
   await notice.getByText(/Suspended Zoë Lefèvre/).waitFor();
@@ -188,7 +190,7 @@ test('no serious or critical accessibility violations on the page and in the dia
   const { page } = await openPage('/');
   await row(page, 'Aarav Sharma').waitFor();
   assert.deepEqual(await seriousViolations(page), []);
-  await row(page, 'Aarav Sharma').getByRole('button', { name: 'Suspend Aarav Sharma' }).click();
+  await (await rowAction(page, 'Aarav Sharma', 'Suspend')).click();
   await page.getByRole('dialog').waitFor();
   assert.deepEqual(await seriousViolations(page, 'dialog'), []);
   await page.close();
@@ -237,11 +239,10 @@ test('the first rows come with the page, before any script, and give way to the 
 
 test('a change refused by a rule says why and leaves only Cancel to press', async () => {
   const { page } = await openPage('/?q=rafael');
-  const rafael = row(page, 'Rafael Costa');
-  await rafael.getByRole('button', { name: 'Suspend Rafael Costa' }).waitFor();
+  const suspend = await rowAction(page, 'Rafael Costa', 'Suspend');
   // Someone else moved him on meanwhile: a state that cannot be suspended.
   keydesk.sql("UPDATE users SET state = 'TRANSFER_STARTED' WHERE email = 'rafael.costa@example.com'");
-  await rafael.getByRole('button', { name: 'Suspend Rafael Costa' }).click();
+  await suspend.click();
   const dialog = page.getByRole('dialog', { name: 'Suspend Rafael Costa?' });
   await dialog.getByRole('button', { name: 'Suspend' }).click();
   const alert = dialog.getByRole('alert');
