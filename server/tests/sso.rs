@@ -1078,6 +1078,34 @@ async fn the_audit_reads_as_sentences_with_the_names_of_who_did_what_to_whom() {
     assert_eq!(page.records.len(), page.sentences.len());
 }
 
+#[tokio::test]
+async fn the_audits_actor_and_target_filters_match_names_parts_of_emails_and_ids() {
+    let app = proxy_app("", "").await;
+    some_history(&app).await;
+    let zoe = app.id_of(ZOE);
+    for (filters, expected) in [
+        // The actor by part of their email, or by name (looked up in the directory).
+        (vec![("actor", "OKAFOR@")], vec![5, 4, 1]),
+        (vec![("actor", "Amara")], vec![5, 4, 1]),
+        (vec![("actor", "priya")], vec![3]),
+        (vec![("actor", "山田")], vec![2]),
+        // The target by name (accents or none), part of the email, part of the ID, or what a
+        // refused request named.
+        (vec![("target", "Lefèvre")], vec![5, 1]),
+        (vec![("target", "zoe lefevre")], vec![5, 1]),
+        (vec![("target", "zoe.lef")], vec![5, 1]),
+        (vec![("target", &zoe[..12])], vec![5, 1]),
+        (vec![("target", "Smith")], vec![3, 2]),
+        (vec![("target", "NOSUCHUSER")], vec![4]),
+        (vec![("actor", "priya"), ("target", "oliver")], vec![3]),
+        // `%` and `_` are characters, not patterns.
+        (vec![("actor", "%")], vec![]),
+        (vec![("target", "_")], vec![]),
+    ] {
+        assert_eq!(audit_seqs(&app, &filters).await, expected, "{filters:?}");
+    }
+}
+
 /// The whole second a record's time falls in, as a filter would name it.
 fn its_second(record: &AuditRecord) -> String {
     format!("{}Z", &record.time[..19])

@@ -297,6 +297,18 @@ test('the audit log reads as sentences with names and local times, and a record 
   assert.match(raw, /suspend/);
   assert.match(raw, /amara\.okafor@example\.com/);
   assert.match(raw, /Request/);
+
+  // The actor and target filters take a name or part of an email, as an admin remembers them.
+  await action.selectOption('');
+  await page.getByLabel('Actor').fill('okafor');
+  await page.getByLabel('Target').fill('Lefèvre');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('target') === 'Lefèvre');
+  const found = page.locator('table.audit tbody tr td.what');
+  await found.first().getByText(/^Amara Okafor suspended Zoë Lefèvre/).waitFor();
+  for (const sentence of await found.allInnerTexts()) {
+    assert.match(sentence, /^Amara Okafor .*Zoë Lefèvre <zoe\.lefevre@example\.com>/);
+  }
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -12,6 +12,7 @@
 //! hold who, what, to whom, the outcome and why, never tokens, links or passwords.
 
 pub mod chain;
+pub mod people;
 mod query;
 pub mod refusals;
 pub mod sentences;

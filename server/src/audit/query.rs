@@ -4,7 +4,7 @@
 use keydesk_api::{AuditOutcome, AuditQuery, AuditRecord};
 use rusqlite::types::Value;
 
-use super::{AuditError, AuditLog, chain};
+use super::{AuditError, AuditLog, chain, people::Named};
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 
@@ -23,12 +23,37 @@ fn stored_time(text: &str) -> Option<String> {
     Some(bounded.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
 }
 
+/// The condition that `column` holds part of `text` (LIKE ignores ASCII case; `%` and `_` are
+/// taken literally) or is one of the people `named` for it; `None` without a text.
+fn matching(
+    column: &str,
+    text: &Option<String>,
+    named: Vec<String>,
+) -> Option<(String, Vec<Value>)> {
+    let text = text.as_deref().map(str::trim).filter(|t| !t.is_empty())?;
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let mut clause = format!("({column} LIKE ? ESCAPE '\\'");
+    let mut values = vec![Value::Text(format!("%{escaped}%"))];
+    if !named.is_empty() {
+        let places = vec!["?"; named.len()].join(", ");
+        clause.push_str(&format!(" OR {column} COLLATE NOCASE IN ({places})"));
+        values.extend(named.into_iter().map(Value::Text));
+    }
+    clause.push(')');
+    Some((clause, values))
+}
+
 impl AuditLog {
     /// Records matching the filters, newest first, one page at a time; with `all`, every match
-    /// oldest first (for the JSON Lines export).
+    /// oldest first (for the JSON Lines export). The actor and target filters match part of the
+    /// recorded email or target, or one of the people `named` for them.
     pub async fn query(
         &self,
         query: AuditQuery,
+        named: Named,
         all: bool,
     ) -> Result<(Vec<AuditRecord>, Option<String>), AuditError> {
         let page_size =
@@ -106,15 +131,20 @@ impl AuditLog {
                     args.push(Value::Text(value.to_owned()));
                 }
             };
-            filter(" AND actor_email = ? COLLATE NOCASE", &query.actor);
             filter(" AND action = ?", &query.action);
-            filter(
-                " AND EXISTS (SELECT 1 FROM json_each(targets) WHERE value = ?)",
-                &query.target,
-            );
             filter(" AND outcome = ?", &query.outcome);
             filter(" AND time >= ?", &since);
             filter(" AND time < ?", &until);
+            if let Some((clause, values)) = matching("actor_email", &query.actor, named.actors) {
+                sql.push_str(&format!(" AND {clause}"));
+                args.extend(values);
+            }
+            if let Some((clause, values)) = matching("value", &query.target, named.targets) {
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM json_each(targets) WHERE {clause})"
+                ));
+                args.extend(values);
+            }
             if all {
                 sql.push_str(" ORDER BY seq ASC");
             } else {

@@ -4,6 +4,8 @@ use super::*;
 
 use keydesk_api::AuditQuery;
 
+use super::people::Named;
+
 fn entry(action: AuditAction) -> Entry {
     Attempt::new(
         "amara.okafor@example.com".into(),
@@ -70,23 +72,29 @@ async fn queries_filter_and_page_newest_first() {
         page_token: token,
         ..AuditQuery::default()
     };
-    let (first, token) = log.query(query("suspend", None), false).await.unwrap();
+    let (first, token) = log
+        .query(query("suspend", None), Named::default(), false)
+        .await
+        .unwrap();
     assert_eq!(first.iter().map(|r| r.seq).collect::<Vec<_>>(), [7, 5]);
-    let (second, token) = log.query(query("suspend", token), false).await.unwrap();
+    let (second, token) = log
+        .query(query("suspend", token), Named::default(), false)
+        .await
+        .unwrap();
     assert_eq!(second.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 1]);
     assert_eq!(token, None);
     let by_target = AuditQuery {
         target: Some("T4".into()),
         ..AuditQuery::default()
     };
-    let (found, _) = log.query(by_target, false).await.unwrap();
+    let (found, _) = log.query(by_target, Named::default(), false).await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].seq, 5);
     let bad = AuditQuery {
         since: Some("yesterday".into()),
         ..AuditQuery::default()
     };
-    assert!(log.query(bad, false).await.is_err());
+    assert!(log.query(bad, Named::default(), false).await.is_err());
 }
 
 #[tokio::test]

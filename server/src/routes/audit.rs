@@ -8,7 +8,7 @@ use axum::{
 };
 use keydesk_api::{ApiError, AuditPage, AuditQuery, AuditVerification, Permission};
 
-use crate::{AppState, auth::Signed, error::AppError};
+use crate::{AppState, audit::people::Named, auth::Signed, error::AppError};
 
 /// Audit records matching the filters, newest first.
 #[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditQuery),
@@ -24,7 +24,8 @@ pub async fn list_audit(
 ) -> Result<Json<AuditPage>, AppError> {
     signed.require(Permission::ReadAudit)?;
     let Query(query) = query?;
-    let (records, next_page_token) = state.audit.query(query, false).await?;
+    let named = Named::find(state.directory.as_ref(), &query).await;
+    let (records, next_page_token) = state.audit.query(query, named, false).await?;
     let sentences = crate::audit::sentences::sentences(state.directory.as_ref(), &records).await;
     Ok(Json(AuditPage {
         records,
@@ -47,7 +48,8 @@ pub async fn export_audit(
 ) -> Result<impl IntoResponse, AppError> {
     signed.require(Permission::ReadAudit)?;
     let Query(query) = query?;
-    let (records, _) = state.audit.query(query, true).await?;
+    let named = Named::find(state.directory.as_ref(), &query).await;
+    let (records, _) = state.audit.query(query, named, true).await?;
     let mut lines = String::new();
     for record in records {
         lines.push_str(
