@@ -6,7 +6,7 @@
 
 use leptos::{ev, prelude::*};
 use wasm_bindgen::JsCast;
-use web_sys::{HtmlAnchorElement, MouseEvent};
+use web_sys::{HtmlAnchorElement, MouseEvent, UrlSearchParams};
 
 /// A query string's parameters, in order, decoded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -17,23 +17,19 @@ impl Query {
         Query::default()
     }
 
-    /// Reads `?a=1&b=two+words` (the `?` is optional); `+` is a space, as forms send it.
+    /// Reads `?a=1&b=two+words` (the `?` is optional) as the browser's `URLSearchParams` does:
+    /// `+` is a space, as forms send it.
     pub fn parse(search: &str) -> Self {
-        let decode = |text: &str| {
-            let text = text.replace('+', " ");
-            js_sys::decode_uri_component(&text)
-                .ok()
-                .and_then(|decoded| decoded.as_string())
-                .unwrap_or(text)
+        let Ok(params) = UrlSearchParams::new_with_str(search) else {
+            return Query::default();
         };
+        let text = |pair: &js_sys::Array, index| pair.get(index).as_string().unwrap_or_default();
         Query(
-            search
-                .trim_start_matches('?')
-                .split('&')
-                .filter(|pair| !pair.is_empty())
+            js_sys::Array::from(&params)
+                .iter()
                 .map(|pair| {
-                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    (decode(name), decode(value))
+                    let pair = js_sys::Array::from(&pair);
+                    (text(&pair, 0), text(&pair, 1))
                 })
                 .collect(),
         )
@@ -65,18 +61,18 @@ impl Query {
         }
     }
 
-    /// `?a=1&b=two%20words`, or nothing when there are no parameters.
+    /// `?a=1&b=two+words` (written by the browser's `URLSearchParams`), or nothing when there
+    /// are no parameters.
     pub fn to_query_string(&self) -> String {
-        let encode = |text: &str| String::from(js_sys::encode_uri_component(text));
-        let pairs: Vec<String> = self
-            .0
-            .iter()
-            .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
-            .collect();
-        if pairs.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", pairs.join("&"))
+        let Ok(params) = UrlSearchParams::new() else {
+            return String::new();
+        };
+        for (name, value) in &self.0 {
+            params.append(name, value);
+        }
+        match String::from(params.to_string()) {
+            query if query.is_empty() => query,
+            query => format!("?{query}"),
         }
     }
 }

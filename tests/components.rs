@@ -533,3 +533,19 @@ fn actions_the_person_may_not_take_are_disabled_and_say_why() {
         .unwrap();
     assert_eq!(recover.get_attribute("aria-disabled"), None);
 }
+
+#[wasm_bindgen_test]
+fn query_strings_are_read_and_written_as_the_browser_does() {
+    use keydesk::location::Query;
+    let query = Query::parse("?q=zo%C3%AB+lef%26vre&state=ACTIVE&empty");
+    assert_eq!(
+        query.pairs().collect::<Vec<_>>(),
+        [("q", "zoë lef&vre"), ("state", "ACTIVE"), ("empty", "")]
+    );
+    assert_eq!(
+        query.to_query_string(),
+        "?q=zo%C3%AB+lef%26vre&state=ACTIVE&empty="
+    );
+    assert_eq!(Query::parse(&query.to_query_string()), query);
+    assert_eq!(Query::new().to_query_string(), "");
+}

@@ -120,12 +120,13 @@ pub fn AuditPage() -> impl IntoView {
                 <button type="submit" class="primary">"Apply filters"</button>
                 <a class="export" download="keydesk-audit.jsonl"
                     href=move || {
-                        let q = query.get();
-                        let pairs: Vec<String> = q.pairs().into_iter()
-                            .filter(|(name, _)| *name != "max_page_size")
-                            .map(|(name, value)| format!("{name}={}", js_sys::encode_uri_component(value)))
-                            .collect();
-                        format!("/api/audit/export?{}", pairs.join("&"))
+                        let mut export = Query::new();
+                        for (name, value) in query.read().pairs() {
+                            if name != "max_page_size" {
+                                export.insert(name, value.to_owned());
+                            }
+                        }
+                        format!("/api/audit/export{}", export.to_query_string())
                     }>
                     "Export as JSON Lines"
                 </a>

@@ -4,6 +4,7 @@ mod audit;
 mod changes;
 mod outbox;
 mod recover;
+mod search_bar;
 mod selection_bar;
 mod user;
 mod users;

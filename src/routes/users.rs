@@ -3,51 +3,28 @@
 
 use std::time::Duration;
 
-use keydesk_api::{OrderBy, OrderField, SortDirection, User, UserState, UsersView};
+use keydesk_api::{OrderBy, OrderField, SortDirection, User, UsersView};
 use leptos::{prelude::*, task::spawn_local};
 
 use super::{
     SelectionBar,
     changes::{Change, ChangeDialog},
+    search_bar::{SearchBar, href},
 };
 use crate::{
     api::Client,
     components::{
         Notice,
-        state_badge::state_label,
         users_table::{TableControls, Upstream, UsersTable},
     },
-    location::{Query, use_location},
+    location::use_location,
 };
 
-/// How long typing must pause before the search runs.
-const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
-/// The Sort list beside the search box: the keyboard's (and the phone's) way to sort, as
-/// `order_by` values.
-const SORTS: [(&str, &str); 8] = [
-    ("Name A–Z", "display_name"),
-    ("Name Z–A", "display_name desc"),
-    ("Email A–Z", "email"),
-    ("Email Z–A", "email desc"),
-    ("State", "state"),
-    ("State, reversed", "state desc"),
-    ("Oldest first", "create_time"),
-    ("Newest first", "create_time desc"),
-];
 /// About a screenful of rows. A search's answer is drawn into this many rows first and the rest
 /// once the browser has painted them, so the matches in view do not wait for rows below it.
 const FIRST_SCREEN_ROWS: usize = 20;
 /// When the rest of a search's rows follow: about a frame, so the first screen is painted first.
 const REST_OF_ROWS_AFTER: Duration = Duration::from_millis(20);
-
-/// The page's own address for a view.
-fn href(view: &UsersView) -> String {
-    let mut params = Query::new();
-    for (name, value) in view.pairs() {
-        params.insert(name, value);
-    }
-    format!("/{}", params.to_query_string())
-}
 
 /// How the first page of the current view stands.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,39 +110,13 @@ pub fn UsersPage() -> impl IntoView {
         load_first_page(view_query.get());
     });
     // The server's first rows give way to the app's own list (or its error, or another page).
-    // The search box has focus when the list opens (once the server's rows, which hide the
-    // app, are gone): searching is what the admin comes for.
-    let search_box = NodeRef::<leptos::html::Input>::new();
-    let focused = StoredValue::new(false);
+    let ready = Signal::derive(move || listing.get() != Listing::Loading);
     Effect::new(move |_| {
-        if listing.get() != Listing::Loading {
+        if ready.get() {
             crate::remove_boot_rows();
-            if let Some(input) = search_box.get()
-                && !focused.get_value()
-            {
-                focused.set_value(true);
-                let _ = input.focus();
-            }
         }
     });
     on_cleanup(crate::remove_boot_rows);
-    // `/` brings the search box back from anywhere on the page, but not while typing elsewhere.
-    let slash = window_event_listener(leptos::ev::keydown, move |event| {
-        let typing = document().active_element().is_some_and(|element| {
-            matches!(element.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
-        });
-        if event.key() == "/"
-            && !typing
-            && !event.ctrl_key()
-            && !event.meta_key()
-            && let Some(input) = search_box.get_untracked()
-        {
-            event.prevent_default();
-            let _ = input.focus();
-            input.select();
-        }
-    });
-    on_cleanup(move || slash.remove());
 
     let load_more = {
         let client = client.clone();
@@ -195,49 +146,8 @@ pub fn UsersPage() -> impl IntoView {
         })
     };
 
-    // --- search, filter and sort: the URL is the single source of truth ---
+    // --- sorting by a column heading, and clearing: the address is the single source of truth
     let go = move |view: UsersView| location.navigate(&href(&view));
-    let search_text = RwSignal::new(view_query.get_untracked().q);
-    let search_timer = StoredValue::new(None::<TimeoutHandle>);
-    // Back and Forward change the URL under the search box: follow them.
-    Effect::new(move |_| {
-        let q = view_query.read().q.clone();
-        if search_timer.get_value().is_none() && search_text.get_untracked() != q {
-            search_text.set(q);
-        }
-    });
-    let on_search_input = move |text: String| {
-        search_text.set(text);
-        if let Some(timer) = search_timer.get_value() {
-            timer.clear();
-        }
-        let timer = set_timeout_with_handle(
-            move || {
-                search_timer.set_value(None);
-                let mut view = view_query.get_untracked();
-                let text = search_text.get_untracked();
-                if view.q != text {
-                    view.q = text;
-                    go(view);
-                }
-            },
-            SEARCH_DEBOUNCE,
-        )
-        .ok();
-        search_timer.set_value(timer);
-    };
-    let on_state_change = move |state: String| {
-        let mut view = view_query.get_untracked();
-        view.state = state;
-        go(view);
-    };
-    let on_sort_change = move |order: String| {
-        if let Ok(order) = order.parse() {
-            let mut view = view_query.get_untracked();
-            view.order = order;
-            go(view);
-        }
-    };
     let sort_by = Callback::new(move |field: OrderField| {
         let mut view = view_query.get_untracked();
         view.order = if view.order.field == field {
@@ -254,7 +164,6 @@ pub fn UsersPage() -> impl IntoView {
         go(view);
     });
     let clear_filters = Callback::new(move |()| {
-        search_text.set(String::new());
         go(UsersView {
             order: view_query.get_untracked().order,
             ..UsersView::default()
@@ -294,6 +203,9 @@ pub fn UsersPage() -> impl IntoView {
     };
 
     let results_summary = move || {
+        if listing.get() == Listing::Loading {
+            return "Loading…".to_owned();
+        }
         let count = rows.read().len();
         let more = if next_page.read().is_some() {
             " so far; more below"
@@ -305,6 +217,11 @@ pub fn UsersPage() -> impl IntoView {
             n => format!("{n} users{more}"),
         }
     };
+    // Nothing beside the search box when the list could not be read: its panel says why.
+    let summary = Signal::derive(move || match listing.get() {
+        Listing::Failed(_) => String::new(),
+        _ => results_summary(),
+    });
 
     // The table shows while loading and when there are rows; failures and "no match" have panels.
     let show_table = move || match listing.get() {
@@ -328,58 +245,7 @@ pub fn UsersPage() -> impl IntoView {
                     })}
                 </p>
             </Show>
-            // The filters first, so that a row's action is three Tabs from the search box.
-            <div class="toolbar" role="search">
-                <label class="state-filter">
-                    "State "
-                    <select
-                        name="state"
-                        prop:value=move || view_query.read().state.clone()
-                        on:change=move |event| on_state_change(event_target_value(&event))
-                    >
-                        <option value="">"All states"</option>
-                        {UserState::KNOWN
-                            .iter()
-                            .map(|state| {
-                                view! {
-                                    <option value=state.as_str().to_owned()>
-                                        {state_label(state)}
-                                    </option>
-                                }
-                            })
-                            .collect_view()}
-                    </select>
-                </label>
-                <label class="state-filter">
-                    "Sort "
-                    <select
-                        name="order_by"
-                        prop:value=move || view_query.read().order.to_string()
-                        on:change=move |event| on_sort_change(event_target_value(&event))
-                    >
-                        {SORTS.map(|(label, value)| view! { <option value=value>{label}</option> })}
-                    </select>
-                </label>
-                <label class="search">
-                    <span class="visually-hidden">"Search users"</span>
-                    <input
-                        type="search"
-                        name="q"
-                        node_ref=search_box
-                        placeholder="Search by name, email or ID"
-                        autocomplete="off"
-                        prop:value=move || search_text.get()
-                        on:input=move |event| on_search_input(event_target_value(&event))
-                    />
-                </label>
-                <p class="summary" aria-live="polite">
-                    {move || match listing.get() {
-                        Listing::Loaded => results_summary(),
-                        Listing::Loading => "Loading…".to_owned(),
-                        Listing::Failed(_) => String::new(),
-                    }}
-                </p>
-            </div>
+            <SearchBar view=view_query summary ready />
 
             <Notice notice />
             {move || snapshot.get().map(|(time, error)| {

@@ -309,6 +309,11 @@ test('the audit log reads as sentences with names and local times, and a record 
   for (const sentence of await found.allInnerTexts()) {
     assert.match(sentence, /^Amara Okafor .*Zoë Lefèvre <zoe\.lefevre@example\.com>/);
   }
+  // The export takes the same filters, and gives the same records.
+  const exportLink = page.getByRole('link', { name: 'Export as JSON Lines' });
+  assert.equal(await exportLink.getAttribute('href'), '/api/audit/export?actor=okafor&target=Lef%C3%A8vre');
+  const exported = await page.evaluate(async (href) => (await fetch(href)).text(), await exportLink.getAttribute('href'));
+  assert.equal(exported.trim().split('\n').length, await found.count());
   assert.deepEqual(problems, []);
   await page.close();
 });
