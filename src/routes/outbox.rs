@@ -2,21 +2,49 @@
 //! the helpdesk's side to the person's by clicking.
 
 use keydesk_api::OutboxMessage;
-use leptos::{prelude::*, task::spawn_local};
+use leptos::{error::Errors, prelude::*};
 
 use crate::api::Client;
 
 #[component]
 pub fn OutboxPage() -> impl IntoView {
     let client = expect_context::<Client>();
-    let messages = RwSignal::new(None::<Result<Vec<OutboxMessage>, String>>);
-    let load = move || {
+    let messages = LocalResource::new(move || {
         let client = client.clone();
-        spawn_local(async move {
-            messages.set(Some(client.outbox().await.map_err(|err| err.to_string())));
-        });
+        async move { client.outbox().await }
+    });
+    let list = move || {
+        Suspend::new(async move {
+            messages.await.map(|list| match list.is_empty() {
+                true => view! {
+                    <div class="panel empty"><p>"No emails yet. Begin a recovery to send one."</p></div>
+                }
+                .into_any(),
+                false => view! {
+                    <ul class="outbox">
+                        {list.into_iter().map(|message| view! { <OutboxItem message /> }).collect_view()}
+                    </ul>
+                }
+                .into_any(),
+            })
+        })
     };
-    load();
+    let failed = |errors: ArcRwSignal<Errors>| {
+        let why = move || {
+            errors
+                .read()
+                .iter()
+                .map(|(_, err)| err.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        view! {
+            <div class="panel error-panel" role="alert">
+                <h2>"The outbox could not be loaded"</h2>
+                <p>{why}</p>
+            </div>
+        }
+    };
     view! {
         <section aria-labelledby="outbox-heading">
             <h1 id="outbox-heading">"Outbox"</h1>
@@ -24,26 +52,9 @@ pub fn OutboxPage() -> impl IntoView {
                 "Emails Keydesk sent, newest first. Without an SMTP server configured they wait \
                  here: open a recovery link to act as the person who received it."
             </p>
-            {move || match messages.get() {
-                None => view! { <p role="status">"Loading the outbox…"</p> }.into_any(),
-                Some(Err(message)) => view! {
-                    <div class="panel error-panel" role="alert">
-                        <h2>"The outbox could not be loaded"</h2>
-                        <p>{message}</p>
-                    </div>
-                }
-                .into_any(),
-                Some(Ok(list)) if list.is_empty() => view! {
-                    <div class="panel empty"><p>"No emails yet. Begin a recovery to send one."</p></div>
-                }
-                .into_any(),
-                Some(Ok(list)) => view! {
-                    <ul class="outbox">
-                        {list.into_iter().map(|message| view! { <OutboxItem message /> }).collect_view()}
-                    </ul>
-                }
-                .into_any(),
-            }}
+            <Suspense fallback=|| view! { <p role="status">"Loading the outbox…"</p> }>
+                <ErrorBoundary fallback=failed>{list}</ErrorBoundary>
+            </Suspense>
         </section>
     }
 }

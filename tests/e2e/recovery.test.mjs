@@ -69,11 +69,23 @@ test('two people recovered from begin to complete', async () => {
     assert.equal(await personPage.getByRole('navigation').count(), 0, 'no admin navigation for the person');
     // When the link stops working, in local time and as time left.
     assert.match(await personPage.locator('main').innerText(), /works until [A-Z][a-z]{2} \d{1,2}, \d{4}, .*\(in \d+ (days|hours)\)/);
-    await personPage.getByLabel('Your email address').fill(person.email.toUpperCase());
+    // Two different passwords are caught in the page; another address by the server. Either
+    // way the person is told, and nothing changes.
+    const setPassword = personPage.getByRole('button', { name: /Set password/ });
+    const alert = personPage.getByRole('alert');
+    await personPage.getByLabel('Your email address').fill('someone.else@example.com');
     await personPage.getByLabel(/New account password/).fill('a long new password');
+    await personPage.getByLabel('The same password again').fill('a long new passwort');
+    await setPassword.click();
+    assert.equal(await alert.innerText(), 'The two passwords are not the same.');
     await personPage.getByLabel('The same password again').fill('a long new password');
+    await setPassword.click();
+    await alert.getByText('That is not the email address this recovery link was sent to.').waitFor();
+    assert.equal(stateOf(person.email), 'RECOVERY_STARTED');
+
+    await personPage.getByLabel('Your email address').fill(person.email.toUpperCase());
     assert.deepEqual(await seriousViolations(personPage), []);
-    await personPage.getByRole('button', { name: /Set password/ }).click();
+    await setPassword.click();
     const key = personPage.getByLabel('Secret Key', { exact: true });
     await key.waitFor();
     const keyText = (await key.innerText()).trim();
