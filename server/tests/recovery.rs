@@ -6,7 +6,7 @@ use std::{
     collections::BTreeMap,
     process::{Child, Command, Stdio},
     sync::Arc,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use crate::common::{DEV_USER, PUBLIC_URL, TestApp, expect_error};
@@ -1026,6 +1026,35 @@ async fn everyone_the_demo_has_in_recovery_started_has_a_live_link_and_its_email
         let token = crate::common::token_in(outbox.clone(), &email);
         let (status, info) = inspect(&app, &token).await;
         assert_eq!(status, StatusCode::OK, "{email}: {info}");
+    }
+}
+
+#[tokio::test]
+async fn the_demos_accepted_recoveries_were_accepted_after_they_began_and_recently() {
+    let app = TestApp::start().await;
+    let accepted = app.ids_where("state = 'RECOVERY_ACCEPTED'");
+    assert!(accepted.len() >= 3, "{accepted:?}");
+    let now = SystemTime::now();
+    for id in accepted {
+        let (created, started, updated): (String, String, String) = app
+            .db()
+            .query_row(
+                "SELECT create_time, recovery_started_time, update_time FROM users WHERE id = ?1",
+                [&id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        let at = |time: &str| humantime::parse_rfc3339(time).unwrap();
+        // "Waiting since" reads update_time: the acceptance, not the account's creation.
+        assert!(
+            at(&updated) > at(&started),
+            "{id}: {updated} before {started}"
+        );
+        assert!(
+            at(&updated) > at(&created),
+            "{id}: {updated} not after {created}"
+        );
+        assert!(now.duration_since(at(&updated)).unwrap() < Duration::from_secs(7 * 24 * 3600));
     }
 }
 

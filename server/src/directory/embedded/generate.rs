@@ -9,18 +9,23 @@ use super::{Context, links, schema, seed, seed::NewUser, text, users::search_key
 use crate::{Config, directory::DirectoryError};
 
 pub fn insert_users(conn: &mut Connection, users: &[NewUser]) -> rusqlite::Result<()> {
-    // Seeded recoveries look recent: they began two days before the directory was made.
-    let recovery_seeded = humantime::format_rfc3339_seconds(
-        SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600),
-    )
-    .to_string();
+    // Seeded recoveries look recent: they began two days before the directory was made, and
+    // those accepted were accepted a day later (their last change, which "waiting since" shows).
+    let days_ago = |days: u64| {
+        humantime::format_rfc3339_seconds(
+            SystemTime::now() - std::time::Duration::from_secs(days * 24 * 3600),
+        )
+        .to_string()
+    };
+    let (recovery_began, recovery_accepted) = (days_ago(2), days_ago(1));
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare(
             "INSERT INTO users (id, email, display_name, state, user_type, role, create_time,
                                 update_time, name_key, email_key, search_key,
                                 recovery_started_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10,
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                     CASE WHEN ?4 = 'RECOVERY_ACCEPTED' THEN ?12 ELSE ?7 END, ?8, ?9, ?10,
                      CASE WHEN ?4 IN ('RECOVERY_STARTED', 'RECOVERY_ACCEPTED') THEN ?11 END)",
         )?;
         for user in users {
@@ -39,7 +44,8 @@ pub fn insert_users(conn: &mut Connection, users: &[NewUser]) -> rusqlite::Resul
                 name_key,
                 email_key,
                 search_key,
-                recovery_seeded,
+                recovery_began,
+                recovery_accepted,
             ])?;
         }
     }
