@@ -236,14 +236,47 @@ async fn begin_recovery_for_ten_asks_for_all_ten() {
     assert!(parent.query_selector("[role=alert]").unwrap().is_none());
 }
 
+/// The refusal the selection bar shows, if any.
+fn refusal(parent: &HtmlElement) -> Option<String> {
+    let alert = parent.query_selector("[role=alert]").unwrap()?;
+    alert.text_content()
+}
+
 #[wasm_bindgen_test]
-fn complete_is_offered_only_when_everyone_selected_accepted() {
-    let (accepted, _) = mount_selection(3, UserState::RecoveryAccepted);
-    assert!(!button_labelled(&accepted, "Complete recovery").disabled());
-    let (active, _) = mount_selection(3, UserState::Active);
-    let complete = button_labelled(&active, "Complete recovery");
-    assert!(complete.disabled());
-    assert!(complete.title().contains("Recovery accepted"));
+async fn completing_asks_only_when_everyone_selected_accepted_and_says_who_is_not() {
+    let (accepted, asked) = mount_selection(3, UserState::RecoveryAccepted);
+    button_labelled(&accepted, "Complete recovery").click();
+    settle().await;
+    assert!(
+        matches!(asked.get_untracked(), Some(Change::CompleteRecovery(users)) if users.len() == 3)
+    );
+
+    let (active, asked) = mount_selection(2, UserState::Active);
+    button_labelled(&active, "Complete recovery").click();
+    settle().await;
+    assert_eq!(asked.get_untracked(), None);
+    let message = refusal(&active).expect("a refusal in words");
+    assert!(
+        message.starts_with("Only people in Recovery accepted"),
+        "{message}"
+    );
+    assert!(
+        message.contains("take out Person 0, Person 1."),
+        "{message}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn beginning_for_someone_it_cannot_begin_for_names_them() {
+    let (parent, asked) = mount_selection(2, UserState::Suspended);
+    button_labelled(&parent, "Begin recovery").click();
+    settle().await;
+    assert_eq!(asked.get_untracked(), None);
+    let message = refusal(&parent).expect("a refusal in words");
+    assert!(
+        message.contains("Active or in Recovery started: take out Person 0, Person 1."),
+        "{message}"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -463,7 +496,12 @@ async fn busy_shows_progress_and_cannot_be_pressed_twice() {
     dialog.busy.set(true);
     settle().await;
     let confirm = dialog.button(1);
-    assert!(confirm.disabled());
+    // Said disabled, but not `disabled`, which would drop focus to the page.
+    assert_eq!(
+        confirm.get_attribute("aria-disabled").as_deref(),
+        Some("true")
+    );
+    assert!(!confirm.disabled());
     assert_eq!(confirm.text_content().unwrap(), "Suspending…");
     confirm.click();
     assert_eq!(

@@ -1030,7 +1030,7 @@ async fn everyone_the_demo_has_in_recovery_started_has_a_live_link_and_its_email
 }
 
 #[tokio::test]
-async fn the_demos_accepted_recoveries_were_accepted_after_they_began_and_recently() {
+async fn the_demos_recoveries_changed_when_they_began_and_were_accepted_recently() {
     let app = TestApp::start().await;
     let accepted = app.ids_where("state = 'RECOVERY_ACCEPTED'");
     assert!(accepted.len() >= 3, "{accepted:?}");
@@ -1055,6 +1055,18 @@ async fn the_demos_accepted_recoveries_were_accepted_after_they_began_and_recent
             "{id}: {updated} not after {created}"
         );
         assert!(now.duration_since(at(&updated)).unwrap() < Duration::from_secs(7 * 24 * 3600));
+    }
+    // Those whose recovery began last changed when it began.
+    for id in app.ids_where("state = 'RECOVERY_STARTED'") {
+        let (started, updated): (String, String) = app
+            .db()
+            .query_row(
+                "SELECT recovery_started_time, update_time FROM users WHERE id = ?1",
+                [&id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(updated, started, "{id}");
     }
 }
 

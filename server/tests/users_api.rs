@@ -523,6 +523,8 @@ async fn suspend_turns_an_active_user_suspended_in_the_database() {
     assert_eq!(state, "SUSPENDED");
     assert_ne!(update_time, time_before, "update_time did not move");
     assert_eq!(suspended.update_time, Some(update_time));
+    // Suspended means signed out everywhere, as the dialog says.
+    assert_eq!(suspended.signed_in_devices, Some(0));
 }
 
 /// Call a custom method on someone already in its target state: a 200 with the user exactly as

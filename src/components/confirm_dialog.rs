@@ -40,10 +40,18 @@ pub fn ConfirmDialog(
     let cancel_button = NodeRef::<html::Button>::new();
     let confirm_button = NodeRef::<html::Button>::new();
 
+    // Where focus goes back to when the dialog closes: what opened it, or, when that is gone
+    // or hidden (a menu entry, a button the change replaced), the first button of the place it
+    // was in (the row's actions, the person's), or the page's heading.
+    let mut opener = None;
     Effect::new(move |_| {
         let Some(element) = dialog.get() else { return };
         if open.get() {
             if !element.open() {
+                opener = document().active_element().map(|active| {
+                    let home = active.closest("td.actions, .person-actions").ok().flatten();
+                    (active, home)
+                });
                 // The modal makes the rest of the page inert; a failure here means the element is
                 // detached, and there is nothing useful to show then.
                 let _ = element.show_modal();
@@ -59,6 +67,18 @@ pub fn ConfirmDialog(
             }
         } else if element.open() {
             element.close();
+            if let Some((active, home)) = opener.take() {
+                // After the change has redrawn what it changed.
+                request_animation_frame(move || return_focus(active, home));
+            }
+        }
+    });
+    // Refused by a rule, confirm is disabled: Cancel is what is left to press.
+    Effect::new(move |_| {
+        if refused.get()
+            && let Some(button) = cancel_button.get_untracked()
+        {
+            let _ = button.focus();
         }
     });
 
@@ -88,8 +108,9 @@ pub fn ConfirmDialog(
                 <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
             </Show>
             <div class="confirm-buttons">
+                // Not `disabled` while busy: a disabled button loses focus to the page.
                 <button type="button" node_ref=cancel_button on:click=move |_| cancel()
-                    disabled=move || busy.get()>
+                    aria-disabled=move || busy.get().then_some("true")>
                     {move || if finished.get() { "Close" } else { "Cancel" }}
                 </button>
                 <button
@@ -97,7 +118,8 @@ pub fn ConfirmDialog(
                     type="button"
                     node_ref=confirm_button
                     class=move || if destructive.get() { "danger" } else { "primary" }
-                    disabled=move || busy.get() || refused.get()
+                    aria-disabled=move || busy.get().then_some("true")
+                    disabled=move || refused.get()
                     on:click=move |_| {
                         if !busy.get_untracked() {
                             on_confirm.run(());
@@ -108,5 +130,18 @@ pub fn ConfirmDialog(
                 </button>
             </div>
         </dialog>
+    }
+}
+
+fn return_focus(active: web_sys::Element, home: Option<web_sys::Element>) {
+    use wasm_bindgen::JsCast;
+    // Hidden or gone, an element has no width.
+    let shown = |element: &web_sys::Element| element.client_width() > 0;
+    let target = Some(active)
+        .filter(shown)
+        .or_else(|| home.filter(shown)?.first_element_child())
+        .or_else(|| document().query_selector("main h1").ok().flatten());
+    if let Some(target) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = target.focus();
     }
 }

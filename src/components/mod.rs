@@ -6,6 +6,7 @@ pub mod notice;
 pub mod row_menu;
 pub mod state_badge;
 pub mod users_table;
+pub mod wording;
 
 pub use confirm_dialog::ConfirmDialog;
 pub use copy_button::CopyButton;

@@ -18,16 +18,6 @@ pub enum RowAction {
 }
 
 impl RowAction {
-    pub fn label(self) -> &'static str {
-        match self {
-            RowAction::Method(UserMethod::Suspend) => "Suspend",
-            RowAction::Method(UserMethod::Reactivate) => "Reactivate",
-            RowAction::Method(UserMethod::ResendRecovery) => "Resend email",
-            RowAction::Method(UserMethod::CompleteRecovery) => "Complete recovery",
-            RowAction::BeginRecovery => "Begin recovery",
-        }
-    }
-
     /// The permission the action needs; the server checks it, the page explains it.
     pub fn permission(self) -> Permission {
         match self {

@@ -16,8 +16,8 @@ const FILTERS: [(&str, &str, &str); 6] = [
     ("action", "Action", "select"),
     ("target", "Target", "text"),
     ("outcome", "Outcome", "text"),
-    ("since", "From (UTC)", "datetime-local"),
-    ("until", "Until (UTC)", "datetime-local"),
+    ("since", "From", "datetime-local"),
+    ("until", "Until", "datetime-local"),
 ];
 
 fn query_from(params: &Query) -> AuditQuery {
@@ -28,13 +28,14 @@ fn query_from(params: &Query) -> AuditQuery {
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
-    // The browser's datetime-local has no zone; the filters are in UTC.
+    // The browser's datetime-local has no zone: it is the reader's, as the records' times are.
+    // What the browser cannot read goes as typed, for the server to name.
     let time = |name: &str| {
         get(name).map(|v| {
-            if v.ends_with('Z') {
-                v
-            } else {
-                format!("{v}:00Z")
+            let local = js_sys::Date::new(&v.as_str().into());
+            match local.get_time().is_nan() {
+                true => v,
+                false => local.to_iso_string().into(),
             }
         })
     };
@@ -145,6 +146,7 @@ pub fn AuditTable(client: Client, #[prop(into)] query: Signal<AuditQuery>) -> im
     let next = RwSignal::new(None::<String>);
     let failure = RwSignal::new(None::<String>);
     let loading = RwSignal::new(true);
+    let retries = RwSignal::new(0u32);
     let load = {
         let client = client.clone();
         move |page_token: Option<String>| {
@@ -179,16 +181,33 @@ pub fn AuditTable(client: Client, #[prop(into)] query: Signal<AuditQuery>) -> im
         let load = load.clone();
         Effect::new(move |_| {
             query.track();
+            retries.track();
             load(None);
         });
     }
-    let load_more = Callback::new(move |()| load(next.get_untracked()));
+    let load_more = Callback::new(move |()| {
+        if !loading.get_untracked() {
+            load(next.get_untracked())
+        }
+    });
+    // "Match" only where something was asked for beyond whose history this is.
+    let empty = move || match query.with(|q| {
+        [&q.actor, &q.action, &q.outcome, &q.since, &q.until]
+            .iter()
+            .any(|filter| filter.is_some())
+    }) {
+        true => "No records match these filters.",
+        false => "No records yet.",
+    };
     view! {
         <Show when=move || failure.get().is_some()>
-            <p class="error" role="alert">{move || failure.get().unwrap_or_default()}</p>
+            <div class="panel error-panel" role="alert">
+                <p>{move || failure.get().unwrap_or_default()}</p>
+                <button type="button" on:click=move |_| retries.update(|n| *n += 1)>"Try again"</button>
+            </div>
         </Show>
         <Show when=move || !loading.get() && records.read().is_empty() && failure.get().is_none()>
-            <p class="panel empty">"No records match."</p>
+            <p class="panel empty">{empty}</p>
         </Show>
         <Show when=move || !records.read().is_empty()>
             <div class="table-scroll">
@@ -234,7 +253,8 @@ pub fn AuditTable(client: Client, #[prop(into)] query: Signal<AuditQuery>) -> im
             </div>
             <Show when=move || next.read().is_some()>
                 <div class="more">
-                    <button type="button" disabled=move || loading.get() on:click=move |_| load_more.run(())>
+                    <button type="button" aria-disabled=move || loading.get().then_some("true")
+                        on:click=move |_| load_more.run(())>
                         "Load older records"
                     </button>
                 </div>
@@ -253,6 +273,7 @@ fn ChainCheck(client: Client) -> impl IntoView {
         spawn_local(async move {
             result.set(Some(match client.verify_audit().await {
                 Ok(v) => match v.first_broken {
+                    None if v.records == 1 => "The chain is intact: 1 record verified.".to_owned(),
                     None => format!("The chain is intact: {} records verified.", v.records),
                     Some(seq) => format!("The chain is broken at record {seq}: it or a record before it was altered or removed."),
                 },

@@ -7,7 +7,7 @@ use leptos::{prelude::*, task::spawn_local};
 use crate::{
     Counts,
     api::{ApiFailure, Client, patiently},
-    components::{ConfirmDialog, StateBadge, users_table::RowAction},
+    components::{ConfirmDialog, StateBadge, users_table::RowAction, wording::Words},
 };
 
 /// A change asked for and not yet confirmed.
@@ -63,53 +63,30 @@ impl Change {
         }
     }
 
-    pub fn title(&self) -> String {
+    /// What this change is called (components/wording.rs).
+    fn words(&self) -> &'static Words {
         match self {
-            Change::One { method, user } => match method {
-                UserMethod::Suspend => format!("Suspend {}?", user.display_name),
-                UserMethod::Reactivate => format!("Reactivate {}?", user.display_name),
-                UserMethod::ResendRecovery => {
-                    format!("Send {} a new recovery email?", user.display_name)
-                }
-                UserMethod::CompleteRecovery => {
-                    format!("Complete recovery for {}?", user.display_name)
-                }
-            },
-            Change::BeginRecovery(users) if users.len() == 1 => {
-                format!("Begin recovery for {}?", users[0].display_name)
-            }
-            Change::BeginRecovery(users) => format!("Begin recovery for {}?", people(users.len())),
-            Change::CompleteRecovery(users) if users.len() == 1 => {
-                format!("Complete recovery for {}?", users[0].display_name)
-            }
-            Change::CompleteRecovery(users) => {
-                format!("Complete recovery for {}?", people(users.len()))
-            }
+            Change::One { method, .. } => RowAction::Method(*method).words(),
+            Change::BeginRecovery(_) => RowAction::BeginRecovery.words(),
+            Change::CompleteRecovery(_) => RowAction::Method(UserMethod::CompleteRecovery).words(),
         }
+    }
+
+    pub fn title(&self) -> String {
+        let who = match self {
+            Change::One { user, .. } => user.display_name.clone(),
+            Change::BeginRecovery(users) | Change::CompleteRecovery(users) => match &users[..] {
+                [user] => user.display_name.clone(),
+                users => people(users.len()),
+            },
+        };
+        let (before, after) = self.words().title;
+        format!("{before}{who}{after}")
     }
 
     /// The confirm button, and its label while in flight.
     fn labels(&self) -> (&'static str, &'static str) {
-        match self {
-            Change::One {
-                method: UserMethod::Suspend,
-                ..
-            } => ("Suspend", "Suspending…"),
-            Change::One {
-                method: UserMethod::Reactivate,
-                ..
-            } => ("Reactivate", "Reactivating…"),
-            Change::One {
-                method: UserMethod::ResendRecovery,
-                ..
-            } => ("Send new email", "Sending…"),
-            Change::One {
-                method: UserMethod::CompleteRecovery,
-                ..
-            }
-            | Change::CompleteRecovery(_) => ("Complete recovery", "Completing…"),
-            Change::BeginRecovery(_) => ("Begin recovery", "Beginning…"),
-        }
+        self.words().confirm
     }
 
     /// Destructive changes start with focus on Cancel.
@@ -182,12 +159,9 @@ pub fn ChangeDialog(
                 Change::One { method, user } => {
                     match patiently(|| client.call_user_method(method, &user.id), waiting).await {
                         Ok(updated) => {
-                            on_notice.run(match method {
-                                UserMethod::Suspend => format!("Suspended {} ({}).", updated.display_name, updated.email),
-                                UserMethod::Reactivate => format!("Reactivated {} ({}).", updated.display_name, updated.email),
-                                UserMethod::ResendRecovery => format!("Sent {} a new recovery email; the earlier link no longer works.", updated.display_name),
-                                UserMethod::CompleteRecovery => format!("Completed recovery for {} ({}).", updated.display_name, updated.email),
-                            });
+                            let who = format!("{} ({})", updated.display_name, updated.email);
+                            let (before, after) = RowAction::Method(method).words().done;
+                            on_notice.run(format!("{before}{who}{after}"));
                             on_updated.run(updated);
                             pending.set(None);
                         }
@@ -257,8 +231,10 @@ pub fn ChangeDialog(
                         outcomes.update(|outcomes| outcomes[index].result = Some(result));
                     }
                     if completed.len() == users.len() {
+                        let (before, after) =
+                            RowAction::Method(UserMethod::CompleteRecovery).words().done;
                         on_notice.run(format!(
-                            "Completed recovery for {}: {}. They must sign in again on every device and set up two-factor authentication again.",
+                            "{before}{}: {}{after} They must sign in again on every device and set up two-factor authentication again.",
                             people(completed.len()),
                             names(&completed)
                         ));
@@ -322,12 +298,7 @@ pub fn ChangeSummary(
 ) -> impl IntoView {
     match change {
         Change::One { method, user } => {
-            let consequence = match method {
-                UserMethod::Suspend => "They will be signed out and unable to use 1Password until someone reactivates them. Their data is kept.",
-                UserMethod::Reactivate => "They will be able to sign in and use 1Password again, with the access they had before.",
-                UserMethod::ResendRecovery => "They get a new email with a new recovery link. The link in the earlier email stops working.",
-                UserMethod::CompleteRecovery => COMPLETE_WARNING,
-            };
+            let consequence = RowAction::Method(method).words().consequence;
             // Suspending one of two active owners is allowed, but leaves the account one
             // person away from having nobody who can manage it.
             let owners = use_context::<Counts>()
@@ -362,14 +333,11 @@ pub fn ChangeSummary(
         .into_any(),
         Change::CompleteRecovery(users) => view! {
             <PeopleList users outcomes />
-            <p>{COMPLETE_WARNING}</p>
+            <p>{RowAction::Method(UserMethod::CompleteRecovery).words().consequence}</p>
         }
         .into_any(),
     }
 }
-
-const COMPLETE_WARNING: &str = "They can sign in again with their new password and Secret Key. \
-     They must sign in again on every device, and their two-factor authentication is reset.";
 
 /// Everyone a change affects: name, email, current state, and once a batch runs, what became
 /// of each.
@@ -410,8 +378,13 @@ fn began_notice(started: &[User], emailed: &[keydesk_api::UserId]) -> String {
         .partition(|user| emailed.contains(&user.id));
     let mut notice = Vec::new();
     if !sent.is_empty() {
+        let (before, after) = RowAction::BeginRecovery.words().done;
+        let emailed = match sent.len() {
+            1 => "An email with a recovery link was sent.",
+            _ => "Each was sent an email with a recovery link.",
+        };
         notice.push(format!(
-            "Recovery begun for {}: {}. Each was sent an email with a recovery link.",
+            "{before}{}: {}{after} {emailed}",
             people(sent.len()),
             names(&sent)
         ));

@@ -63,7 +63,12 @@ pub fn SearchBar(
     // `/` brings the search box back from anywhere on the page, but not while typing elsewhere.
     let slash = window_event_listener(leptos::ev::keydown, move |event| {
         let typing = document().active_element().is_some_and(|element| {
-            matches!(element.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
+            match element.tag_name().as_str() {
+                "SELECT" | "TEXTAREA" => true,
+                // A checkbox takes no text: `/` still means search there.
+                "INPUT" => element.get_attribute("type").as_deref() != Some("checkbox"),
+                _ => false,
+            }
         });
         if event.key() == "/"
             && !typing

@@ -23,21 +23,37 @@ pub fn SelectionBar(
         move |_, _, _| refusal.set(None),
         false,
     );
-    let begin = move |_| {
+    // Who among the selected a change cannot be for, named, so that the admin can take them out;
+    // `None` when it can be for everyone.
+    let refuse_unless = move |allowed: fn(&UserState) -> bool, rule: &str| {
+        let chosen = selected.read_untracked();
+        let others: Vec<&str> = chosen
+            .iter()
+            .filter(|user| !allowed(&user.state))
+            .map(|user| user.display_name.as_str())
+            .collect();
+        (!others.is_empty()).then(|| format!("{rule}: take out {}.", others.join(", ")))
+    };
+    let begin = move || {
         let chosen = selected.get_untracked();
-        match begin_recovery_refusal(chosen.len()) {
+        let why = begin_recovery_refusal(chosen.len()).or_else(|| {
+            refuse_unless(
+                |state| matches!(state, UserState::Active | UserState::RecoveryStarted),
+                "Recovery begins only for people who are Active or in Recovery started",
+            )
+        });
+        match why {
             Some(why) => refusal.set(Some(why)),
             None => ask.run(Change::BeginRecovery(chosen)),
         }
     };
-    let all_accepted = move || {
-        let chosen = selected.read();
-        !chosen.is_empty()
-            && chosen
-                .iter()
-                .all(|u| u.state == UserState::RecoveryAccepted)
+    let complete = move || match refuse_unless(
+        |state| *state == UserState::RecoveryAccepted,
+        "Only people in Recovery accepted can have their recovery completed",
+    ) {
+        Some(why) => refusal.set(Some(why)),
+        None => ask.run(Change::CompleteRecovery(selected.get_untracked())),
     };
-    let complete = move |_| ask.run(Change::CompleteRecovery(selected.get_untracked()));
     // 1Password completes recoveries only in its admin console: each row links there instead.
     let upstream = use_context::<Upstream>().is_some();
     let cannot_recover = StoredValue::new(missing_permission(Permission::Recover));
@@ -51,22 +67,15 @@ pub fn SelectionBar(
                         n => format!("{n} people selected"),
                     }}
                 </span>
+                // Not `disabled`: a disabled button says nothing, and these say why not.
                 <button type="button" aria-disabled=(!may_recover).then_some("true")
                     title=move || cannot_recover.get_value().unwrap_or_default()
-                    on:click=move |event| if may_recover { begin(event) }>
+                    on:click=move |_| if may_recover { begin() }>
                     "Begin recovery"
                 </button>
-                <button
-                    type="button"
-                    hidden=upstream
-                    on:click=complete
-                    disabled=move || !all_accepted() || !may_recover
-                    title=move || match cannot_recover.get_value() {
-                        Some(why) => why,
-                        None if all_accepted() => String::new(),
-                        None => "Only people in Recovery accepted can have their recovery completed".to_owned(),
-                    }
-                >
+                <button type="button" hidden=upstream aria-disabled=(!may_recover).then_some("true")
+                    title=move || cannot_recover.get_value().unwrap_or_default()
+                    on:click=move |_| if may_recover { complete() }>
                     "Complete recovery"
                 </button>
                 <button type="button" class="link"

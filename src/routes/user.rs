@@ -37,6 +37,8 @@ pub fn UserPage(id: String) -> impl IntoView {
     }
     let pending = RwSignal::new(None::<Change>);
     let notice = RwSignal::new(None::<String>);
+    // Each change done here is read again into the history below.
+    let changes = RwSignal::new(0u32);
     let may_audit = session.may(Permission::ReadAudit);
     // Back to the list exactly as the admin left it.
     let back = use_location().list;
@@ -51,13 +53,19 @@ pub fn UserPage(id: String) -> impl IntoView {
         }}
         <ChangeDialog
             pending
-            on_updated=Callback::new(move |fresh: User| user.set(Some(Ok(fresh))))
+            on_updated=Callback::new(move |fresh: User| {
+                user.set(Some(Ok(fresh)));
+                changes.update(|n| *n += 1);
+            })
             on_notice=Callback::new(move |text| notice.set(Some(text)))
         />
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"History"</h2>
             {if may_audit {
-                let query = Signal::stored(AuditQuery { target: Some(id), ..AuditQuery::default() });
+                let query = Signal::derive(move || {
+                    changes.track();
+                    AuditQuery { target: Some(id.clone()), ..AuditQuery::default() }
+                });
                 view! { <AuditTable client=client.clone() query /> }.into_any()
             } else {
                 view! { <p>"You need the 'read_audit' permission to see this person's history."</p> }.into_any()

@@ -121,7 +121,10 @@ pub fn UsersPage() -> impl IntoView {
     let load_more = {
         let client = client.clone();
         Callback::new(move |()| {
-            let Some(token) = next_page.get_untracked() else {
+            let Some(token) = next_page
+                .get_untracked()
+                .filter(|_| !loading_more.get_untracked())
+            else {
                 return;
             };
             let current = generation.get_value();
@@ -284,22 +287,29 @@ pub fn UsersPage() -> impl IntoView {
                         .into_any()
                 }
                 Listing::Loaded if rows.read().is_empty() => {
-                    let filtered = {
+                    // Named as what narrowed the list: the search, the state, or both.
+                    let what = {
                         let view = view_query.read();
-                        !view.q.is_empty() || !view.state.is_empty()
+                        match (view.q.is_empty(), view.state.is_empty()) {
+                            (false, false) => Some("search and filter"),
+                            (false, true) => Some("search"),
+                            (true, false) => Some("filter"),
+                            (true, true) => None,
+                        }
                     };
                     view! {
                         <div class="panel empty">
                             <h2>"No users match"</h2>
-                            <Show
-                                when=move || filtered
-                                fallback=|| view! { <p>"This account has no users yet."</p> }
-                            >
-                                <p>"Nobody matches this search and filter."</p>
-                                <button type="button" on:click=move |_| clear_filters.run(())>
-                                    "Clear search and filter"
-                                </button>
-                            </Show>
+                            {match what {
+                                Some(what) => view! {
+                                    <p>"Nobody matches this " {what} "."</p>
+                                    <button type="button" on:click=move |_| clear_filters.run(())>
+                                        "Clear " {what}
+                                    </button>
+                                }
+                                .into_any(),
+                                None => view! { <p>"This account has no users yet."</p> }.into_any(),
+                            }}
                         </div>
                     }
                         .into_any()
@@ -322,7 +332,8 @@ pub fn UsersPage() -> impl IntoView {
                         <p class="error" role="alert">{move || more_error.get().unwrap_or_default()}</p>
                     </Show>
                     <Show when=move || next_page.read().is_some() && listing.get() == Listing::Loaded>
-                        <button type="button" disabled=move || loading_more.get()
+                        // Not `disabled` while loading: a disabled button loses focus to the page.
+                        <button type="button" aria-disabled=move || loading_more.get().then_some("true")
                             on:click=move |_| load_more.run(())>
                             {move || if loading_more.get() { "Loading…" } else { "Load more users" }}
                         </button>

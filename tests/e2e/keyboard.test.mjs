@@ -70,6 +70,9 @@ test("a row's primary action is three Tabs from the search box, and its menu wor
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'hidden' });
   assert.equal(stateOf('oliver.smith@example.com'), 'ACTIVE');
+  // The menu entry that opened it is hidden now: focus goes back to the row's actions, not to
+  // the top of the page.
+  await page.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Begin recovery Oliver Smith');
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -78,6 +81,10 @@ test('`/` returns to the search box from anywhere on the list, but types a slash
   const { page, problems } = await openList('/?q=oliver');
   const search = page.getByRole('searchbox', { name: 'Search users' });
   await row(page, 'Oliver Smith').getByRole('link', { name: 'Oliver Smith' }).focus();
+  await page.keyboard.press('/');
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('type')), 'search');
+  // From a row's checkbox too: it takes no text.
+  await row(page, 'Oliver Smith').getByRole('checkbox').focus();
   await page.keyboard.press('/');
   assert.equal(await page.evaluate(() => document.activeElement.getAttribute('type')), 'search');
   // The search's text is selected: typing replaces it, and a slash there is a slash.
@@ -107,7 +114,10 @@ test('sorting by keyboard: the Sort list beside the search box, kept in the URL'
 test('the selection bar names everyone selected, even those the search hides, and each can be taken out', async () => {
   const { page, problems } = await openList('/?q=oliver');
   const search = page.getByRole('searchbox', { name: 'Search users' });
+  // The bar comes over the list's foot: the rows do not move under the pointer.
+  const before = await row(page, 'Oliver Smith').boundingBox();
   await row(page, 'Oliver Smith').getByRole('checkbox', { name: 'Select Oliver Smith' }).check();
+  assert.equal((await row(page, 'Oliver Smith').boundingBox()).y, before.y);
   await search.fill('wanjiru');
   await row(page, 'Grace Wanjiru').getByRole('checkbox', { name: 'Select Grace Wanjiru' }).check();
   const bar = page.getByRole('region', { name: 'Selected people' });

@@ -9,8 +9,9 @@ use super::{Context, links, schema, seed, seed::NewUser, text, users::search_key
 use crate::{Config, directory::DirectoryError};
 
 pub fn insert_users(conn: &mut Connection, users: &[NewUser]) -> rusqlite::Result<()> {
-    // Seeded recoveries look recent: they began two days before the directory was made, and
-    // those accepted were accepted a day later (their last change, which "waiting since" shows).
+    // Seeded recoveries look recent: they began two days before the directory was made (the
+    // last change of those still started), and those accepted were accepted a day later (their
+    // last change, which "waiting since" shows).
     let days_ago = |days: u64| {
         humantime::format_rfc3339_seconds(
             SystemTime::now() - std::time::Duration::from_secs(days * 24 * 3600),
@@ -25,7 +26,8 @@ pub fn insert_users(conn: &mut Connection, users: &[NewUser]) -> rusqlite::Resul
                                 update_time, name_key, email_key, search_key,
                                 recovery_started_time)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                     CASE WHEN ?4 = 'RECOVERY_ACCEPTED' THEN ?12 ELSE ?7 END, ?8, ?9, ?10,
+                     CASE ?4 WHEN 'RECOVERY_ACCEPTED' THEN ?12 WHEN 'RECOVERY_STARTED' THEN ?11
+                             ELSE ?7 END, ?8, ?9, ?10,
                      CASE WHEN ?4 IN ('RECOVERY_STARTED', 'RECOVERY_ACCEPTED') THEN ?11 END)",
         )?;
         for user in users {

@@ -254,8 +254,11 @@ impl SqliteDirectory {
             if let Some(next) = decide(&user, tx)? {
                 // Any later change ends "just completed" (see `recovery::complete`): times are
                 // whole seconds, so comparing them alone cannot tell a change from a completion.
+                // A suspension signs the person out of every device, as 1Password's does.
                 tx.execute(
-                    "UPDATE users SET state = ?1, update_time = ?2, recovery_completed_time = NULL
+                    "UPDATE users SET state = ?1, update_time = ?2, recovery_completed_time = NULL,
+                         signed_in_devices = CASE WHEN ?1 = 'SUSPENDED' THEN 0
+                                                  ELSE signed_in_devices END
                      WHERE id = ?3",
                     params![next.as_str(), now(), id.as_str()],
                 )?;
