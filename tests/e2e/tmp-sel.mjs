@@ -1,0 +1,12 @@
+import { launchBrowser } from './harness.mjs';
+const [url, out, w, h, dark] = process.argv.slice(2);
+const browser = await launchBrowser();
+const page = await browser.newPage({ viewport: { width: +w, height: +h }, colorScheme: dark ? 'dark' : 'light' });
+await page.goto(url);
+await page.waitForFunction(() => !document.getElementById('boot'));
+for (const n of [1, 2, 4, 8]) await page.locator(`tbody tr:nth-child(${n}) input[type=checkbox]`).check();
+await page.getByRole('button', { name: 'Begin recovery', exact: true }).click();
+await page.waitForTimeout(300);
+console.log(await page.evaluate(() => document.documentElement.scrollWidth));
+await page.screenshot({ path: out });
+await browser.close();
