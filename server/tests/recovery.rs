@@ -319,7 +319,12 @@ async fn begin_recovery_refuses_anyone_neither_active_nor_recovery_started() {
             "FAILED_PRECONDITION",
         )
         .await;
-        assert!(message.contains(&state), "{state}: {message}");
+        // In words: "is Transfer started".
+        let words = keydesk_api::UserState::parse(&state).label().to_owned();
+        assert!(
+            message.contains(&format!("is {words}")),
+            "{state}: {message}"
+        );
     }
 }
 
@@ -454,7 +459,10 @@ async fn resend_recovery_is_refused_unless_recovery_started() {
             StatusCode::CONFLICT,
             "FAILED_PRECONDITION",
         );
-        assert!(message.contains(&recovery_row(&app, &id).0), "{message}");
+        let words = keydesk_api::UserState::parse(&recovery_row(&app, &id).0)
+            .label()
+            .to_owned();
+        assert!(message.contains(&format!("is {words}:")), "{message}");
         assert!(
             app.tables() == before,
             "a refused resend for {email} changed the database"
@@ -701,7 +709,13 @@ async fn complete_recovery_is_refused_from_any_other_state() {
             StatusCode::CONFLICT,
             "FAILED_PRECONDITION",
         );
-        assert!(message.contains(&recovery_row(&app, &id).0), "{message}");
+        let words = keydesk_api::UserState::parse(&recovery_row(&app, &id).0)
+            .label()
+            .to_owned();
+        assert!(
+            message.contains(&format!("their state is {words}")),
+            "{message}"
+        );
         assert!(
             app.tables() == before,
             "a refused complete for {email} changed the database"

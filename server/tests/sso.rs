@@ -1178,18 +1178,6 @@ async fn the_audit_api_filters_by_actor_action_target_outcome_and_time() {
         );
         assert!(message.contains(name), "{name}: {message}");
     }
-    // A range that ends before it begins is a mistake, said as one, not an empty page.
-    let reversed = [
-        ("since", "2030-01-01T00:00:00Z"),
-        ("until", "2020-01-01T00:00:00Z"),
-    ];
-    let request = ADMIN.sign(app.client.get(app.url("/api/audit")).query(&reversed));
-    let message = expect_error(
-        &app.send(request).await,
-        StatusCode::BAD_REQUEST,
-        "INVALID_ARGUMENT",
-    );
-    assert!(message.contains("must be after since"), "{message}");
 }
 
 #[tokio::test]

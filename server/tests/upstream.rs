@@ -1281,7 +1281,7 @@ async fn begin_recovery_checks_everyone_first_and_refuses_all_for_one() {
         .await;
     let message = expect_error(&answer, StatusCode::CONFLICT, "FAILED_PRECONDITION");
     assert!(
-        message.contains(&suspended.email) && message.contains("SUSPENDED"),
+        message.contains(&suspended.email) && message.contains("is Suspended"),
         "{message}"
     );
     assert_eq!(world.cloud_state(active.id.as_str()), "ACTIVE");
@@ -1325,7 +1325,7 @@ async fn begin_recovery_reports_each_person_op_failed_for() {
         "{failure:?}"
     );
     assert!(
-        failure.message.contains("SUSPENDED"),
+        failure.message.contains("is Suspended"),
         "op's reason is passed on: {failure:?}"
     );
 

@@ -591,7 +591,10 @@ async fn reactivating_a_recovering_user_is_refused_and_changes_nothing() {
         StatusCode::CONFLICT,
         "FAILED_PRECONDITION",
     );
-    assert!(message.contains("RECOVERY_STARTED"), "{message}");
+    assert!(
+        message.contains("their state is Recovery started"),
+        "{message}"
+    );
     assert_eq!(app.row(&id), row);
 }
 
@@ -607,7 +610,13 @@ async fn suspending_anyone_neither_active_nor_suspended_is_refused() {
             StatusCode::CONFLICT,
             "FAILED_PRECONDITION",
         );
-        assert!(message.contains(&row.0), "{}: {message}", row.0);
+        // In words: "their state is Transfer started".
+        let words = keydesk_api::UserState::parse(&row.0).label().to_owned();
+        assert!(
+            message.contains(&format!("their state is {words}")),
+            "{}: {message}",
+            row.0
+        );
         assert_eq!(app.row(&id), row);
     }
 }

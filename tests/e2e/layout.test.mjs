@@ -2,7 +2,7 @@
 // its way: real server, real page, headless Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKeydesk, launchBrowser, watchConsole, seriousViolations } from './harness.mjs';
+import { startKeydesk, launchBrowser, watchConsole, seriousViolations, row, rowAction } from './harness.mjs';
 
 let keydesk;
 let browser;
@@ -66,11 +66,24 @@ test('at 1440 px the audit filters fit one row', async () => {
 });
 
 test('at 390×844 no page is wider than the screen, and the list is cards with their actions', async () => {
+  // Something in the audit and in a person's history, to lay out.
+  const { page: setup } = await open('/?q=hannah');
+  await (await rowAction(setup, 'Hannah Müller', 'Suspend')).click();
+  await setup.getByRole('dialog').getByRole('button', { name: 'Suspend' }).click();
+  await row(setup, 'Hannah Müller').locator('.badge', { hasText: 'Suspended' }).waitFor();
+  await setup.close();
   for (const [name, path] of Object.entries(pages)) {
     const { page, problems } = await open(path, { viewport: { width: 390, height: 844 } });
     await page.waitForTimeout(300);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `${name} is ${width} px wide`);
+    // Nor does anything inside scroll sideways: the audit's records are cards too.
+    if (name === 'audit' || name === 'person') {
+      await page.locator('table.audit tbody tr').first().waitFor();
+      const overflow = await page.locator('.table-scroll').evaluateAll(
+        (boxes) => boxes.map((box) => box.scrollWidth - box.clientWidth));
+      assert.ok(overflow.every((extra) => extra <= 0), `${name}: ${overflow}`);
+    }
     assert.deepEqual(problems, [], name);
     if (name === 'users') {
       const card = page.locator('tbody tr', { hasText: 'aarav.sharma@example.com' });

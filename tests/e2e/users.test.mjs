@@ -248,7 +248,7 @@ test('a change refused by a rule says why and leaves only Cancel to press', asyn
   await dialog.getByRole('button', { name: 'Suspend' }).click();
   const alert = dialog.getByRole('alert');
   await alert.waitFor();
-  assert.match(await alert.innerText(), /cannot be suspended: their state is TRANSFER_STARTED/);
+  assert.match(await alert.innerText(), /cannot be suspended: their state is Transfer started/);
   assert.equal(await dialog.getByRole('button', { name: 'Suspend' }).isDisabled(), true);
   assert.equal(await dialog.getByRole('button', { name: 'Cancel' }).isDisabled(), false);
   assert.equal(stateOf('rafael.costa@example.com'), 'TRANSFER_STARTED');

@@ -146,9 +146,9 @@ pub fn choose(
             problems.push((
                 Problem::State,
                 format!(
-                    "{} is {}, and only an ACTIVE person can begin recovery",
+                    "{} is {}, and recovery begins only for someone Active",
                     describe(&user),
-                    user.state
+                    user.state.label()
                 ),
             ));
         }
@@ -194,7 +194,7 @@ pub fn resend(
         return Err(DirectoryError::FailedPrecondition(format!(
             "{} is {}: a recovery email can only be sent again while recovery is started",
             describe(&user),
-            user.state
+            user.state.label()
         )));
     }
     tx.execute(
@@ -225,9 +225,10 @@ pub fn complete(
         UserState::Active if just_completed => return Ok(user),
         ref other => {
             return Err(DirectoryError::FailedPrecondition(format!(
-                "{} cannot complete recovery: their state is {other}, and only a person in \
-                 RECOVERY_ACCEPTED (who has set a new password) can",
-                describe(&user)
+                "{} cannot complete recovery: their state is {}, and only a person in \
+                 Recovery accepted (who has set a new password) can",
+                describe(&user),
+                other.label()
             )));
         }
     }

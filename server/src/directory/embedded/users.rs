@@ -71,7 +71,7 @@ fn decide(
         return Err(DirectoryError::FailedPrecondition(format!(
             "{} cannot be {done}: their state is {}, and only {only_from} user can be {done}",
             describe(user),
-            user.state,
+            user.state.label(),
             done = method.done(),
         )));
     }
@@ -82,7 +82,7 @@ pub fn decide_suspend(
     user: &User,
     tx: &rusqlite::Transaction,
 ) -> Result<Option<UserState>, DirectoryError> {
-    let next = decide(user, UserMethod::Suspend, UserState::Suspended, "an ACTIVE")?;
+    let next = decide(user, UserMethod::Suspend, UserState::Suspended, "an Active")?;
     if next.is_some() && user.role == Some(Role::Owner) {
         let other_owners: i64 = tx.query_row(
             "SELECT COUNT(*) FROM users WHERE role = 'OWNER' AND state = 'ACTIVE' AND id != ?1",
@@ -108,7 +108,7 @@ pub fn decide_reactivate(
         user,
         UserMethod::Reactivate,
         UserState::Active,
-        "a SUSPENDED",
+        "a Suspended",
     )
 }
 
