@@ -3,6 +3,7 @@
 pub mod confirm_dialog;
 pub mod copy_button;
 pub mod notice;
+pub mod row_action;
 pub mod row_menu;
 pub mod state_badge;
 pub mod users_table;

@@ -4,7 +4,7 @@
 
 use keydesk_api::UserMethod;
 
-use super::users_table::RowAction;
+use super::row_action::RowAction;
 
 pub struct Words {
     /// The row's button and the person page's: "Suspend".

@@ -7,7 +7,7 @@ use leptos::{prelude::*, task::spawn_local};
 use crate::{
     Counts,
     api::{ApiFailure, Client, patiently},
-    components::{ConfirmDialog, StateBadge, users_table::RowAction, wording::Words},
+    components::{ConfirmDialog, StateBadge, row_action::RowAction, wording::Words},
 };
 
 /// A change asked for and not yet confirmed.

@@ -5,7 +5,10 @@ use keydesk_api::{Permission, User, UserState};
 use leptos::prelude::*;
 
 use super::changes::{Change, begin_recovery_refusal};
-use crate::components::users_table::{Upstream, missing_permission, select_shown};
+use crate::components::{
+    row_action::missing_permission,
+    users_table::{Upstream, select_shown},
+};
 
 /// The bar over the table while people are selected: how many, and what can be done to them.
 #[component]

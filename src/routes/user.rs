@@ -12,8 +12,9 @@ use crate::{
     api::Client,
     components::{
         CopyButton, Notice, StateBadge,
+        row_action::{RowAction, active_owners, missing_permission},
         state_badge::type_label,
-        users_table::{RowAction, Upstream, When, active_owners, missing_permission},
+        users_table::{Upstream, When},
     },
     location::use_location,
     time,
