@@ -191,13 +191,20 @@ pub fn AuditTable(client: Client, #[prop(into)] query: Signal<AuditQuery>) -> im
         }
     });
     // "Match" only where something was asked for beyond whose history this is.
-    let empty = move || match query.with(|q| {
-        [&q.actor, &q.action, &q.outcome, &q.since, &q.until]
-            .iter()
-            .any(|filter| filter.is_some())
-    }) {
-        true => "No records match these filters.",
-        false => "No records yet.",
+    // Times are UTC and written alike (query_from), so comparing the texts compares the times.
+    let empty = move || {
+        query.with(|q| match (&q.since, &q.until) {
+            (Some(since), Some(until)) if until <= since => {
+                "Nothing can match: “Until” is not after “From”."
+            }
+            _ if [&q.actor, &q.action, &q.outcome, &q.since, &q.until]
+                .iter()
+                .any(|filter| filter.is_some()) =>
+            {
+                "No records match these filters."
+            }
+            _ => "No records yet.",
+        })
     };
     view! {
         <Show when=move || failure.get().is_some()>
