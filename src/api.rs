@@ -5,9 +5,9 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use js_sys::{JSON, Reflect};
 use keydesk_api::{
     AcceptRecoveryRequest, AcceptRecoveryResponse, AccountId, AuditPage, AuditQuery,
-    AuditVerification, BeginRecoveryRequest, BeginRecoveryResponse, ListUsersParams,
-    ListUsersResponse, OutboxMessage, OutboxResponse, PageConfig, RecoveryLinkInfo, RecoveryToken,
-    Session, StateCounts, User, UserId, UserMethod, begin_recovery_path, users_path,
+    AuditVerification, BeginRecoveryRequest, BeginRecoveryResponse, ChangeRules, ListUsersParams,
+    ListUsersResponse, MethodRequest, OutboxMessage, OutboxResponse, PageConfig, RecoveryLinkInfo,
+    RecoveryToken, Session, StateCounts, User, UserId, UserMethod, begin_recovery_path, users_path,
 };
 use leptos::prelude::on_cleanup;
 use serde::{Serialize, de::DeserializeOwned};
@@ -190,6 +190,8 @@ pub struct Client {
     pub session: Session,
     /// Upstream only: where recoveries are completed, since no public interface can.
     pub admin_console_url: Option<String>,
+    /// What every change must carry.
+    pub rules: ChangeRules,
 }
 
 impl Client {
@@ -205,6 +207,7 @@ impl Client {
             directory: config.directory,
             session,
             admin_console_url: config.admin_console_url,
+            rules: config.changes,
         })
     }
 
@@ -237,13 +240,9 @@ impl Client {
         &self,
         method: UserMethod,
         user: &UserId,
+        note: &MethodRequest,
     ) -> Result<User, ApiFailure> {
-        // The custom methods take no parameters: their body is `{}`.
-        let request = start(
-            Request::post(&method.path(&self.account, user)),
-            Some("{}".to_owned()),
-        );
-        decode(&answer(request).await?)
+        post(&method.path(&self.account, user), note).await
     }
 
     /// Begin recovery for everyone named (by ID). The embedded directory begins for all or
@@ -251,9 +250,12 @@ impl Client {
     pub async fn begin_recovery(
         &self,
         users: &[User],
+        note: &MethodRequest,
     ) -> Result<BeginRecoveryResponse, ApiFailure> {
         let request = BeginRecoveryRequest {
             users: users.iter().map(|user| user.id.to_string()).collect(),
+            reason: note.reason.clone(),
+            ticket: note.ticket.clone(),
         };
         post(&begin_recovery_path(&self.account), &request).await
     }

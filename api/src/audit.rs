@@ -191,6 +191,18 @@ pub struct AuditRecord {
     pub settles: Option<i64>,
     /// SHA-256 of the previous record's hash and this record, hex.
     pub hash: String,
+    /// Why the change was asked for, in the words of whoever asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_reason: Option<String>,
+    /// The ticket the change belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// The checks the admin confirmed (completing a recovery).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checked: Vec<String>,
+    /// A scheduled change: the person who scheduled it (the actor is `scheduler`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
 }
 
 /// `GET /api/audit`.

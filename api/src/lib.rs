@@ -7,6 +7,7 @@
 //! does not have, the item says so ("Keydesk extension").
 
 mod audit;
+mod changes;
 mod closed_enum;
 mod error;
 mod ids;
@@ -21,6 +22,7 @@ pub use audit::{
     AuditAction, AuditOutcome, AuditPage, AuditQuery, AuditRecord, AuditVerification, Permission,
     Session,
 };
+pub use changes::{ChangeRules, LastChange, MAX_REASON_CHARS, MAX_TICKET_CHARS, MethodRequest};
 pub use error::{ApiError, ErrorBody, ErrorStatus};
 pub use ids::{AccountId, InvalidId, UserId};
 pub use query::{
@@ -181,4 +183,7 @@ pub struct PageConfig {
     /// (no public interface can complete one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_console_url: Option<String>,
+    /// What every change must carry, and what completing a recovery asks.
+    #[serde(default)]
+    pub changes: ChangeRules,
 }

@@ -15,6 +15,11 @@ pub struct BeginRecoveryRequest {
     /// One to ten people, each by ID, email or display name.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::recovery_names_schema))]
     pub users: Vec<String>,
+    /// Why, for everyone named (see [`crate::MethodRequest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

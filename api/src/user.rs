@@ -199,6 +199,9 @@ pub struct User {
     /// Keydesk extension: when the current recovery began (RECOVERY_STARTED or _ACCEPTED).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_started_time: Option<String>,
+    /// Keydesk extension: who began the current recovery (their email), when Keydesk began it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_started_by: Option<String>,
     /// Keydesk extension: whether two-factor authentication is set up (completing a recovery
     /// resets it).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 
 pub mod audit;
 mod auth;
+pub mod changes;
 pub mod config;
 pub mod directory;
 pub mod error;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub audit: Arc<AuditLog>,
     pub security: SecurityHeaders,
+    /// What every change must carry.
+    pub rules: Arc<changes::Rules>,
 }
 
 /// Keydesk, built from its configuration and ready to serve.
@@ -89,6 +92,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     let settings = Settings::load(config.settings_file.as_deref())?;
     settings.check(config.listen.ip())?;
     let auth = Authenticator::new(&settings, &config.dev_user)?;
+    let rules = changes::Rules::new(&settings.changes, &settings.recovery)?;
     let lock_timeout = settings.storage.lock_timeout;
     let recovery = RecoverySettings {
         link_ttl: config.recovery_link_ttl,
@@ -148,6 +152,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
             auth: Arc::new(auth),
             audit: audit.clone(),
             security: SecurityHeaders::for_page(&config.dist),
+            rules: Arc::new(rules),
         },
         &settings.server,
     );

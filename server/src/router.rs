@@ -45,6 +45,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
         // What the page needs besides the Users API.
         .routes(routes!(meta::session))
         .routes(routes!(meta::page_config))
+        .routes(routes!(users::last_change))
         .routes(routes!(recovery::state_counts))
         .routes(routes!(recovery::list_outbox))
         .routes(routes!(audit::list_audit))

@@ -30,6 +30,12 @@ pub struct Settings {
     /// What clients may hold: connections, and time to send a request.
     #[serde(default)]
     pub server: crate::serve::ServerLimits,
+    /// What every change must carry: a reason, a ticket.
+    #[serde(default)]
+    pub changes: crate::changes::ChangeSettings,
+    /// What completing a recovery asks: a checklist, a second admin.
+    #[serde(default)]
+    pub recovery: crate::changes::RecoveryRules,
 }
 
 /// How Keydesk's SQLite files are used.

@@ -2,6 +2,7 @@
 //! area, and every test starts a real Keydesk on a free loopback port over fresh SQLite files
 //! ([`common::TestApp`]).
 
+mod changes;
 mod common;
 mod contract;
 mod database_file;

@@ -455,6 +455,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/audit/verify"),
     ("get", "/api/state-counts"),
     ("get", "/api/config"),
+    ("get", "/api/users/{user_id}/last-change"),
     ("get", "/healthz"),
     ("get", "/openapi.json"),
     ("post", "/v1beta1/users/oauth2/token"),
@@ -492,6 +493,10 @@ fn real_body(
         t if t.ends_with("users:beginRecovery") => {
             Some(json!({"users": ["jose.alvarez@example.com"]}))
         }
+        t if t.ends_with(":completeRecovery") => Some(json!({
+            "reason": "verified on a call", "ticket": "INC-1", "checked": crate::common::checklist()
+        })),
+        t if t.contains("{user_id}:") => Some(json!({"reason": "as asked", "ticket": "INC-1"})),
         "/api/recovery:inspect" => Some(json!({"token": inspect.1})),
         "/api/recovery:accept" => Some(json!({
             "token": accept.1, "email": accept.0, "password": "correct horse battery staple"

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use crate::common::{DEV_USER, PUBLIC_URL, TestApp, expect_error};
+use crate::common::{DEV_USER, ONE_PAIR_OF_EYES, PUBLIC_URL, TestApp, expect_error};
 use keydesk_api::{BeginRecoveryResponse, MIN_PASSWORD_CHARS, StateCounts, User};
 use reqwest::StatusCode;
 use rusqlite::params;
@@ -652,7 +652,10 @@ async fn an_expired_link_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn complete_recovery_activates_and_resets_two_factor_and_devices() {
-    let app = TestApp::start().await;
+    let app = TestApp::builder()
+        .settings(ONE_PAIR_OF_EYES, &[])
+        .start()
+        .await;
     let zoe = app.id_of(ZOE);
     begin_and_accept(&app, ZOE).await;
     let (state, _, two_factor, devices) = recovery_row(&app, &zoe);
@@ -662,7 +665,7 @@ async fn complete_recovery_activates_and_resets_two_factor_and_devices() {
         "nothing to reset: {two_factor} {devices}"
     );
 
-    let (status, body) = app.post(&method_path(&app, &zoe, "completeRecovery")).await;
+    let (status, body) = app.complete(&zoe).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let completed = user(body);
     assert_eq!(completed.state.as_str(), "ACTIVE");
@@ -676,11 +679,10 @@ async fn complete_recovery_activates_and_resets_two_factor_and_devices() {
 async fn complete_recovery_again_is_idempotent() {
     let app = TestApp::start().await;
     let lukasz = app.id_of(LUKASZ_RECOVERY_ACCEPTED);
-    let path = method_path(&app, &lukasz, "completeRecovery");
-    let (status, first) = app.post(&path).await;
+    let (status, first) = app.complete(&lukasz).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     let before = app.tables();
-    assert_eq!(app.post(&path).await, (StatusCode::OK, first));
+    assert_eq!(app.complete(&lukasz).await, (StatusCode::OK, first));
     assert!(
         app.tables() == before,
         "completing again changed the database"
@@ -692,7 +694,9 @@ async fn complete_recovery_is_refused_from_any_other_state() {
     let app = TestApp::start().await;
     // Recovered and completed, then suspended and reactivated: ACTIVE, but not just completed.
     let lukasz = app.id_of(LUKASZ_RECOVERY_ACCEPTED);
-    for method in ["completeRecovery", "suspend", "reactivate"] {
+    let (status, body) = app.complete(&lukasz).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for method in ["suspend", "reactivate"] {
         let (status, body) = app.post(&method_path(&app, &lukasz, method)).await;
         assert_eq!(status, StatusCode::OK, "{method}: {body}");
     }
@@ -705,7 +709,7 @@ async fn complete_recovery_is_refused_from_any_other_state() {
         let id = app.id_of(email);
         let before = app.tables();
         let message = expect_error(
-            &app.post(&method_path(&app, &id, "completeRecovery")).await,
+            &app.complete(&id).await,
             StatusCode::CONFLICT,
             "FAILED_PRECONDITION",
         );
@@ -725,7 +729,10 @@ async fn complete_recovery_is_refused_from_any_other_state() {
 
 #[tokio::test]
 async fn two_people_go_through_the_whole_lifecycle() {
-    let app = TestApp::start().await;
+    let app = TestApp::builder()
+        .settings(ONE_PAIR_OF_EYES, &[])
+        .start()
+        .await;
     let people = [OLIVER, NGOZI];
     let users = begun(app.begin_recovery(&["oliver smith", "Ngozi Adeyemi"]).await);
     assert_eq!(emails(&users), people);
@@ -738,9 +745,7 @@ async fn two_people_go_through_the_whole_lifecycle() {
         assert_eq!(recovery_row(&app, &app.id_of(email)).0, "RECOVERY_ACCEPTED");
     }
     for user in &users {
-        let (status, body) = app
-            .post(&method_path(&app, user.id.as_str(), "completeRecovery"))
-            .await;
+        let (status, body) = app.complete(user.id.as_str()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     for user in &users {
@@ -772,15 +777,11 @@ async fn concurrent_begins_for_one_person_issue_one_link() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_completes_agree_on_one_activation() {
     let app = Arc::new(TestApp::start().await);
-    let path = method_path(
-        &app,
-        &app.id_of(LUKASZ_RECOVERY_ACCEPTED),
-        "completeRecovery",
-    );
+    let lukasz = app.id_of(LUKASZ_RECOVERY_ACCEPTED);
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..8 {
-        let (app, path) = (app.clone(), path.clone());
-        calls.spawn(async move { app.post(&path).await });
+        let (app, lukasz) = (app.clone(), lukasz.clone());
+        calls.spawn(async move { app.complete(&lukasz).await });
     }
     let answers = calls.join_all().await;
     let (state, update_time) = app.row(&app.id_of(LUKASZ_RECOVERY_ACCEPTED));

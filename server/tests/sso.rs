@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::common::{DEV_USER, TestApp, config_with_settings, expect_error, token_in};
+use crate::common::{DEV_USER, TestApp, checklist, config_with_settings, expect_error, token_in};
 use keydesk_api::{
     AcceptRecoveryResponse, ApiError, AuditPage, AuditRecord, AuditVerification, OutboxResponse,
 };
@@ -22,24 +22,24 @@ const SECRET: &str = "only-the-proxy-knows-this-0123456789";
 
 /// Someone the SSO proxy vouches for: their email and groups as it forwards them.
 #[derive(Clone, Copy, Debug)]
-struct Person {
-    email: &'static str,
-    groups: &'static str,
+pub(crate) struct Person {
+    pub email: &'static str,
+    pub groups: &'static str,
 }
 
 const OWNER: Person = Person {
     email: "wendy.appleseed@example.com",
     groups: "keydesk-owners",
 };
-const ADMIN: Person = Person {
+pub(crate) const ADMIN: Person = Person {
     email: "amara.okafor@example.com",
     groups: "keydesk-admins",
 };
-const OTHER_ADMIN: Person = Person {
+pub(crate) const OTHER_ADMIN: Person = Person {
     email: "jose.alvarez@example.com",
     groups: "keydesk-admins",
 };
-const HELPDESK: Person = Person {
+pub(crate) const HELPDESK: Person = Person {
     email: "priya.raghunathan@example.com",
     groups: "keydesk-helpdesk",
 };
@@ -59,7 +59,7 @@ const LUKASZ_RECOVERY_ACCEPTED: &str = "lukasz.wisniewski@example.com";
 
 impl Person {
     /// The request as the SSO proxy forwards it for this person, shared secret included.
-    fn sign(self, request: RequestBuilder) -> RequestBuilder {
+    pub(crate) fn sign(self, request: RequestBuilder) -> RequestBuilder {
         request
             .header("X-Forwarded-Email", self.email)
             .header("X-Forwarded-Groups", self.groups)
@@ -69,7 +69,7 @@ impl Person {
 
 /// Proxy mode as deployed: identity headers from a proxy on loopback that also sends a shared
 /// secret, read from a file. `proxy_keys` go into `[auth.proxy]`; `tables` follow it.
-async fn proxy_app(proxy_keys: &str, tables: &str) -> TestApp {
+pub(crate) async fn proxy_app(proxy_keys: &str, tables: &str) -> TestApp {
     let settings = format!(
         "[auth]\nmode = \"proxy\"\n\n[auth.proxy]\nsecret_header = \"{SECRET_HEADER}\"\n\
          secret_file = \"{{dir}}/proxy-secret\"\n{proxy_keys}\n\n{tables}\n"
@@ -82,15 +82,15 @@ async fn proxy_app(proxy_keys: &str, tables: &str) -> TestApp {
         .await
 }
 
-async fn get_as(app: &TestApp, who: Person, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn get_as(app: &TestApp, who: Person, path: &str) -> (StatusCode, Value) {
     app.send(who.sign(app.client.get(app.url(path)))).await
 }
 
-async fn post_as(app: &TestApp, who: Person, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn post_as(app: &TestApp, who: Person, path: &str) -> (StatusCode, Value) {
     app.send(who.sign(app.client.post(app.url(path)))).await
 }
 
-async fn begin_as(app: &TestApp, who: Person, names: &[&str]) -> (StatusCode, Value) {
+pub(crate) async fn begin_as(app: &TestApp, who: Person, names: &[&str]) -> (StatusCode, Value) {
     let path = keydesk_api::begin_recovery_path(&app.config.account_id);
     let request = app
         .client
@@ -99,7 +99,15 @@ async fn begin_as(app: &TestApp, who: Person, names: &[&str]) -> (StatusCode, Va
     app.send(who.sign(request)).await
 }
 
-fn method_path(app: &TestApp, email: &str, method: &str) -> String {
+/// `:completeRecovery` with every check ticked.
+pub(crate) async fn complete_as(app: &TestApp, who: Person, email: &str) -> (StatusCode, Value) {
+    let path = method_path(app, email, "completeRecovery");
+    let request = app.client.post(app.url(&path));
+    let request = request.json(&json!({ "checked": checklist() }));
+    app.send(who.sign(request)).await
+}
+
+pub(crate) fn method_path(app: &TestApp, email: &str, method: &str) -> String {
     format!("{}:{method}", app.user_path(&app.id_of(email)))
 }
 
@@ -527,7 +535,7 @@ fn every_call(app: &TestApp) -> Vec<Call> {
     let change = |email: &str, method: &'static str, permission| Call {
         method: Method::POST,
         path: method_path(app, email, method),
-        body: None,
+        body: (method == "completeRecovery").then(|| json!({ "checked": checklist() })),
         permission,
         action: Some(audit_action(method)),
     };
@@ -1001,8 +1009,9 @@ async fn nothing_secret_reaches_the_audit_file() {
     let secret_key = serde_json::from_value::<AcceptRecoveryResponse>(body)
         .unwrap()
         .secret_key;
-    let path = method_path(&app, OLIVER, "completeRecovery");
-    assert_eq!(post_as(&app, HELPDESK, &path).await.0, StatusCode::OK);
+    // Someone other than whoever began it: four eyes.
+    let (status, body) = complete_as(&app, ADMIN, OLIVER).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 
     let actions: Vec<String> = app
         .audit_records()

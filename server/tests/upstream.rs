@@ -1423,7 +1423,7 @@ async fn completing_a_recovery_points_to_the_admin_console() {
         .swap_remove(0);
     let id = accepted.id.to_string();
 
-    let answer = world.call(&id, "completeRecovery").await;
+    let answer = world.keydesk.complete(&id).await;
     let message = expect_error(&answer, StatusCode::CONFLICT, "FAILED_PRECONDITION");
     assert!(
         message.contains("admin console") && message.contains(ADMIN_CONSOLE),
@@ -1450,6 +1450,12 @@ async fn the_page_learns_it_is_upstream_and_that_1password_sends_the_emails() {
             "account_id": world.cloud.account(),
             "directory": "upstream",
             "admin_console_url": ADMIN_CONSOLE,
+            "changes": {
+                "require_reason": false,
+                "require_ticket": false,
+                "checklist": crate::common::checklist(),
+                "four_eyes": true,
+            },
         })
     );
     let answer = world.keydesk.get_json("/api/outbox").await;

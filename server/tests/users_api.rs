@@ -885,9 +885,7 @@ async fn a_refusal_by_a_rule_is_denied_and_an_error_failed() {
     let app = TestApp::start().await;
     // A state that does not allow it: someone suspended cannot have recovery completed.
     let suspended = app.ids_where("state = 'SUSPENDED'").remove(0);
-    let (status, _) = app
-        .post(&format!("{}:completeRecovery", app.user_path(&suspended)))
-        .await;
+    let (status, _) = app.complete(&suspended).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(
         app.audit_records().pop().unwrap().outcome.as_str(),

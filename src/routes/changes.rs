@@ -152,12 +152,15 @@ pub fn ChangeDialog(
         };
         busy.set(true);
         error.set(None);
+        let note = keydesk_api::MethodRequest::default();
         let client = client.clone();
         let waiting = move |message: Option<String>| error.set(message);
         spawn_local(async move {
             match change {
                 Change::One { method, user } => {
-                    match patiently(|| client.call_user_method(method, &user.id), waiting).await {
+                    match patiently(|| client.call_user_method(method, &user.id, &note), waiting)
+                        .await
+                    {
                         Ok(updated) => {
                             let who = format!("{} ({})", updated.display_name, updated.email);
                             let (before, after) = RowAction::Method(method).words().done;
@@ -178,7 +181,7 @@ pub fn ChangeDialog(
                     }
                 }
                 Change::BeginRecovery(users) => {
-                    match patiently(|| client.begin_recovery(&users), waiting).await {
+                    match patiently(|| client.begin_recovery(&users, &note), waiting).await {
                         Ok(response) => {
                             let started = response.users;
                             on_notice.run(began_notice(&started, &response.emailed));
@@ -218,8 +221,9 @@ pub fn ChangeDialog(
                     let mut completed = Vec::new();
                     // One request each, so one failure does not hide the others.
                     for (index, user) in users.iter().enumerate() {
-                        let complete =
-                            || client.call_user_method(UserMethod::CompleteRecovery, &user.id);
+                        let complete = || {
+                            client.call_user_method(UserMethod::CompleteRecovery, &user.id, &note)
+                        };
                         let result = match patiently(complete, waiting).await {
                             Ok(updated) => {
                                 completed.push(updated.clone());

@@ -38,6 +38,49 @@ pub struct Entry {
     pub count: u32,
     /// The `attempted` record whose outcome this is.
     pub settles: Option<i64>,
+    /// Why the change was asked for, as the person asking said.
+    pub note: Note,
+}
+
+/// What the person asking for a change said about it: why, under which ticket, which checks
+/// they confirmed, and for whom a scheduled change runs. Kept with the record, in its hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Note {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checked: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+}
+
+impl Note {
+    pub fn is_empty(&self) -> bool {
+        *self == Note::default()
+    }
+
+    /// What a stored record's note says.
+    pub fn of(record: &AuditRecord) -> Note {
+        Note {
+            reason: record.change_reason.clone(),
+            ticket: record.ticket.clone(),
+            checked: record.checked.clone(),
+            on_behalf_of: record.on_behalf_of.clone(),
+        }
+    }
+
+    /// Every text cut to a bounded length, as for the rest of a record.
+    fn bounded(self) -> Note {
+        let text = |t: Option<String>| t.map(|t| cut(&t, MAX_REASON_CHARS));
+        Note {
+            reason: text(self.reason),
+            ticket: text(self.ticket),
+            checked: cut_list(&self.checked, "checks"),
+            on_behalf_of: text(self.on_behalf_of),
+        }
+    }
 }
 
 impl Entry {
@@ -49,6 +92,7 @@ impl Entry {
         self.reason = cut(&self.reason, MAX_REASON_CHARS);
         self.request_id = cut(&self.request_id, 64);
         self.client_address = cut(&self.client_address, 64);
+        self.note = self.note.bounded();
         self
     }
 }
@@ -113,6 +157,10 @@ pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
              CREATE INDEX IF NOT EXISTS audit_attempts ON audit (seq) WHERE outcome = 'attempted';",
         )?;
     }
+    if !has_column("note")? {
+        // A JSON object ([`Note`]); NULL when the change came with nothing to say.
+        conn.execute_batch("ALTER TABLE audit ADD COLUMN note TEXT;")?;
+    }
     Ok(())
 }
 
@@ -124,6 +172,8 @@ struct Extensions {
     count: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     settles: Option<i64>,
+    #[serde(skip_serializing_if = "Note::is_empty")]
+    note: Note,
 }
 
 fn is_one(count: &u32) -> bool {
@@ -144,13 +194,15 @@ fn chain_hash(previous: &str, record: &AuditRecord) -> String {
         &record.request_id,
         &record.client_address,
     );
-    let content = if record.count == 1 && record.settles.is_none() {
+    let note = Note::of(record);
+    let content = if record.count == 1 && record.settles.is_none() && note.is_empty() {
         serde_json::to_string(&fields)
     } else {
         let (seq, time, actor, groups, action, targets, outcome, reason, request, address) = fields;
         let extensions = Extensions {
             count: record.count,
             settles: record.settles,
+            note,
         };
         serde_json::to_string(&(
             seq, time, actor, groups, action, targets, outcome, reason, request, address,
@@ -166,7 +218,7 @@ fn chain_hash(previous: &str, record: &AuditRecord) -> String {
 }
 
 pub const COLUMNS: &str = "seq, time, actor_email, actor_groups, action, targets, outcome, \
-                           reason, request_id, client_address, count, settles, hash";
+                           reason, request_id, client_address, count, settles, hash, note";
 
 fn conversion(
     index: usize,
@@ -186,6 +238,10 @@ pub fn row_to_record(row: &rusqlite::Row) -> rusqlite::Result<AuditRecord> {
     };
     let action: String = row.get(4)?;
     let outcome: String = row.get(6)?;
+    let note: Note = match row.get::<_, Option<String>>(13)? {
+        Some(text) => serde_json::from_str(&text).map_err(|err| conversion(13, err))?,
+        None => Note::default(),
+    };
     Ok(AuditRecord {
         seq: row.get(0)?,
         time: row.get(1)?,
@@ -201,6 +257,10 @@ pub fn row_to_record(row: &rusqlite::Row) -> rusqlite::Result<AuditRecord> {
         count: row.get(10)?,
         settles: row.get(11)?,
         hash: row.get(12)?,
+        change_reason: note.reason,
+        ticket: note.ticket,
+        checked: note.checked,
+        on_behalf_of: note.on_behalf_of,
     })
 }
 
@@ -228,11 +288,15 @@ pub fn append(conn: &Connection, entry: Entry, now: SystemTime) -> rusqlite::Res
         count: entry.count,
         settles: entry.settles,
         hash: String::new(),
+        change_reason: entry.note.reason.clone(),
+        ticket: entry.note.ticket.clone(),
+        checked: entry.note.checked.clone(),
+        on_behalf_of: entry.note.on_behalf_of.clone(),
     };
     record.hash = chain_hash(&previous_hash, &record);
     let json = |list: &Vec<String>| serde_json::to_string(list).expect("strings serialise");
     conn.prepare_cached(&format!(
-        "INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        "INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?
     .execute(params![
         record.seq,
@@ -248,6 +312,8 @@ pub fn append(conn: &Connection, entry: Entry, now: SystemTime) -> rusqlite::Res
         record.count,
         record.settles,
         record.hash,
+        (!entry.note.is_empty())
+            .then(|| serde_json::to_string(&entry.note).expect("strings serialise")),
     ])?;
     Ok(record)
 }
@@ -295,6 +361,7 @@ mod tests {
             client_address: "127.0.0.1".into(),
             count: 1,
             settles: None,
+            note: Note::default(),
         }
     }
 
@@ -315,6 +382,10 @@ mod tests {
             count: 1,
             settles: None,
             hash: String::new(),
+            change_reason: None,
+            ticket: None,
+            checked: Vec::new(),
+            on_behalf_of: None,
         };
         let old_content = r#"[1,"2026-11-22T10:00:00.000Z","amara.okafor@example.com",["keydesk-admins"],"suspend",["ZBSTFQCWDIORFX5C56NHLY6MQV"],"succeeded","","r1","127.0.0.1"]"#;
         let mut hasher = Sha256::new();

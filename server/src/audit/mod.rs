@@ -30,7 +30,7 @@ use keydesk_api::{AuditAction, AuditOutcome, AuditRecord, AuditVerification};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, TransactionBehavior};
 
-pub use self::chain::Entry;
+pub use self::chain::{Entry, Note};
 use crate::storage::{self, Pool, StorageError};
 
 /// Why the trail could not be read or written.
@@ -55,6 +55,8 @@ pub struct Attempt {
     pub action: AuditAction,
     pub request_id: String,
     pub client_address: String,
+    /// What the person said about the change: in every record of it, whatever its outcome.
+    pub note: Note,
     recorded: AtomicBool,
 }
 
@@ -72,8 +74,14 @@ impl Attempt {
             action,
             request_id,
             client_address,
+            note: Note::default(),
             recorded: AtomicBool::new(false),
         }
+    }
+
+    /// The attempt with what the person said about it.
+    pub fn with_note(self, note: Note) -> Self {
+        Attempt { note, ..self }
     }
 
     /// The record of this attempt's outcome.
@@ -89,6 +97,7 @@ impl Attempt {
             client_address: self.client_address.clone(),
             count: 1,
             settles: None,
+            note: self.note.clone(),
         }
     }
 

@@ -47,6 +47,34 @@ fn matching(
 }
 
 impl AuditLog {
+    /// The newest record of one of `actions` succeeding for the person with ID `id`: what put
+    /// them in their state, and why.
+    pub async fn last_change(
+        &self,
+        id: &keydesk_api::UserId,
+        actions: &[keydesk_api::AuditAction],
+    ) -> Result<Option<AuditRecord>, AuditError> {
+        // IDs are letters and digits: no LIKE wildcard can hide in one.
+        let pattern = format!("%\"{id}\"%");
+        let actions: Vec<String> = actions
+            .iter()
+            .map(|a| format!("'{}'", a.as_str()))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM audit WHERE outcome = 'succeeded' AND action IN ({}) \
+             AND targets LIKE ?1 ORDER BY seq DESC LIMIT 1",
+            chain::COLUMNS,
+            actions.join(", ")
+        );
+        self.run(move |conn| {
+            use rusqlite::OptionalExtension;
+            conn.query_row(&sql, [pattern], chain::row_to_record)
+                .optional()
+        })
+        .await
+        .map_err(AuditError::Unreadable)
+    }
+
     /// Records matching the filters, newest first, one page at a time; with `all`, every match
     /// oldest first (for the JSON Lines export). The actor and target filters match part of the
     /// recorded email or target, or one of the people `named` for them.

@@ -121,6 +121,7 @@ mod tests {
             client_address: address.into(),
             count: 1,
             settles: None,
+            note: Default::default(),
         }
     }
 

@@ -13,9 +13,11 @@ use crate::directory::{Directory, ListQuery};
 pub async fn sentences(directory: &dyn Directory, records: &[AuditRecord]) -> Vec<String> {
     let mut names: HashMap<String, String> = HashMap::new();
     for record in records {
-        if !names.contains_key(&record.actor_email) {
-            let name = actor_name(directory, &record.actor_email).await;
-            names.insert(record.actor_email.clone(), name);
+        for actor in std::iter::once(&record.actor_email).chain(&record.on_behalf_of) {
+            if !names.contains_key(actor) {
+                let name = actor_name(directory, actor).await;
+                names.insert(actor.clone(), name);
+            }
         }
         for target in &record.targets {
             if !names.contains_key(target) {
@@ -50,16 +52,37 @@ fn sentence(record: &AuditRecord, names: &HashMap<String, String>) -> String {
         1 => String::new(),
         n => format!(" ({n} times)"),
     };
+    let said = why(record.change_reason.as_deref(), record.ticket.as_deref());
+    let behalf = match &record.on_behalf_of {
+        Some(email) => format!(" for {}", name(email)),
+        None => String::new(),
+    };
     match record.outcome {
-        AuditOutcome::Succeeded => format!("{actor} {done}{targets}{times}"),
-        AuditOutcome::Denied => format!("{actor} was not allowed to {tried}{targets}{times}"),
-        AuditOutcome::Failed => format!("{actor} tried to {tried}{targets}, which failed{times}"),
-        AuditOutcome::Attempted => format!("{actor} asked 1Password to {tried}{targets}"),
+        AuditOutcome::Succeeded => format!("{actor}{behalf} {done}{targets}{times}{said}"),
+        AuditOutcome::Denied => {
+            format!("{actor}{behalf} was not allowed to {tried}{targets}{times}{said}")
+        }
+        AuditOutcome::Failed => {
+            format!("{actor}{behalf} tried to {tried}{targets}, which failed{times}{said}")
+        }
+        AuditOutcome::Attempted => {
+            format!("{actor}{behalf} asked 1Password to {tried}{targets}{said}")
+        }
+    }
+}
+
+/// ": parental leave (INC-4211)", what a change's asker said, or nothing.
+pub fn why(reason: Option<&str>, ticket: Option<&str>) -> String {
+    match (reason, ticket) {
+        (Some(reason), Some(ticket)) => format!(": {reason} ({ticket})"),
+        (Some(reason), None) => format!(": {reason}"),
+        (None, Some(ticket)) => format!(" ({ticket})"),
+        (None, None) => String::new(),
     }
 }
 
 /// "Amara Okafor", or the email when nobody in the directory has it (a refused sign-in).
-async fn actor_name(directory: &dyn Directory, email: &str) -> String {
+pub async fn actor_name(directory: &dyn Directory, email: &str) -> String {
     let query = ListQuery {
         filter: None,
         state: None,

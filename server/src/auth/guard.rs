@@ -12,7 +12,11 @@ use axum::{
 use keydesk_api::{AuditAction, AuditOutcome, ErrorStatus, Permission, Session};
 
 use super::{RequestContext, oauth};
-use crate::{AppState, audit::Attempt, error::AppError};
+use crate::{
+    AppState,
+    audit::{Attempt, Note},
+    error::AppError,
+};
 
 /// The guard of one state-changing request.
 pub struct Guard {
@@ -99,8 +103,8 @@ impl Guard {
             .map_or("recovery link holder", |s| s.email.as_str())
     }
 
-    /// Who is attempting `action`, for the records of it.
-    fn attempt_of(&self, action: AuditAction) -> Attempt {
+    /// Who is attempting `action`, and what they said about it, for the records of it.
+    fn attempt_of(&self, action: AuditAction, note: Note) -> Attempt {
         Attempt::new(
             self.actor().to_owned(),
             self.session
@@ -111,17 +115,20 @@ impl Guard {
             self.context.request_id.clone(),
             self.context.client_address.clone(),
         )
+        .with_note(note)
     }
 
     /// May this go ahead? A refusal is audited before it is returned; what is admitted gets
-    /// its [`Attempt`], for the directory to record the change with.
+    /// its [`Attempt`], for the directory to record the change with. `note`: what the request
+    /// said about the change, kept in its record whatever the outcome.
     pub async fn admit(
         &self,
         action: AuditAction,
         permission: Option<Permission>,
         targets: &[String],
+        note: Note,
     ) -> Result<Attempt, AppError> {
-        let attempt = self.attempt_of(action);
+        let attempt = self.attempt_of(action, note);
         // A bearer token is not something a browser sends by itself, so another site cannot
         // make one act: only SSO sessions need the same-site check.
         let cross_site = match self.client {
@@ -233,9 +240,10 @@ impl Guard {
         action: AuditAction,
         permission: Option<Permission>,
         targets: Vec<String>,
+        note: Note,
         work: impl AsyncFnOnce(&Attempt) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
-        let attempt = self.admit(action, permission, &targets).await?;
+        let attempt = self.admit(action, permission, &targets, note).await?;
         let result = work(&attempt).await;
         self.finish(&attempt, &targets, result).await
     }

@@ -212,6 +212,7 @@ pub async fn record_refused_sign_in(
         client_address: context.map(|c| c.client_address).unwrap_or_default(),
         count: 1,
         settles: None,
+        note: Default::default(),
     };
     Ok(state.audit.record_refusal(entry).await?)
 }

@@ -119,6 +119,7 @@ mod tests {
             role: None,
             update_time: None,
             recovery_started_time: Some("2026-11-26T08:00:00Z".into()),
+            recovery_started_by: None,
             two_factor_enabled: None,
             signed_in_devices: None,
         };

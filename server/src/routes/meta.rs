@@ -54,6 +54,7 @@ pub async fn page_config(State(state): State<AppState>, _signed: Signed) -> Json
         account_id: state.account_id.clone(),
         directory: state.directory.kind(),
         admin_console_url: state.directory.admin_console_url(),
+        changes: state.rules.wire().clone(),
     })
 }
 

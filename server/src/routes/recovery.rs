@@ -14,8 +14,9 @@ use keydesk_api::{
 use super::AccountParams;
 use crate::{
     AppState,
-    audit::Attempt,
+    audit::{Attempt, Note},
     auth::{Guard, Signed, printable},
+    changes::Rules,
     directory::RecoveryLinks,
     error::AppError,
     extract::AccountPath,
@@ -41,19 +42,23 @@ pub async fn begin_recovery(
     account: Result<AccountPath, AppError>,
     body: Result<Json<BeginRecoveryRequest>, JsonRejection>,
 ) -> Result<Json<BeginRecoveryResponse>, AppError> {
-    let named: Vec<String> = match &body {
-        Ok(Json(request)) => request
-            .users
-            .iter()
-            .map(|n| n.chars().take(64).collect())
-            .collect(),
-        Err(_) => Vec::new(),
+    let (named, note): (Vec<String>, Note) = match &body {
+        Ok(Json(request)) => (
+            request
+                .users
+                .iter()
+                .map(|n| n.chars().take(64).collect())
+                .collect(),
+            Rules::said(request.reason.as_deref(), request.ticket.as_deref(), &[]),
+        ),
+        Err(_) => (Vec::new(), Note::default()),
     };
     let attempt = guard
         .admit(
             AuditAction::BeginRecovery,
             Some(BEGIN_RECOVERY_PERMISSION),
             &named,
+            note,
         )
         .await?;
     let result = begin(&state, &attempt, account, body).await;
@@ -70,6 +75,7 @@ async fn begin(
 ) -> Result<BeginRecoveryResponse, AppError> {
     account?;
     let Json(request) = body?;
+    state.rules.check(&attempt.note, false)?;
     match request.users.len() {
         0 => return Err(AppError::invalid("name at least one person to recover")),
         n if n > MAX_RECOVERY_BATCH => {
@@ -113,7 +119,9 @@ pub async fn inspect_recovery_link(
 ) -> Result<Json<RecoveryLinkInfo>, AppError> {
     // Anyone may ask, so guessing is limited by address like accepting; a link that is not
     // valid is recorded (counted per address and minute), one that is says nothing.
-    let attempt = guard.admit(AuditAction::InspectRecovery, None, &[]).await?;
+    let attempt = guard
+        .admit(AuditAction::InspectRecovery, None, &[], Note::default())
+        .await?;
     let result = async {
         let Json(RecoveryToken { token }) = body?;
         Ok(links(&state)?.inspect_link(token).await?)
@@ -147,6 +155,7 @@ pub async fn accept_recovery_link(
             AuditAction::AcceptRecovery,
             None,
             Vec::new(),
+            Note::default(),
             async |attempt| {
                 let Json(request) = body?;
                 Ok(links(&state)?

@@ -9,13 +9,14 @@ use axum::{
     },
 };
 use keydesk_api::{
-    ApiError, AuditAction, ErrorStatus, ListUsersParams, ListUsersResponse, Permission, User,
-    UserId, UserMethod,
+    ApiError, AuditAction, ErrorStatus, LastChange, ListUsersParams, ListUsersResponse,
+    MethodRequest, Permission, User, UserId, UserMethod, UserState,
 };
 
 use super::{AccountParams, UserParams};
 use crate::{
     AppState,
+    audit::Note,
     auth::{Guard, Signed, printable},
     directory::ListQuery,
     error::AppError,
@@ -77,6 +78,46 @@ pub async fn get_user(
     Ok(Json(state.directory.get_user(&id).await?))
 }
 
+/// Why a person is in their state: the change that put them there, from the audit trail, with
+/// who made it and what they said. `null` when Keydesk recorded none (the seed, 1Password's own
+/// console).
+#[utoipa::path(get, path = "/api/users/{user_id}/last-change", tag = "keydesk",
+    params(("user_id" = String, Path, description = "The user's ID")),
+    responses(
+        (status = 200, description = "The change, or null", body = Option<LastChange>),
+        (status = 400, description = "Malformed ID", body = ApiError),
+        (status = 404, description = "No such user", body = ApiError),
+    ))]
+pub async fn last_change(
+    State(state): State<AppState>,
+    signed: Signed,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Option<LastChange>>, AppError> {
+    signed.require(Permission::ReadUsers)?;
+    let Path(raw) = path?;
+    let id = UserId::parse(&raw)?;
+    let user = state.directory.known_user(&id).await?;
+    let actions: &[AuditAction] = match user.state {
+        UserState::Suspended => &[AuditAction::Suspend],
+        UserState::Active => &[AuditAction::Reactivate, AuditAction::CompleteRecovery],
+        UserState::RecoveryStarted | UserState::RecoveryAccepted => &[AuditAction::BeginRecovery],
+        _ => return Ok(Json(None)),
+    };
+    let Some(record) = state.audit.last_change(&id, actions).await? else {
+        return Ok(Json(None));
+    };
+    let actor = record.on_behalf_of.unwrap_or(record.actor_email);
+    let name = crate::audit::sentences::actor_name(state.directory.as_ref(), &actor).await;
+    Ok(Json(Some(LastChange {
+        action: record.action,
+        time: record.time,
+        actor_name: (name != actor).then_some(name),
+        actor_email: actor,
+        reason: record.change_reason,
+        ticket: record.ticket,
+    })))
+}
+
 /// Route `POST …/users/{user_id}:{method}` to the method's handler. Every attempt, including
 /// malformed ones, is admitted by the guard and audited.
 pub async fn call_user_method(
@@ -91,8 +132,13 @@ pub async fn call_user_method(
     let method = UserMethod::parse(method_name);
     let action = method.map_or(AuditAction::UnknownMethod, UserMethod::action);
     let target: String = raw_id.chars().take(64).collect();
+    let request = body
+        .map_err(AppError::from)
+        .and_then(|body| read_body(&body, method));
+    let note = request.as_ref().map(Note::from).unwrap_or_default();
+    let permission = method.map(UserMethod::permission);
     guard
-        .attempt(action, method.map(UserMethod::permission), vec![target], async |attempt| {
+        .attempt(action, permission, vec![target], note, async |attempt| {
             if !segment.contains(':') {
                 return Err(AppError::method_not_allowed(
                     "GET, HEAD",
@@ -109,8 +155,13 @@ pub async fn call_user_method(
                     known.join(" or :")
                 )));
             };
-            check_empty_body(&body?, method)?;
-            refuse_own_account(&state, &id, guard.actor(), method).await?;
+            request?;
+            let user = refuse_own_account(&state, &id, guard.actor(), method).await?;
+            let completing = method == UserMethod::CompleteRecovery;
+            state.rules.check(&attempt.note, completing)?;
+            if completing {
+                state.rules.second_pair_of_eyes(&user, guard.actor())?;
+            }
             let directory = &state.directory;
             Ok(match method {
                 UserMethod::Suspend => directory.suspend_user(&id, attempt).await?,
@@ -131,7 +182,7 @@ async fn refuse_own_account(
     id: &UserId,
     actor: &str,
     method: UserMethod,
-) -> Result<(), AppError> {
+) -> Result<User, AppError> {
     let user = state.directory.known_user(id).await?;
     if user.email.eq_ignore_ascii_case(actor) {
         return Err(AppError::new(
@@ -144,20 +195,22 @@ async fn refuse_own_account(
             ),
         ));
     }
-    Ok(())
+    Ok(user)
 }
 
-/// The custom methods take no parameters: an empty body or a JSON object (as Google-style clients
-/// send `{}`), nothing else.
-fn check_empty_body(body: &Bytes, method: UserMethod) -> Result<(), AppError> {
+/// The custom methods take an empty body (as the Users API's own clients send), `{}` (as
+/// Google-style clients do), or a [`MethodRequest`]: why, the ticket, the checks ticked.
+fn read_body(body: &Bytes, method: Option<UserMethod>) -> Result<MethodRequest, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(());
+        return Ok(MethodRequest::default());
     }
+    let name = method.map_or("a custom method", UserMethod::as_str);
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(value @ serde_json::Value::Object(_)) => serde_json::from_value(value).map_err(|err| {
+            AppError::invalid(format!("the body of :{name} is not understood: {err}"))
+        }),
         _ => Err(AppError::invalid(format!(
-            "the body of :{} must be empty or a JSON object",
-            method.as_str()
+            "the body of :{name} must be empty or a JSON object"
         ))),
     }
 }
@@ -168,6 +221,7 @@ fn check_empty_body(body: &Bytes, method: UserMethod) -> Result<(), AppError> {
 /// Suspend a user: ACTIVE to SUSPENDED. Idempotent; refused for the last owner.
 #[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:suspend", tag = "users",
     params(UserParams),
+    request_body(content = Option<MethodRequest>, description = "Why, and under which ticket; optional unless the configuration requires them"),
     responses(
         (status = 200, description = "The user, now SUSPENDED", body = User),
         (status = 400, description = "Malformed ID or body", body = ApiError),
@@ -181,6 +235,7 @@ pub async fn suspend_user() {}
 /// Reactivate a user: SUSPENDED to ACTIVE. Idempotent on ACTIVE.
 #[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:reactivate", tag = "users",
     params(UserParams),
+    request_body(content = Option<MethodRequest>, description = "Why, and under which ticket; optional unless the configuration requires them"),
     responses(
         (status = 200, description = "The user, now ACTIVE", body = User),
         (status = 400, description = "Malformed ID or body", body = ApiError),
@@ -195,6 +250,7 @@ pub async fn reactivate_user() {}
 /// signing out every device. Idempotent right after completing. Keydesk extension.
 #[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:completeRecovery", tag = "recovery",
     params(UserParams),
+    request_body(content = Option<MethodRequest>, description = "Why, and under which ticket; optional unless the configuration requires them"),
     responses(
         (status = 200, description = "The user, now ACTIVE", body = User),
         (status = 400, description = "Malformed ID or body", body = ApiError),
@@ -209,6 +265,7 @@ pub async fn complete_recovery() {}
 /// Keydesk extension.
 #[utoipa::path(post, path = "/v1beta1/accounts/{account_id}/users/{user_id}:resendRecovery", tag = "recovery",
     params(UserParams),
+    request_body(content = Option<MethodRequest>, description = "Why, and under which ticket; optional unless the configuration requires them"),
     responses(
         (status = 200, description = "The user; a new email is on its way", body = User),
         (status = 400, description = "Malformed ID or body", body = ApiError),

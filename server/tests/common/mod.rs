@@ -21,6 +21,15 @@ use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 use tempfile::TempDir;
 
+/// The checks completing a recovery asks for when the configuration names none.
+pub fn checklist() -> Vec<String> {
+    keydesk_server::changes::RecoveryRules::default().checklist
+}
+
+/// Settings for the tests where one development identity begins and completes a recovery; four
+/// eyes, which need two people, are tested in `changes.rs`.
+pub const ONE_PAIR_OF_EYES: &str = "[recovery]\nfour_eyes = false\n";
+
 /// What the test page's `index.html` holds, to tell it apart from any other answer.
 pub const INDEX_HTML: &str = "<!doctype html><title>Keydesk test page</title>";
 
@@ -219,6 +228,13 @@ impl TestApp {
     /// A POST with a JSON body.
     pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         self.send(self.client.post(self.url(path)).json(body)).await
+    }
+
+    /// `POST …/users/{id}:completeRecovery` with every check of the default checklist ticked.
+    pub async fn complete(&self, id: &str) -> (StatusCode, Value) {
+        let path = format!("{}:completeRecovery", self.user_path(id));
+        self.post_json(&path, &serde_json::json!({ "checked": checklist() }))
+            .await
     }
 
     /// `POST …/users:beginRecovery` for the people named.

@@ -71,9 +71,9 @@ pub fn begin(
             emailed.push(user.id.clone());
             tx.execute(
                 "UPDATE users SET state = 'RECOVERY_STARTED', recovery_started_time = ?1,
-                        update_time = ?1
+                        update_time = ?1, recovery_started_by = ?3
                  WHERE id = ?2",
-                params![stamp, user.id.as_str()],
+                params![stamp, user.id.as_str(), actor_email],
             )?;
             issue_link(tx, context, &user, now)?;
         }
@@ -234,7 +234,8 @@ pub fn complete(
     }
     tx.execute(
         "UPDATE users SET state = 'ACTIVE', two_factor_enabled = 0, signed_in_devices = 0,
-                recovery_started_time = NULL, recovery_completed_time = ?1, update_time = ?1
+                recovery_started_time = NULL, recovery_started_by = NULL,
+                recovery_completed_time = ?1, update_time = ?1
          WHERE id = ?2",
         params![rfc3339(now), id.as_str()],
     )?;

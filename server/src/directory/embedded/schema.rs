@@ -178,6 +178,8 @@ pub fn migrations() -> Migrations<'static> {
         M::up(
             "CREATE INDEX users_active_owners ON users (id) WHERE role = 'OWNER' AND state = 'ACTIVE';",
         ),
+        // Who began a person's recovery: with four eyes, someone else must complete it.
+        M::up("ALTER TABLE users ADD COLUMN recovery_started_by TEXT;"),
     ])
 }
 

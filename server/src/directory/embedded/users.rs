@@ -9,7 +9,7 @@ use super::text;
 use crate::directory::DirectoryError;
 
 pub const USER_COLUMNS: &str = "id, email, display_name, state, user_type, role, create_time, \
-     update_time, recovery_started_time, two_factor_enabled, signed_in_devices";
+     update_time, recovery_started_time, two_factor_enabled, signed_in_devices, recovery_started_by";
 
 /// Now, as the directory writes times: RFC 3339 to the second.
 pub fn now() -> String {
@@ -38,6 +38,7 @@ pub fn row_to_user(account: &AccountId, row: &rusqlite::Row) -> rusqlite::Result
         recovery_started_time: row.get(8)?,
         two_factor_enabled: Some(row.get(9)?),
         signed_in_devices: Some(row.get(10)?),
+        recovery_started_by: row.get(11)?,
     })
 }
 

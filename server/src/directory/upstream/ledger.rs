@@ -186,6 +186,7 @@ impl Ledger {
             client_address: attempt.client_address.clone(),
             count: 1,
             settles: Some(attempt.seq),
+            note: crate::audit::Note::of(attempt),
         };
         let done: Vec<(String, String)> = done
             .into_iter()
