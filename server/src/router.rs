@@ -23,7 +23,7 @@ use crate::{
     error::AppError,
     openapi::{self, Operations},
     page,
-    routes::{audit, meta, oauth, recovery, users},
+    routes::{audit, export, meta, oauth, recovery, users},
     serve::{MAX_BODY_BYTES, MAX_HEADER_BYTES, ServerLimits},
 };
 
@@ -46,6 +46,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
         .routes(routes!(meta::session))
         .routes(routes!(meta::page_config))
         .routes(routes!(users::last_change))
+        .routes(routes!(export::export_users))
         .routes(routes!(recovery::state_counts))
         .routes(routes!(recovery::list_outbox))
         .routes(routes!(audit::list_audit))

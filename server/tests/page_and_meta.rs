@@ -456,6 +456,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/state-counts"),
     ("get", "/api/config"),
     ("get", "/api/users/{user_id}/last-change"),
+    ("get", "/api/users.csv"),
     ("get", "/healthz"),
     ("get", "/openapi.json"),
     ("post", "/v1beta1/users/oauth2/token"),
@@ -574,8 +575,9 @@ async fn every_documented_operation_answers_as_documented() {
                 forged["token"] = json!("not-a-token");
                 cases.push((real, Some(forged), false));
             }
-            // An operation whose success is not JSON (the JSON Lines export) is checked for its
-            // documented content type and that every line is JSON.
+            // An operation whose success is not JSON (the JSON Lines and CSV exports) is checked
+            // for its documented content type and that every line is JSON, or every row has the
+            // header's fields.
             let success_content = operation["responses"]["200"]["content"]
                 .as_object()
                 .and_then(|content| content.keys().next().cloned());
@@ -589,8 +591,14 @@ async fn every_documented_operation_answers_as_documented() {
                 assert_eq!(header, content_type, "{method} {template}");
                 let text = response.text().await.unwrap();
                 assert!(!text.is_empty(), "{method} {template}: nothing exported");
-                for line in text.lines() {
-                    serde_json::from_str::<Value>(line).expect("every line is JSON");
+                if content_type.starts_with("text/csv") {
+                    let mut reader = csv::Reader::from_reader(text.as_bytes());
+                    let fields = reader.headers().unwrap().len();
+                    assert!(reader.records().all(|r| r.unwrap().len() == fields));
+                } else {
+                    for line in text.lines() {
+                        serde_json::from_str::<Value>(line).expect("every line is JSON");
+                    }
                 }
                 calls += 2;
                 continue;
