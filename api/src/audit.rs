@@ -80,6 +80,10 @@ closed_enum!(
         InspectRecovery = "inspect_recovery",
         /// A `POST …/users/{id}:{method}` whose method Keydesk does not have.
         UnknownMethod = "unknown_method",
+        /// A suspension or reactivation set for a later time.
+        Schedule = "schedule",
+        /// A scheduled change called off before it ran.
+        CancelSchedule = "cancel_schedule",
     }
 );
 
@@ -96,6 +100,8 @@ impl AuditAction {
             AuditAction::AcceptRecovery => "Accept recovery (the person)",
             AuditAction::InspectRecovery => "Open a recovery link (the person)",
             AuditAction::UnknownMethod => "Unknown method",
+            AuditAction::Schedule => "Schedule a change",
+            AuditAction::CancelSchedule => "Cancel a scheduled change",
         }
     }
 
@@ -120,6 +126,11 @@ impl AuditAction {
             AuditAction::UnknownMethod => {
                 ("called an unknown method on", "call an unknown method on")
             }
+            AuditAction::Schedule => ("scheduled a change for", "schedule a change for"),
+            AuditAction::CancelSchedule => (
+                "cancelled a scheduled change for",
+                "cancel a scheduled change for",
+            ),
         }
     }
 
@@ -134,7 +145,11 @@ impl AuditAction {
                 Some(UserState::RecoveryStarted)
             }
             AuditAction::AcceptRecovery => Some(UserState::RecoveryAccepted),
-            AuditAction::SignIn | AuditAction::InspectRecovery | AuditAction::UnknownMethod => None,
+            AuditAction::SignIn
+            | AuditAction::InspectRecovery
+            | AuditAction::UnknownMethod
+            | AuditAction::Schedule
+            | AuditAction::CancelSchedule => None,
         }
     }
 }

@@ -15,6 +15,7 @@ mod ids;
 pub mod openapi;
 mod query;
 mod recovery;
+mod schedule;
 mod user;
 mod users_view;
 
@@ -34,6 +35,7 @@ pub use recovery::{
     MAX_RECOVERY_BATCH, MIN_PASSWORD_CHARS, OutboxMessage, OutboxResponse, RecoveryFailure,
     RecoveryLinkInfo, RecoveryToken, StateCount, StateCounts,
 };
+pub use schedule::{ScheduleRequest, ScheduleStatus, ScheduledChange, ScheduledList};
 pub use user::{ListUsersResponse, Role, User, UserState, UserType};
 pub use users_view::UsersView;
 

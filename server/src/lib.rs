@@ -15,6 +15,7 @@ mod openapi;
 mod page;
 pub mod router;
 mod routes;
+pub mod schedule;
 mod security;
 mod serve;
 pub mod settings;
@@ -54,6 +55,7 @@ pub struct AppState {
     pub security: SecurityHeaders,
     /// What every change must carry.
     pub rules: Arc<changes::Rules>,
+    pub scheduler: Arc<schedule::Scheduler>,
 }
 
 /// Keydesk, built from its configuration and ready to serve.
@@ -62,6 +64,8 @@ pub struct Keydesk {
     /// Wants a word when the server stops ([`Directory::shutdown`]).
     pub directory: Arc<dyn Directory>,
     pub audit: Arc<AuditLog>,
+    /// Makes scheduled changes when they are due ([`schedule::Scheduler::tick`]).
+    pub scheduler: Arc<schedule::Scheduler>,
     pub limits: ServerLimits,
 }
 
@@ -140,9 +144,17 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     if !config.dist.join("index.html").exists() {
         tracing::warn!(dist = %config.dist.display(), "the page is not built; the API works, the page does not (run scripts/run)");
     }
+    rusqlite::Connection::open(&audit_path)
+        .and_then(|conn| schedule::store::prepare(&conn))
+        .with_context(|| format!("preparing scheduled changes in {}", audit_path.display()))?;
+    let scheduler = Arc::new(schedule::Scheduler::new(audit.clone(), directory.clone()));
     // Outside a runtime (a test of the settings alone) there is nothing to serve, or to close.
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(audit::close_refusals_every_minute(Arc::downgrade(&audit)));
+        runtime.spawn(schedule::run_every(
+            Arc::downgrade(&scheduler),
+            Duration::from_secs(30),
+        ));
     }
     let router = router::router(
         AppState {
@@ -153,6 +165,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
             audit: audit.clone(),
             security: SecurityHeaders::for_page(&config.dist),
             rules: Arc::new(rules),
+            scheduler: scheduler.clone(),
         },
         &settings.server,
     );
@@ -160,6 +173,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
         router,
         directory,
         audit,
+        scheduler,
         limits: settings.server.clone(),
     })
 }

@@ -13,6 +13,7 @@ mod limits;
 mod oauth;
 mod page_and_meta;
 mod recovery;
+mod schedule;
 mod search;
 mod sso;
 mod upstream;

@@ -457,6 +457,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/config"),
     ("get", "/api/users/{user_id}/last-change"),
     ("get", "/api/users.csv"),
+    ("get", "/api/scheduled"),
+    ("post", "/api/scheduled"),
+    ("post", "/api/scheduled/{id}/cancel"),
+    ("post", "/api/scheduled/{id}/run"),
     ("get", "/healthz"),
     ("get", "/openapi.json"),
     ("post", "/v1beta1/users/oauth2/token"),
@@ -485,7 +489,17 @@ async fn every_route_is_in_the_openapi_document() {
 
 /// The real body of each operation that takes one, given two fresh recovery links (one to
 /// inspect, one to accept): `None` for the others.
+/// Suspend `user_id` in a day.
+fn schedule_body(user_id: &str) -> Value {
+    let due = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
+    json!({
+        "user_id": user_id, "action": "suspend", "reason": "last day",
+        "due_time": humantime::format_rfc3339_seconds(due).to_string(),
+    })
+}
+
 fn real_body(
+    scheduled_person: &str,
     template: &str,
     inspect: &(String, String),
     accept: &(String, String),
@@ -494,6 +508,7 @@ fn real_body(
         t if t.ends_with("users:beginRecovery") => {
             Some(json!({"users": ["jose.alvarez@example.com"]}))
         }
+        "/api/scheduled" => Some(schedule_body(scheduled_person)),
         t if t.ends_with(":completeRecovery") => Some(json!({
             "reason": "verified on a call", "ticket": "INC-1", "checked": crate::common::checklist()
         })),
@@ -518,6 +533,17 @@ async fn every_documented_operation_answers_as_documented() {
         .await;
     let doc = openapi_document(&app).await;
     let active = app.id_of("zoe.lefevre@example.com");
+    // A scheduled change to cancel and one to make now, each for someone nothing else touches.
+    let mut pending = Vec::new();
+    for email in ["bjorn.svensson@example.com", "minjun.kim@example.com"] {
+        let (status, body) = app
+            .post_json("/api/scheduled", &schedule_body(&app.id_of(email)))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        pending.push(body["id"].to_string());
+    }
+    let (to_cancel, to_run) = (pending[0].clone(), pending[1].clone());
+    let soren = app.id_of("soren.kierkegaard@example.com");
     let suspended = app.id_of("dmitri.ivanov@example.com");
     let recovery_started = app.id_of("ana.goncalves@example.com");
     let recovery_accepted = app.id_of("lukasz.wisniewski@example.com");
@@ -527,7 +553,8 @@ async fn every_documented_operation_answers_as_documented() {
         links.push((email.to_owned(), app.recovery_token(email).await));
     }
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), ROUTES.len(), "{:?}", paths.keys());
+    let distinct: std::collections::BTreeSet<&str> = ROUTES.iter().map(|(_, p)| *p).collect();
+    assert_eq!(paths.len(), distinct.len(), "{:?}", paths.keys());
 
     let mut calls = 0;
     for (template, operations) in paths {
@@ -542,7 +569,9 @@ async fn every_documented_operation_answers_as_documented() {
                 Some("completeRecovery") => &recovery_accepted,
                 _ => &active,
             };
-            let body = real_body(template, &links[0], &links[1]);
+            let body = (method == "post")
+                .then(|| real_body(&soren, template, &links[0], &links[1]))
+                .flatten();
             let request_schema = &operation["requestBody"]["content"]["application/json"]["schema"];
             assert_eq!(
                 body.is_some(),
@@ -554,10 +583,18 @@ async fn every_documented_operation_answers_as_documented() {
             {
                 panic!("{method} {template}: a real body does not fit its schema: {err}\n{body}");
             }
+            let scheduled = match template.rsplit('/').next() {
+                Some("run") => &to_run,
+                _ => &to_cancel,
+            };
             let real = template
                 .replace("{account_id}", app.account())
-                .replace("{user_id}", user);
+                .replace("{user_id}", user)
+                .replace("{id}", scheduled);
             let mut cases = vec![(real.clone(), body.clone(), true)];
+            if template.contains("{id}") {
+                cases.push((template.replace("{id}", "999999"), body.clone(), false));
+            }
             let real_path = real.clone();
             if template.contains("{account_id}") {
                 let other = template

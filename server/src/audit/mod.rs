@@ -164,6 +164,34 @@ impl AuditLog {
         })
     }
 
+    /// Run `work` in a write transaction on the trail's file, committed only if it succeeds: for
+    /// what lives beside the trail (scheduled changes) and must be written with its record.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, AuditError> {
+        let result = self
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let value = work(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            })
+            .await;
+        self.observe(result.as_ref().err());
+        result.map_err(AuditError::Unwritable)
+    }
+
+    /// Read from the trail's file.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, AuditError> {
+        self.run(move |conn| work(conn))
+            .await
+            .map_err(AuditError::Unreadable)
+    }
+
     /// Append one record in a transaction of its own. Callers answer only after this returns.
     pub async fn record(&self, entry: Entry) -> Result<AuditRecord, AuditError> {
         if entry.outcome != AuditOutcome::Succeeded {

@@ -5,6 +5,7 @@ pub mod export;
 pub mod meta;
 pub mod oauth;
 pub mod recovery;
+pub mod schedule;
 pub mod users;
 
 /// The account in a path (`{account_id}`).

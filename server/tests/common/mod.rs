@@ -53,6 +53,8 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<()>,
     audit: std::sync::Arc<keydesk_server::audit::AuditLog>,
     directory: std::sync::Arc<dyn keydesk_server::directory::Directory>,
+    /// Its scheduled changes, to make what is due at a time the test chooses.
+    pub scheduler: std::sync::Arc<keydesk_server::schedule::Scheduler>,
     // Deleted when the app is dropped; moved along on restart.
     dir: TempDir,
 }
@@ -164,8 +166,10 @@ impl TestApp {
         let address = listener.local_addr().unwrap();
         let audit = keydesk.audit.clone();
         let directory = keydesk.directory.clone();
+        let scheduler = keydesk.scheduler.clone();
         let server = tokio::spawn(keydesk.serve(listener, std::future::pending()));
         TestApp {
+            scheduler,
             config,
             client: reqwest::Client::new(),
             address,
