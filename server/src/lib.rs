@@ -9,6 +9,7 @@ pub mod changes;
 pub mod config;
 pub mod directory;
 pub mod error;
+pub mod events;
 mod extract;
 mod mail;
 mod openapi;
@@ -56,6 +57,8 @@ pub struct AppState {
     /// What every change must carry.
     pub rules: Arc<changes::Rules>,
     pub scheduler: Arc<schedule::Scheduler>,
+    /// Every change, to every open page.
+    pub events: Arc<events::Events>,
 }
 
 /// Keydesk, built from its configuration and ready to serve.
@@ -66,6 +69,7 @@ pub struct Keydesk {
     pub audit: Arc<AuditLog>,
     /// Makes scheduled changes when they are due ([`schedule::Scheduler::tick`]).
     pub scheduler: Arc<schedule::Scheduler>,
+    pub events: Arc<events::Events>,
     pub limits: ServerLimits,
 }
 
@@ -73,6 +77,12 @@ impl Keydesk {
     /// Serve on `listener` until `shutdown` resolves, then finish what is under way, write the
     /// counts of repeated refusals, and let go of what the directory holds.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let events = self.events.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Event streams never end by themselves: end them, or they hold the stop up.
+            events.close();
+        };
         serve::serve(listener, self.router.clone(), &self.limits, shutdown).await;
         self.close().await;
     }
@@ -147,7 +157,12 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     rusqlite::Connection::open(&audit_path)
         .and_then(|conn| schedule::store::prepare(&conn))
         .with_context(|| format!("preparing scheduled changes in {}", audit_path.display()))?;
-    let scheduler = Arc::new(schedule::Scheduler::new(audit.clone(), directory.clone()));
+    let events = Arc::new(events::Events::default());
+    let scheduler = Arc::new(schedule::Scheduler::new(
+        audit.clone(),
+        directory.clone(),
+        events.clone(),
+    ));
     // Outside a runtime (a test of the settings alone) there is nothing to serve, or to close.
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(audit::close_refusals_every_minute(Arc::downgrade(&audit)));
@@ -166,6 +181,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
             security: SecurityHeaders::for_page(&config.dist),
             rules: Arc::new(rules),
             scheduler: scheduler.clone(),
+            events: events.clone(),
         },
         &settings.server,
     );
@@ -174,6 +190,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
         directory,
         audit,
         scheduler,
+        events,
         limits: settings.server.clone(),
     })
 }

@@ -23,7 +23,7 @@ use crate::{
     error::AppError,
     openapi::{self, Operations},
     page,
-    routes::{audit, export, meta, oauth, recovery, schedule, users},
+    routes::{audit, events, export, meta, oauth, recovery, schedule, users},
     serve::{MAX_BODY_BYTES, MAX_HEADER_BYTES, ServerLimits},
 };
 
@@ -47,6 +47,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
         .routes(routes!(meta::page_config))
         .routes(routes!(users::last_change))
         .routes(routes!(export::export_users))
+        .routes(routes!(events::events))
         .routes(routes!(schedule::list_scheduled, schedule::schedule))
         .routes(routes!(schedule::cancel))
         .routes(routes!(schedule::run_now))

@@ -6,6 +6,7 @@ mod changes;
 mod common;
 mod contract;
 mod database_file;
+mod events;
 mod export;
 mod fault_proxy_and_op;
 mod faults;

@@ -1,6 +1,7 @@
 //! Request handlers, one module per resource.
 
 pub mod audit;
+pub mod events;
 pub mod export;
 pub mod meta;
 pub mod oauth;

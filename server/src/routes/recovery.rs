@@ -91,10 +91,14 @@ async fn begin(
             printable(&long.chars().take(40).collect::<String>())
         )));
     }
-    Ok(state
+    let response = state
         .directory
         .begin_recovery(request.users, attempt)
-        .await?)
+        .await?;
+    for user in &response.users {
+        state.events.user(user);
+    }
+    Ok(response)
 }
 
 fn links(state: &AppState) -> Result<&dyn RecoveryLinks, AppError> {
@@ -158,9 +162,14 @@ pub async fn accept_recovery_link(
             Note::default(),
             async |attempt| {
                 let Json(request) = body?;
-                Ok(links(&state)?
+                let accepted = links(&state)?
                     .accept_link(request.token, request.email, request.password, attempt)
-                    .await?)
+                    .await?;
+                // Every admin's page shows them ready to complete.
+                if let Ok(user) = state.directory.known_user(&accepted.0).await {
+                    state.events.user(&user);
+                }
+                Ok(accepted)
             },
         )
         .await?;

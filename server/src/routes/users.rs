@@ -163,12 +163,14 @@ pub async fn call_user_method(
                 state.rules.second_pair_of_eyes(&user, guard.actor())?;
             }
             let directory = &state.directory;
-            Ok(match method {
+            let user = match method {
                 UserMethod::Suspend => directory.suspend_user(&id, attempt).await?,
                 UserMethod::Reactivate => directory.reactivate_user(&id, attempt).await?,
                 UserMethod::CompleteRecovery => directory.complete_recovery(&id, attempt).await?,
                 UserMethod::ResendRecovery => directory.resend_recovery(&id, attempt).await?,
-            })
+            };
+            state.events.user(&user);
+            Ok(user)
         })
         .await
         .map(Json)

@@ -94,6 +94,8 @@ impl Scheduler {
                 self.audit
                     .write(move |tx| store::finish(tx, id, ScheduleStatus::Done, &at, outcome))
                     .await?;
+                self.events.user(&user);
+                self.events.scheduled();
                 Ok(user)
             }
             Err(err) => {
@@ -142,6 +144,7 @@ impl Scheduler {
         match written {
             Ok(()) => {
                 attempt.mark_recorded();
+                self.events.scheduled();
                 err
             }
             Err(unwritten) => unwritten.into(),

@@ -27,6 +27,7 @@ use crate::{
     audit::{Attempt, AuditLog, Note, chain},
     directory::Directory,
     error::AppError,
+    events::Events,
 };
 
 /// Who makes a scheduled change, in its record.
@@ -59,11 +60,16 @@ fn describe(user: &User) -> String {
 pub struct Scheduler {
     audit: Arc<AuditLog>,
     directory: Arc<dyn Directory>,
+    events: Arc<Events>,
 }
 
 impl Scheduler {
-    pub fn new(audit: Arc<AuditLog>, directory: Arc<dyn Directory>) -> Self {
-        Scheduler { audit, directory }
+    pub fn new(audit: Arc<AuditLog>, directory: Arc<dyn Directory>, events: Arc<Events>) -> Self {
+        Scheduler {
+            audit,
+            directory,
+            events,
+        }
     }
 
     /// Schedule a change, recorded with `attempt` in the same transaction.
@@ -124,6 +130,7 @@ impl Scheduler {
             })
             .await?;
         attempt.mark_recorded();
+        self.events.scheduled();
         Ok(ScheduledChange { id, ..change })
     }
 
@@ -168,6 +175,7 @@ impl Scheduler {
             ));
         }
         attempt.mark_recorded();
+        self.events.scheduled();
         self.get(id).await
     }
 
