@@ -122,8 +122,9 @@ fn error_fields(text: &str) -> Option<(String, String)> {
     Some((field("status")?, field("message")?))
 }
 
+/// An answer's JSON as a `T` (json.rs: parsed by the browser, without serde_json).
 fn decode<T: DeserializeOwned>(body: &str) -> Result<T, ApiFailure> {
-    serde_json::from_str(body).map_err(|_| ApiFailure::Unexpected)
+    crate::json::from_str(body).ok_or(ApiFailure::Unexpected)
 }
 
 impl ApiFailure {

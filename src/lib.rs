@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod components;
+pub mod json;
 pub mod location;
 pub mod routes;
 pub mod time;
