@@ -5,9 +5,10 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use js_sys::{JSON, Reflect};
 use keydesk_api::{
     AcceptRecoveryRequest, AcceptRecoveryResponse, AccountId, AuditPage, AuditQuery,
-    AuditVerification, BeginRecoveryRequest, BeginRecoveryResponse, ChangeRules, ListUsersParams,
-    ListUsersResponse, MethodRequest, OutboxMessage, OutboxResponse, PageConfig, RecoveryLinkInfo,
-    RecoveryToken, Session, StateCounts, User, UserId, UserMethod, begin_recovery_path, users_path,
+    AuditVerification, BeginRecoveryRequest, BeginRecoveryResponse, ChangeRules, LastChange,
+    ListUsersParams, ListUsersResponse, MethodRequest, OutboxMessage, OutboxResponse, PageConfig,
+    RecoveryLinkInfo, RecoveryToken, ScheduleRequest, ScheduledChange, ScheduledList, Session,
+    StateCounts, User, UserId, UserMethod, begin_recovery_path, users_path,
 };
 use leptos::prelude::on_cleanup;
 use serde::{Serialize, de::DeserializeOwned};
@@ -264,6 +265,32 @@ impl Client {
     /// How many people are in each state.
     pub async fn state_counts(&self) -> Result<StateCounts, ApiFailure> {
         get("/api/state-counts", Vec::new()).await
+    }
+
+    /// Why `user` is in their state: the change that put them there, if Keydesk made it.
+    pub async fn last_change(&self, user: &UserId) -> Result<Option<LastChange>, ApiFailure> {
+        get(&format!("/api/users/{user}/last-change"), Vec::new()).await
+    }
+
+    /// Schedule a suspension or reactivation.
+    pub async fn schedule(&self, request: &ScheduleRequest) -> Result<ScheduledChange, ApiFailure> {
+        post("/api/scheduled", request).await
+    }
+
+    /// What is scheduled, of one person if given.
+    pub async fn scheduled(&self, user: Option<&UserId>) -> Result<ScheduledList, ApiFailure> {
+        let query = user
+            .map(|id| vec![("user_id", id.as_str())])
+            .unwrap_or_default();
+        get("/api/scheduled", query).await
+    }
+
+    /// Cancel a scheduled change (`run`: make it now instead).
+    pub async fn settle_scheduled(&self, id: i64, run: bool) -> Result<(), ApiFailure> {
+        let verb = if run { "run" } else { "cancel" };
+        let path = format!("/api/scheduled/{id}/{verb}");
+        let _: serde::de::IgnoredAny = post(&path, &()).await?;
+        Ok(())
     }
 
     /// The emails the embedded directory sent or holds.

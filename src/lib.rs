@@ -11,6 +11,7 @@
 pub mod api;
 pub mod components;
 pub mod json;
+pub mod live;
 pub mod location;
 pub mod routes;
 pub mod time;
@@ -30,11 +31,17 @@ pub enum Page {
     Users,
     User(String),
     Audit,
+    Scheduled,
     Outbox,
     NotFound,
 }
 
 impl Page {
+    /// Shown by the record pages' program (`src/bin/records.rs`), not the everyday one.
+    fn is_record(&self) -> bool {
+        matches!(self, Page::Audit | Page::Scheduled | Page::Outbox)
+    }
+
     fn at(path: &str) -> Self {
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         match segments[..] {
@@ -46,14 +53,16 @@ impl Page {
                     .unwrap_or_else(|| id.to_owned()),
             ),
             ["audit"] => Page::Audit,
+            ["scheduled"] => Page::Scheduled,
             ["outbox"] => Page::Outbox,
             _ => Page::NotFound,
         }
     }
 }
 
-/// Where the page stands before it can show anything.
+/// Where the page stands before it can show anything. (One of it exists: its size is no cost.)
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 enum Connection {
     Connecting,
     Ready(Client),
@@ -106,30 +115,34 @@ pub fn RecoveryApp() -> impl IntoView {
     }
 }
 
-/// The pages one program shows. The admin's pages are two programs: the Outbox (embedded demo
-/// only) is its own (`src/bin/outbox.rs`, served at /outbox), so that every admin does not
-/// download it. Moving to a page another program shows loads that program.
+/// The pages one program shows. The admin's pages are two programs: the records (the audit
+/// trail, the scheduled changes, the embedded demo's Outbox) are their own (`src/bin/records.rs`),
+/// so that the everyday page stays small. Moving to a page another program shows loads that
+/// program.
 #[derive(Clone, Copy)]
 pub struct Pages {
     pub shows: fn(&Page) -> bool,
     pub view: fn(Page) -> AnyView,
 }
 
-/// The admin's pages (`src/main.rs`): all but the Outbox.
+/// The admin's everyday pages (`src/main.rs`): the list and each person.
 pub const ADMIN_PAGES: Pages = Pages {
-    shows: |page| *page != Page::Outbox,
+    shows: |page| !page.is_record(),
     view: |page| match page {
         Page::Users => view! { <routes::UsersPage /> }.into_any(),
         Page::User(id) => view! { <routes::UserPage id /> }.into_any(),
-        Page::Audit => view! { <routes::AuditPage /> }.into_any(),
         _ => view! { <routes::NotFound /> }.into_any(),
     },
 };
 
-/// The Outbox's program (`src/bin/outbox.rs`).
-pub const OUTBOX_PAGES: Pages = Pages {
-    shows: |page| *page == Page::Outbox,
-    view: |_| view! { <routes::OutboxPage /> }.into_any(),
+/// The record pages' program (`src/bin/records.rs`).
+pub const RECORD_PAGES: Pages = Pages {
+    shows: Page::is_record,
+    view: |page| match page {
+        Page::Audit => view! { <routes::AuditPage /> }.into_any(),
+        Page::Scheduled => view! { <routes::ScheduledPage /> }.into_any(),
+        _ => view! { <routes::OutboxPage /> }.into_any(),
+    },
 };
 
 /// The admin's page (`src/main.rs`).
@@ -138,10 +151,10 @@ pub fn AdminApp() -> impl IntoView {
     view! { <App pages=ADMIN_PAGES /> }
 }
 
-/// The Outbox (`src/bin/outbox.rs`).
+/// The audit trail, the scheduled changes and the Outbox (`src/bin/records.rs`).
 #[component]
-pub fn OutboxApp() -> impl IntoView {
-    view! { <App pages=OUTBOX_PAGES /> }
+pub fn RecordsApp() -> impl IntoView {
+    view! { <App pages=RECORD_PAGES /> }
 }
 
 /// The admin's page: connects, then shows `pages` under the navigation.
@@ -189,7 +202,11 @@ pub fn App(pages: Pages) -> impl IntoView {
             .into_any()
         }
         Connection::Ready(client) => {
-            provide_context(Counts::new(client.clone()));
+            let live = live::Live::connect();
+            provide_context(live);
+            let counts = Counts::new(client.clone());
+            live.follow(move || counts.refresh.run(()));
+            provide_context(counts);
             provide_context(client.session.clone());
             if client.directory == DirectoryKind::Upstream {
                 provide_context(components::users_table::Upstream {
@@ -303,6 +320,7 @@ fn TopBar() -> impl IntoView {
                             {awaiting}
                         </span>
                     </a>
+                    <a href="/scheduled">"Scheduled"</a>
                     {audit.then(|| view! { <a href="/audit">"Audit"</a> })}
                     {outbox.then(|| view! { <a href="/outbox">"Outbox"</a> })}
                 </nav>

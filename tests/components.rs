@@ -7,7 +7,7 @@ use keydesk::{
     components::{ConfirmDialog, StateBadge},
     routes::{Change, ChangeSummary, SelectionBar},
 };
-use keydesk_api::{User, UserId, UserState, UserType};
+use keydesk_api::{User, UserId, UserMethod, UserState, UserType};
 use leptos::{mount::mount_to, prelude::*};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -60,6 +60,7 @@ fn numbered_user(n: usize, name: &str, state: UserState) -> User {
         role: None,
         update_time: None,
         recovery_started_time: None,
+        recovery_started_by: None,
         two_factor_enabled: None,
         signed_in_devices: None,
     }
@@ -248,7 +249,7 @@ async fn completing_asks_only_when_everyone_selected_accepted_and_says_who_is_no
     button_labelled(&accepted, "Complete recovery").click();
     settle().await;
     assert!(
-        matches!(asked.get_untracked(), Some(Change::CompleteRecovery(users)) if users.len() == 3)
+        matches!(asked.get_untracked(), Some(Change::Each(UserMethod::CompleteRecovery, users)) if users.len() == 3)
     );
 
     let (active, asked) = mount_selection(2, UserState::Active);
@@ -328,7 +329,7 @@ fn completing_several_reports_each_outcome() {
             result: Some(Err("Person 1 cannot complete recovery".into())),
         },
     ];
-    let change = Change::CompleteRecovery(people);
+    let change = Change::Each(UserMethod::CompleteRecovery, people);
     let parent = container();
     mount_to(parent.clone(), move || {
         view! { <ChangeSummary change outcomes=outcomes.clone() /> }
@@ -337,9 +338,9 @@ fn completing_several_reports_each_outcome() {
     let items = parent.query_selector_all("ul.people li").unwrap();
     let first = items.item(0).unwrap().text_content().unwrap();
     let second = items.item(1).unwrap().text_content().unwrap();
-    assert!(first.contains("Completed"), "{first}");
+    assert!(first.contains("Done"), "{first}");
     assert!(
-        second.contains("Not completed: Person 1 cannot complete recovery"),
+        second.contains("Not done: Person 1 cannot complete recovery"),
         "{second}"
     );
 }
@@ -543,6 +544,7 @@ fn actions_the_person_may_not_take_are_disabled_and_say_why() {
                 keydesk_api::Permission::ReadUsers,
                 keydesk_api::Permission::Recover,
             ],
+            recent_tickets: Vec::new(),
             development: false,
         });
         view! {

@@ -4,8 +4,8 @@
 
 use keydesk::json;
 use keydesk_api::{
-    AuditPage, AuditVerification, BeginRecoveryResponse, ListUsersResponse, PageConfig, Session,
-    StateCounts, User,
+    AuditPage, AuditVerification, BeginRecoveryResponse, LastChange, ListUsersResponse, PageConfig,
+    ScheduledList, Session, StateCounts, User,
 };
 use serde::de::DeserializeOwned;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -95,4 +95,35 @@ fn reads_the_other_answers_as_serde_json_does() {
         "failures": [{{"id": "IR7VJHJ36JHINBFAD7V2T5MP3E", "user": "W", "message": "m"}}]}}"#
     ))
     .expect("a begun recovery");
+}
+
+#[wasm_bindgen_test]
+fn reads_why_and_when_as_serde_json_does() {
+    same::<PageConfig>(
+        r#"{"account_id": "IR7VJHJ36JHINBFAD7V2T5MP3E", "directory": "embedded",
+        "changes": {"require_reason": true, "require_ticket": false, "ticket_pattern": "^INC-\\d+$",
+        "ticket_url": "https://d/{ticket}", "checklist": ["a", "b"], "four_eyes": true}}"#,
+    )
+    .expect("a configuration with rules");
+    same::<Session>(
+        r#"{"email": "a@b.c", "groups": [], "roles": [], "permissions": [],
+        "development": true, "recent_tickets": ["INC-1", "INC-2"]}"#,
+    )
+    .expect("a session with tickets");
+    assert_eq!(same::<Option<LastChange>>("null"), Some(None));
+    same::<Option<LastChange>>(
+        r#"{"action": "suspend", "time": "t", "actor_email": "a", "actor_name": "A",
+        "reason": "leave", "ticket": "INC-1"}"#,
+    )
+    .expect("a last change");
+    same::<ScheduledList>(
+        r#"{"pending": [{"id": 7, "user_id": "IR7VJHJ36JHINBFAD7V2T5MP3E", "person": "P <p@e>",
+        "action": "reactivate", "due_time": "t", "scheduled_by": "a", "scheduled_time": "t",
+        "reason": "r", "status": "pending"}], "recent": []}"#,
+    )
+    .expect("a scheduled list");
+    assert_eq!(
+        same::<ScheduledList>(r#"{"pending": [{"id": 7}], "recent": []}"#),
+        None
+    );
 }

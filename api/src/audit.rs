@@ -51,6 +51,9 @@ pub struct Session {
     pub permissions: Vec<Permission>,
     /// True for the fixed development identity: the page shows a banner.
     pub development: bool,
+    /// The last tickets this person gave with a change, newest first, to offer again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_tickets: Vec<String>,
 }
 
 impl Session {

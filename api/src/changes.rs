@@ -17,9 +17,20 @@ pub const MAX_TICKET_CHARS: usize = 64;
 pub struct MethodRequest {
     /// Why this change is made, up to 500 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 500,
+            pattern = "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub reason: Option<String>,
     /// The ticket it belongs to, such as `INC-4211`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 64, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub ticket: Option<String>,
     /// `:completeRecovery` only: the checks of [`ChangeRules::checklist`] the admin ticked, each
     /// exactly as worded there.

@@ -130,3 +130,14 @@ fn page_size_or_empty(max: u32) -> RefOr<Schema> {
 pub fn page_size_schema() -> RefOr<Schema> {
     page_size_or_empty(crate::MAX_PAGE_SIZE)
 }
+
+/// `user_id` as a filter: an ID, or empty for none.
+pub fn id_or_empty_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .pattern(Some(format!(
+            "^({})?$",
+            ID_PATTERN.trim_start_matches('^').trim_end_matches('$')
+        )))
+        .into()
+}

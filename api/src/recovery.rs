@@ -17,8 +17,19 @@ pub struct BeginRecoveryRequest {
     pub users: Vec<String>,
     /// Why, for everyone named (see [`crate::MethodRequest`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 500,
+            pattern = "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 64, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub ticket: Option<String>,
 }
 

@@ -10,15 +10,28 @@ use crate::{AuditAction, closed_enum::closed_enum};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::id_schema))]
     pub user_id: crate::UserId,
     /// `suspend` or `reactivate`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^(suspend|reactivate)$"))]
     pub action: AuditAction,
-    /// RFC 3339, in the future.
+    /// RFC 3339, in the future (at most two years ahead).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub due_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 500,
+            pattern = "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 64, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub ticket: Option<String>,
 }
 

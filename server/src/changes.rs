@@ -106,7 +106,8 @@ impl Rules {
     }
 
     /// The request's reason and ticket, if they meet the rules; otherwise a 400 naming the rule.
-    /// `completing`: the checklist must be ticked too; any other change takes no checks.
+    /// `completing`: the checklist must be ticked too (409 until it is); any other change
+    /// ignores checks.
     pub fn check(&self, note: &Note, completing: bool) -> Result<(), AppError> {
         match &note.reason {
             None if self.wire.require_reason => {
@@ -159,32 +160,36 @@ impl Rules {
         self.check_list(&note.checked, completing)
     }
 
+    /// Completing needs every check ticked. (What is not on the list was never asked, and is
+    /// left out of the record: see [`Rules::confirmed`].)
     fn check_list(&self, checked: &[String], completing: bool) -> Result<(), AppError> {
         if !completing {
-            return match checked.is_empty() {
-                true => Ok(()),
-                false => Err(AppError::invalid(
-                    "'checked' belongs to :completeRecovery only",
-                )),
-            };
-        }
-        if let Some(stranger) = checked.iter().find(|c| !self.wire.checklist.contains(c)) {
-            return Err(AppError::invalid(format!(
-                "'{}' is not on this Keydesk's checklist",
-                crate::auth::printable(&stranger.chars().take(80).collect::<String>())
-            )));
+            return Ok(());
         }
         let missing: Vec<&str> = (self.wire.checklist.iter())
             .filter(|item| !checked.contains(item))
             .map(String::as_str)
             .collect();
         if !missing.is_empty() {
-            return Err(AppError::invalid(format!(
-                "before completing a recovery, confirm every check; not ticked: {}",
-                missing.join("; ")
-            )));
+            // Well-formed, and not yet allowed: the admin has not confirmed everything.
+            return Err(AppError::new(
+                keydesk_api::ErrorStatus::FailedPrecondition,
+                format!(
+                    "before completing a recovery, confirm every check; not ticked: {}",
+                    missing.join("; ")
+                ),
+            ));
         }
         Ok(())
+    }
+
+    /// The checks of `checked` that are on the checklist: only those were asked, so only
+    /// those go into the record.
+    pub fn confirmed(&self, checked: Vec<String>) -> Vec<String> {
+        checked
+            .into_iter()
+            .filter(|item| self.wire.checklist.contains(item))
+            .collect()
     }
 
     /// With four eyes, whoever began a person's recovery does not complete it.
@@ -268,12 +273,9 @@ mod tests {
         rules.check(&checked(&all), true).unwrap();
         let missing = rules.check(&checked(&all[..1]), true).unwrap_err().message;
         assert!(missing.contains("not ticked: They confirmed"), "{missing}");
-        let stranger = rules
-            .check(&checked(&["I trust them".into()]), true)
-            .unwrap_err()
-            .message;
-        assert!(stranger.contains("not on this Keydesk's checklist"));
-        assert!(rules.check(&checked(&all), false).is_err());
+        let stranger = checked(&["I trust them".into()]);
+        assert!(rules.check(&stranger, true).is_err());
+        assert!(rules.confirmed(stranger.checked).is_empty());
     }
 
     #[test]

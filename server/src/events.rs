@@ -153,6 +153,6 @@ impl Events {
                 Some((event, (receiver, closing)))
             }
         });
-        stream::iter(first).chain(live).map(Ok)
+        stream::iter(first).chain(live).map(Ok).fuse()
     }
 }

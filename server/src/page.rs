@@ -20,10 +20,13 @@ use crate::{AppState, error::AppError};
 
 /// The pages besides the admin's `index.html`, each its own program built into its own folder
 /// of `dist` (scripts/build), by the address that serves it: the person's recovery page (the
-/// link in the recovery email), and the Outbox (the embedded demo's emails).
-pub const OTHER_PAGES: [(&str, &str); 2] = [
+/// link in the recovery email), and the admin's record pages (the audit trail, the scheduled
+/// changes, the embedded demo's Outbox).
+pub const OTHER_PAGES: [(&str, &str); 4] = [
     ("/recover", "recover/index.html"),
-    ("/outbox", "outbox/index.html"),
+    ("/audit", "records/index.html"),
+    ("/scheduled", "records/index.html"),
+    ("/outbox", "records/index.html"),
 ];
 
 /// Paths that belong to the API: an unknown one is a JSON 404, never the page.

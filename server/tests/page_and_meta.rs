@@ -2,7 +2,7 @@
 //! page, compression, and the OpenAPI document, held to what the server really does.
 
 use crate::common::{
-    INDEX_HTML, OAUTH_SECRET, OUTBOX_HTML, RECOVER_HTML, TestApp, expect_error, oauth_client,
+    INDEX_HTML, OAUTH_SECRET, RECORDS_HTML, RECOVER_HTML, TestApp, expect_error, oauth_client,
 };
 use keydesk_server::config::DEMO_ACCOUNT_ID;
 use reqwest::{
@@ -79,16 +79,16 @@ async fn the_recovery_link_gets_its_own_page_which_the_policy_lets_run() {
 }
 
 #[tokio::test]
-async fn the_outbox_gets_its_own_page() {
+async fn the_record_pages_get_their_own_program() {
     let app = TestApp::start().await;
-    for path in ["/outbox", "/outbox/"] {
+    for path in ["/outbox", "/outbox/", "/audit", "/scheduled"] {
         let (status, cache, body) = get_raw(&app, path, "cache-control").await;
         assert_eq!(
             (status, cache.as_deref()),
             (StatusCode::OK, Some("no-cache")),
             "{path}"
         );
-        assert_eq!(body, OUTBOX_HTML, "{path}");
+        assert_eq!(body, RECORDS_HTML, "{path}");
     }
 }
 

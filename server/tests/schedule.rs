@@ -218,14 +218,14 @@ async fn what_cannot_be_scheduled_is_refused_by_name() {
             ZOE,
             "suspend",
             now - DAY,
-            StatusCode::BAD_REQUEST,
+            StatusCode::CONFLICT,
             "in the future",
         ),
         (
             ZOE,
             "suspend",
             now + 1000 * DAY,
-            StatusCode::BAD_REQUEST,
+            StatusCode::CONFLICT,
             "two years",
         ),
         (

@@ -690,7 +690,7 @@ async fn custom_methods_take_an_empty_body_or_a_json_object_only() {
             .header("content-type", "application/json")
             .body(body)
     };
-    for bad in ["[1]", "not json", "\"text\"", "null", "{"] {
+    for bad in ["[1]", "not json", "\"text\"", "{"] {
         let message = expect_error(
             &app.send(call(bad.to_owned())).await,
             StatusCode::BAD_REQUEST,
@@ -706,7 +706,7 @@ async fn custom_methods_take_an_empty_body_or_a_json_object_only() {
     );
     assert_eq!(app.row(&id).0, "ACTIVE", "a refused body suspended them");
 
-    for good in ["", "{}"] {
+    for good in ["", "{}", "null"] {
         let (status, body) = app.send(call(good.to_owned())).await;
         assert_eq!(status, StatusCode::OK, "{good:?}: {body}");
         assert_eq!(app.row(&id).0, "SUSPENDED");

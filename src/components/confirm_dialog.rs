@@ -31,6 +31,9 @@ pub fn ConfirmDialog(
     /// confirm button is disabled beside the message.
     #[prop(into, default = Signal::stored(false))]
     refused: Signal<bool>,
+    /// Whether what the dialog asks is filled in (a required reason, every check ticked).
+    #[prop(into, default = Signal::stored(true))]
+    ready: Signal<bool>,
     on_confirm: Callback<()>,
     on_cancel: Callback<()>,
     /// What will happen, and to whom.
@@ -119,7 +122,7 @@ pub fn ConfirmDialog(
                     node_ref=confirm_button
                     class=move || if destructive.get() { "danger" } else { "primary" }
                     aria-disabled=move || busy.get().then_some("true")
-                    disabled=move || refused.get()
+                    disabled=move || refused.get() || !ready.get()
                     on:click=move |_| {
                         if !busy.get_untracked() {
                             on_confirm.run(());

@@ -78,6 +78,20 @@ fn changes_nothing(method: UserMethod, state: &UserState) -> bool {
     )
 }
 
+/// Why the signed-in person may not do `action` to `user`, for a tooltip; `None` when they may:
+/// a permission they lack, or, with four eyes, completing a recovery they began themselves.
+pub fn unavailable(action: RowAction, user: &User) -> Option<String> {
+    missing_permission(action.permission()).or_else(|| {
+        let session = use_context::<keydesk_api::Session>()?;
+        let four_eyes = use_context::<crate::api::Client>()?.rules.four_eyes;
+        let began = user.recovery_started_by.as_deref()?;
+        (four_eyes
+            && action == RowAction::Method(UserMethod::CompleteRecovery)
+            && began.eq_ignore_ascii_case(&session.email))
+        .then(|| "You began this recovery, so another admin must complete it".to_owned())
+    })
+}
+
 /// Why the signed-in person may not do something, for a tooltip; `None` when they may. Without a
 /// session in context (component tests), everything is allowed: the server is the authority.
 pub fn missing_permission(permission: Permission) -> Option<String> {

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use super::{
     StateBadge,
-    row_action::{RowAction, active_owners, missing_permission},
+    row_action::{RowAction, active_owners, unavailable},
     row_menu::RowMenu,
 };
 use crate::time;
@@ -256,7 +256,7 @@ pub fn UserRow(
             // the row's menu. Not `disabled`: a disabled button shows no tooltip, and the
             // tooltip says why.
             let button = move |action: RowAction, class: &'static str| {
-                let refused = missing_permission(action.permission());
+                let refused = unavailable(action, &user.get_untracked());
                 let allowed = refused.is_none();
                 view! {
                     <button type="button" class=class

@@ -185,6 +185,10 @@ pub fn AuditTable(client: Client, #[prop(into)] query: Signal<AuditQuery>) -> im
             load(None);
         });
     }
+    // Another admin's change is a new record: read the first page again.
+    if let Some(live) = use_context::<crate::live::Live>() {
+        live.follow(move || retries.update(|n| *n += 1));
+    }
     let load_more = Callback::new(move |()| {
         if !loading.get_untracked() {
             load(next.get_untracked())

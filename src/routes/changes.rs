@@ -4,6 +4,7 @@
 use keydesk_api::{MAX_RECOVERY_BATCH, User, UserMethod};
 use leptos::{prelude::*, task::spawn_local};
 
+use super::why::{self, ChangeQuestions, Why};
 use crate::{
     Counts,
     api::{ApiFailure, Client, patiently},
@@ -18,9 +19,13 @@ pub enum Change {
     One { method: UserMethod, user: Box<User> },
     /// Begin recovery for one to ten people: everyone or nobody.
     BeginRecovery(Vec<User>),
-    /// Complete recovery for one or several people, one request each.
-    CompleteRecovery(Vec<User>),
+    /// One method for several people, one request each: completing recoveries, or a batch
+    /// suspension or reactivation (up to [`MAX_BATCH`]).
+    Each(UserMethod, Vec<User>),
 }
+
+/// The most people a batch suspension or reactivation takes at once.
+pub const MAX_BATCH: usize = 50;
 
 /// Why a begin-recovery for this many people cannot even be asked; `None` when it can.
 pub fn begin_recovery_refusal(count: usize) -> Option<String> {
@@ -55,7 +60,9 @@ impl Change {
     pub fn of(action: RowAction, user: User) -> Change {
         match action {
             RowAction::BeginRecovery => Change::BeginRecovery(vec![user]),
-            RowAction::Method(UserMethod::CompleteRecovery) => Change::CompleteRecovery(vec![user]),
+            RowAction::Method(UserMethod::CompleteRecovery) => {
+                Change::Each(UserMethod::CompleteRecovery, vec![user])
+            }
             RowAction::Method(method) => Change::One {
                 method,
                 user: Box::new(user),
@@ -68,14 +75,14 @@ impl Change {
         match self {
             Change::One { method, .. } => RowAction::Method(*method).words(),
             Change::BeginRecovery(_) => RowAction::BeginRecovery.words(),
-            Change::CompleteRecovery(_) => RowAction::Method(UserMethod::CompleteRecovery).words(),
+            Change::Each(method, _) => RowAction::Method(*method).words(),
         }
     }
 
     pub fn title(&self) -> String {
         let who = match self {
             Change::One { user, .. } => user.display_name.clone(),
-            Change::BeginRecovery(users) | Change::CompleteRecovery(users) => match &users[..] {
+            Change::BeginRecovery(users) | Change::Each(_, users) => match &users[..] {
                 [user] => user.display_name.clone(),
                 users => people(users.len()),
             },
@@ -89,6 +96,20 @@ impl Change {
         self.words().confirm
     }
 
+    /// The change with `fresh` in place of the person it names, if their state is not what the
+    /// dialog shows.
+    fn with_fresh(mut self, fresh: &User) -> Option<Change> {
+        let users: Vec<&mut User> = match &mut self {
+            Change::One { user, .. } => vec![user.as_mut()],
+            Change::BeginRecovery(users) | Change::Each(_, users) => users.iter_mut().collect(),
+        };
+        let stale = users
+            .into_iter()
+            .find(|user| user.id == fresh.id && user.state != fresh.state)?;
+        *stale = fresh.clone();
+        Some(self)
+    }
+
     /// Destructive changes start with focus on Cancel.
     fn destructive(&self) -> bool {
         !matches!(
@@ -96,7 +117,7 @@ impl Change {
             Change::One {
                 method: UserMethod::Reactivate,
                 ..
-            }
+            } | Change::Each(UserMethod::Reactivate, _)
         )
     }
 }
@@ -126,19 +147,43 @@ pub fn ChangeDialog(
     // Refused by a rule (the last owner, a state that does not allow it): asking again would be
     // refused again, so only Cancel is left to press.
     let refused = RwSignal::new(false);
+    let why = Why::new();
     let fail = move |err: ApiFailure| {
         refused.set(err.is_refusal());
         error.set(Some(err.to_string()));
     };
 
-    // A new change starts clean.
-    Effect::new(move |_| {
-        pending.track();
-        error.set(None);
-        outcomes.set(Vec::new());
-        finished.set(false);
-        refused.set(false);
+    // A new change starts clean (the same change with someone's fresh state does not).
+    Effect::new(move |previous: Option<Option<String>>| {
+        let key = pending.with(|change| change.as_ref().map(Change::title));
+        if previous.as_ref() != Some(&key) {
+            error.set(None);
+            outcomes.set(Vec::new());
+            finished.set(false);
+            refused.set(false);
+            why.clear();
+        }
+        key
     });
+    // Someone else changed a person while the dialog is open: it says so, and shows them as
+    // they now are, before anything is sent.
+    if let Some(live) = use_context::<crate::live::Live>() {
+        live.follow_users(move |fresh| {
+            if busy.get_untracked() || finished.get_untracked() {
+                return; // this dialog's own change
+            }
+            let Some(change) = pending.get_untracked().and_then(|c| c.with_fresh(&fresh)) else {
+                return;
+            };
+            pending.set(Some(change));
+            error.set(Some(format!(
+                "Someone else changed {} while this was open: they are now {}. Check before you \
+                 confirm.",
+                fresh.display_name,
+                fresh.state.label()
+            )));
+        });
+    }
 
     let after_change = move || {
         if let Some(counts) = counts {
@@ -152,11 +197,34 @@ pub fn ChangeDialog(
         };
         busy.set(true);
         error.set(None);
-        let note = keydesk_api::MethodRequest::default();
+        let note = why.request();
         let client = client.clone();
         let waiting = move |message: Option<String>| error.set(message);
         spawn_local(async move {
             match change {
+                Change::One { .. }
+                    if !why.from.get_untracked().is_empty()
+                        && !why.until.get_untracked().is_empty() =>
+                {
+                    error.set(Some(
+                        "Choose a start or an end, not both: a suspension that starts later \
+                         can be given its end once it has started."
+                            .to_owned(),
+                    ));
+                }
+                Change::One { method, user } if !why.from.get_untracked().is_empty() => {
+                    // Suspended later, at the end of the day chosen.
+                    match schedule(&client, &user, method, why.from, (23, 59), &note).await {
+                        Ok(when) => {
+                            on_notice.run(format!(
+                                "{} will be suspended on {when}.",
+                                user.display_name
+                            ));
+                            pending.set(None);
+                        }
+                        Err(err) => fail(err),
+                    }
+                }
                 Change::One { method, user } => {
                     match patiently(|| client.call_user_method(method, &user.id, &note), waiting)
                         .await
@@ -164,7 +232,27 @@ pub fn ChangeDialog(
                         Ok(updated) => {
                             let who = format!("{} ({})", updated.display_name, updated.email);
                             let (before, after) = RowAction::Method(method).words().done;
-                            on_notice.run(format!("{before}{who}{after}"));
+                            let mut said = format!("{before}{who}{after}");
+                            if !why.until.get_untracked().is_empty() {
+                                let back = UserMethod::Reactivate;
+                                let until = why.until;
+                                said.push_str(&match schedule(
+                                    &client,
+                                    &user,
+                                    back,
+                                    until,
+                                    (0, 0),
+                                    &note,
+                                )
+                                .await
+                                {
+                                    Ok(when) => format!(" Keydesk reactivates them on {when}."),
+                                    Err(err) => {
+                                        format!(" Their reactivation could not be scheduled: {err}")
+                                    }
+                                });
+                            }
+                            on_notice.run(said);
                             on_updated.run(updated);
                             pending.set(None);
                         }
@@ -208,7 +296,7 @@ pub fn ChangeDialog(
                         Err(err) => fail(err),
                     }
                 }
-                Change::CompleteRecovery(users) => {
+                Change::Each(method, users) => {
                     outcomes.set(
                         users
                             .iter()
@@ -221,10 +309,8 @@ pub fn ChangeDialog(
                     let mut completed = Vec::new();
                     // One request each, so one failure does not hide the others.
                     for (index, user) in users.iter().enumerate() {
-                        let complete = || {
-                            client.call_user_method(UserMethod::CompleteRecovery, &user.id, &note)
-                        };
-                        let result = match patiently(complete, waiting).await {
+                        let call = || client.call_user_method(method, &user.id, &note);
+                        let result = match patiently(call, waiting).await {
                             Ok(updated) => {
                                 completed.push(updated.clone());
                                 on_updated.run(updated);
@@ -234,18 +320,23 @@ pub fn ChangeDialog(
                         };
                         outcomes.update(|outcomes| outcomes[index].result = Some(result));
                     }
+                    let (before, after) = RowAction::Method(method).words().done;
                     if completed.len() == users.len() {
-                        let (before, after) =
-                            RowAction::Method(UserMethod::CompleteRecovery).words().done;
+                        let more = match method {
+                            UserMethod::CompleteRecovery => {
+                                " They must sign in again on every device and set up two-factor authentication again."
+                            }
+                            _ => "",
+                        };
                         on_notice.run(format!(
-                            "{before}{}: {}{after} They must sign in again on every device and set up two-factor authentication again.",
+                            "{before}{}: {}{after}{more}",
                             people(completed.len()),
                             names(&completed)
                         ));
                         pending.set(None);
                     } else {
                         error.set(Some(format!(
-                            "Recovery was completed for {} of {}; see each person below.",
+                            "{before}{} of {}; see each person below.",
                             completed.len(),
                             users.len()
                         )));
@@ -259,6 +350,7 @@ pub fn ChangeDialog(
     });
 
     let current = move || pending.get();
+    let rules = expect_context::<Client>().rules;
     let busy_label = Signal::derive(move || {
         let done = outcomes
             .read()
@@ -267,8 +359,13 @@ pub fn ChangeDialog(
             .count();
         let total = outcomes.read().len();
         match current() {
-            Some(Change::CompleteRecovery(users)) if users.len() > 1 => {
-                format!("Completing {} of {total}…", (done + 1).min(total))
+            Some(Change::Each(method, users)) if users.len() > 1 => {
+                let doing = RowAction::Method(method)
+                    .words()
+                    .confirm
+                    .1
+                    .trim_end_matches('…');
+                format!("{doing} {} of {total}…", (done + 1).min(total))
             }
             Some(change) => change.labels().1.to_owned(),
             None => String::new(),
@@ -286,10 +383,16 @@ pub fn ChangeDialog(
             error=error
             finished=finished
             refused=refused
+            ready=Signal::derive(move || {
+                current().is_none_or(|change| why::complete(&change, why, &rules))
+            })
             on_confirm=confirm
             on_cancel=Callback::new(move |()| pending.set(None))
         >
-            {move || current().map(|change| view! { <ChangeSummary change outcomes /> })}
+            {move || current().map(|change| view! {
+                <ChangeSummary change=change.clone() outcomes />
+                <ChangeQuestions change why />
+            })}
         </ConfirmDialog>
     }
 }
@@ -335,9 +438,9 @@ pub fn ChangeSummary(
             </ul>
         }
         .into_any(),
-        Change::CompleteRecovery(users) => view! {
+        Change::Each(method, users) => view! {
             <PeopleList users outcomes />
-            <p>{RowAction::Method(UserMethod::CompleteRecovery).words().consequence}</p>
+            <p>{RowAction::Method(method).words().consequence}</p>
         }
         .into_any(),
     }
@@ -355,8 +458,8 @@ fn PeopleList(users: Vec<User>, outcomes: Signal<Vec<Outcome>>) -> impl IntoView
                 let outcomes = outcomes.read();
                 let (class, note) =
                     match outcomes.iter().find(|o| o.user.id == id)?.result.as_ref()? {
-                        Ok(()) => ("outcome ok", "Completed".to_owned()),
-                        Err(message) => ("outcome failed", format!("Not completed: {message}")),
+                        Ok(()) => ("outcome ok", "Done".to_owned()),
+                        Err(message) => ("outcome failed", format!("Not done: {message}")),
                     };
                 Some(view! { <span class=class>" — "{note}</span> })
             };
@@ -371,6 +474,29 @@ fn PeopleList(users: Vec<User>, outcomes: Signal<Vec<Outcome>>) -> impl IntoView
         })
         .collect_view();
     view! { <ul class="people">{people}</ul> }
+}
+
+/// Schedule `method` for `user` at `hour:minute` local time on the day in `date`; the time in
+/// words.
+async fn schedule(
+    client: &Client,
+    user: &User,
+    method: UserMethod,
+    date: RwSignal<String>,
+    (hour, minute): (i32, i32),
+    note: &keydesk_api::MethodRequest,
+) -> Result<String, ApiFailure> {
+    let day = date.get_untracked();
+    let due_time = why::local_time(&day, hour, minute).ok_or(ApiFailure::Unexpected)?;
+    let request = keydesk_api::ScheduleRequest {
+        user_id: user.id.clone(),
+        action: method.action(),
+        due_time,
+        reason: note.reason.clone(),
+        ticket: note.ticket.clone(),
+    };
+    client.schedule(&request).await?;
+    Ok(crate::time::date_time(&request.due_time))
 }
 
 /// What beginning recovery did, truthfully: who was sent a new email, and who was already in

@@ -35,6 +35,15 @@ pub fn href(view: &UsersView) -> String {
     format!("/{}", params.to_query_string())
 }
 
+/// The CSV of everyone the view matches, in its order (the server streams it).
+fn export_href(view: &UsersView) -> String {
+    let mut params = Query::new();
+    for (name, value) in view.list_params(None).pairs() {
+        params.insert(name, value.to_owned());
+    }
+    format!("/api/users.csv{}", params.to_query_string())
+}
+
 #[component]
 pub fn SearchBar(
     /// The list's view, as the address says it.
@@ -156,6 +165,7 @@ pub fn SearchBar(
                     on:input=move |event| on_search_input(event_target_value(&event)) />
             </label>
             <p class="summary" aria-live="polite">{summary}</p>
+            <a class="export" download href=move || export_href(&view.read())>"Export CSV"</a>
         </div>
     }
 }

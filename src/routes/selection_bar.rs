@@ -1,10 +1,10 @@
 //! The bar over the users table while people are selected: how many and who, and what can be
 //! done to them all at once.
 
-use keydesk_api::{Permission, User, UserState};
+use keydesk_api::{Permission, User, UserMethod, UserState};
 use leptos::prelude::*;
 
-use super::changes::{Change, begin_recovery_refusal};
+use super::changes::{Change, MAX_BATCH, begin_recovery_refusal};
 use crate::components::{
     row_action::missing_permission,
     users_table::{Upstream, select_shown},
@@ -50,12 +50,47 @@ pub fn SelectionBar(
             None => ask.run(Change::BeginRecovery(chosen)),
         }
     };
+    // Suspend or reactivate everyone selected, up to MAX_BATCH, each who may be.
+    let batch = move |method: UserMethod| {
+        let count = selected.read_untracked().len();
+        let (allowed, rule): (fn(&UserState) -> bool, &str) = match method {
+            UserMethod::Suspend => (
+                |state| *state == UserState::Active,
+                "Only Active people can be suspended",
+            ),
+            _ => (
+                |state| *state == UserState::Suspended,
+                "Only Suspended people can be reactivated",
+            ),
+        };
+        let why = (count > MAX_BATCH)
+            .then(|| format!("You selected {count} people; at most {MAX_BATCH} at once."))
+            .or_else(|| refuse_unless(allowed, rule));
+        match why {
+            Some(why) => refusal.set(Some(why)),
+            None => ask.run(Change::Each(method, selected.get_untracked())),
+        }
+    };
+    let batch_button = move |method: UserMethod, label: &'static str| {
+        let cannot = missing_permission(method.permission());
+        let may = cannot.is_none();
+        view! {
+            <button type="button" aria-disabled=(!may).then_some("true")
+                title=cannot.unwrap_or_default()
+                on:click=move |_| if may { batch(method) }>
+                {label}
+            </button>
+        }
+    };
     let complete = move || match refuse_unless(
         |state| *state == UserState::RecoveryAccepted,
         "Only people in Recovery accepted can have their recovery completed",
     ) {
         Some(why) => refusal.set(Some(why)),
-        None => ask.run(Change::CompleteRecovery(selected.get_untracked())),
+        None => ask.run(Change::Each(
+            UserMethod::CompleteRecovery,
+            selected.get_untracked(),
+        )),
     };
     // 1Password completes recoveries only in its admin console: each row links there instead.
     let upstream = use_context::<Upstream>().is_some();
@@ -81,6 +116,8 @@ pub fn SelectionBar(
                     on:click=move |_| if may_recover { complete() }>
                     "Complete recovery"
                 </button>
+                {batch_button(UserMethod::Reactivate, "Reactivate")}
+                {batch_button(UserMethod::Suspend, "Suspend")}
                 <button type="button" class="link"
                     on:click=move |_| shown.with_untracked(|shown| {
                         session.with_value(|me| select_shown(selected, shown, me.as_ref(), true))

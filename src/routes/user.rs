@@ -7,12 +7,13 @@ use leptos::{prelude::*, task::spawn_local};
 use super::{
     audit::AuditTable,
     changes::{Change, ChangeDialog},
+    standing::Standing,
 };
 use crate::{
     api::Client,
     components::{
         CopyButton, Notice, StateBadge,
-        row_action::{RowAction, active_owners, missing_permission},
+        row_action::{RowAction, active_owners, unavailable},
         state_badge::type_label,
         users_table::{Upstream, When},
     },
@@ -41,6 +42,16 @@ pub fn UserPage(id: String) -> impl IntoView {
     // Each change done here is read again into the history below.
     let changes = RwSignal::new(0u32);
     let may_audit = session.may(Permission::ReadAudit);
+    // Another admin's change to this person shows at once, with their history.
+    if let Some(live) = use_context::<crate::live::Live>() {
+        let this = id.clone();
+        live.follow_users(move |fresh| {
+            if fresh.id.as_str() == this {
+                user.set(Some(Ok(fresh)));
+            }
+        });
+        live.follow(move || changes.update(|n| *n += 1));
+    }
     // Back to the list exactly as the admin left it.
     let back = use_location().list;
     view! {
@@ -50,7 +61,10 @@ pub fn UserPage(id: String) -> impl IntoView {
             Some(Err(message)) => view! {
                 <div class="panel error-panel" role="alert"><h1>"This person could not be shown"</h1><p>{message}</p></div>
             }.into_any(),
-            Some(Ok(person)) => view! { <UserFacts user=person pending notice /> }.into_any(),
+            Some(Ok(person)) => view! {
+                <UserFacts user=person.clone() pending notice />
+                <Standing id=person.id refresh=changes />
+            }.into_any(),
         }}
         <ChangeDialog
             pending
@@ -105,7 +119,7 @@ fn UserFacts(
     let buttons = actions
         .into_iter()
         .map(|action| {
-            let refused = missing_permission(action.permission());
+            let refused = unavailable(action, &user);
             let allowed = refused.is_none();
             let person = user.clone();
             view! {
@@ -134,7 +148,8 @@ fn UserFacts(
             <dt>"Type"</dt><dd>{type_label(user.user_type.as_ref())}</dd>
             <dt>"Created"</dt><dd>{when_ago(Some(user.create_time.clone()))}</dd>
             <dt>"Last change"</dt><dd>{when_ago(user.update_time.clone())}</dd>
-            <dt>"Recovery began"</dt><dd>{when_ago(user.recovery_started_time.clone())}</dd>
+            <dt>"Recovery began"</dt><dd>{when_ago(user.recovery_started_time.clone())}
+                {user.recovery_started_by.clone().map(|by| format!(" by {by}"))}</dd>
             <dt>"Two-factor authentication"</dt><dd>{match user.two_factor_enabled {
                 Some(true) => "Set up", Some(false) => "Not set up (reset)", None => "—" }}</dd>
             <dt>"Signed-in devices"</dt><dd>{user.signed_in_devices.map_or("—".to_owned(), |n| n.to_string())}</dd>

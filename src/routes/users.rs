@@ -183,7 +183,7 @@ pub fn UsersPage() -> impl IntoView {
     // Someone changed: their row follows, or leaves a view filtered by a state they are no longer
     // in (a completed person leaves "Awaiting completion" at once); and whoever was acted on
     // leaves the selection, so a batch that went through leaves nobody selected.
-    let replace_row = Callback::new(move |user: User| {
+    let follow_row = move |user: &User| {
         let filter = view_query.with_untracked(|view| view.state.clone());
         let leaves_view = !filter.is_empty() && user.state.as_str() != filter;
         rows.update(|rows| {
@@ -193,8 +193,33 @@ pub fn UsersPage() -> impl IntoView {
                 *row = user.clone();
             }
         });
+    };
+    let replace_row = Callback::new(move |user: User| {
+        follow_row(&user);
         selected.update(|selected| selected.retain(|chosen| chosen.id != user.id));
     });
+    // Another admin's change: the row follows, a filtered view gains whoever now belongs in it,
+    // and a selected person is kept as they now are.
+    if let Some(live) = use_context::<crate::live::Live>() {
+        live.follow_users(move |user| {
+            let filter = view_query.with_untracked(|view| view.state.clone());
+            let shown = rows.with_untracked(|rows| rows.iter().any(|row| row.id == user.id));
+            if !shown && !filter.is_empty() && user.state.as_str() == filter {
+                retries.update(|n| *n += 1);
+            }
+            selected.update(|selected| {
+                if let Some(chosen) = selected.iter_mut().find(|chosen| chosen.id == user.id) {
+                    *chosen = user.clone();
+                }
+            });
+            follow_row(&user);
+        });
+        Effect::watch(
+            move || live.reset.get(),
+            move |_, _, _| retries.update(|n| *n += 1),
+            false,
+        );
+    }
     let ask = Callback::new(move |change: Change| {
         notice.set(None);
         pending.set(Some(change));

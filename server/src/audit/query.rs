@@ -47,6 +47,21 @@ fn matching(
 }
 
 impl AuditLog {
+    /// The last five tickets `actor` gave with a change, newest first.
+    pub async fn recent_tickets(&self, actor: &str) -> Result<Vec<String>, AuditError> {
+        let actor = actor.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT json_extract(note, '$.ticket') AS ticket FROM audit
+                 WHERE actor_email = ?1 COLLATE NOCASE AND ticket IS NOT NULL
+                 GROUP BY ticket ORDER BY MAX(seq) DESC LIMIT 5",
+            )?
+            .query_map([actor], |row| row.get(0))?
+            .collect()
+        })
+        .await
+    }
+
     /// The newest record of one of `actions` succeeding for the person with ID `id`: what put
     /// them in their state, and why.
     pub async fn last_change(

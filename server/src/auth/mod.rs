@@ -106,6 +106,7 @@ impl Authenticator {
             roles,
             permissions,
             development,
+            recent_tickets: Vec::new(),
         }
     }
 

@@ -147,6 +147,7 @@ impl Client {
             roles: Vec::new(),
             permissions,
             development: false,
+            recent_tickets: Vec::new(),
         }
     }
 

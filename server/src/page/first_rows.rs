@@ -134,6 +134,7 @@ mod tests {
             roles: Vec::new(),
             permissions: Vec::new(),
             development: true,
+            recent_tickets: Vec::new(),
         };
         let mut html = String::new();
         write_boot(&mut html, &view, &[user], session);

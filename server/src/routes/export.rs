@@ -37,14 +37,11 @@ pub async fn export_users(
 ) -> Result<impl IntoResponse, AppError> {
     signed.require(Permission::ReadUsers)?;
     let Query(params) = params?;
+    // Checked like a list's (a page size out of range is still an error), then the whole view.
     let query = ListQuery {
         page_size: MAX_PAGE_SIZE,
         page_token: None,
-        ..ListQuery::from_params(ListUsersParams {
-            max_page_size: None,
-            page_token: None,
-            ..params
-        })?
+        ..ListQuery::from_params(params)?
     };
     // Ask for the first page before answering, so that a directory that cannot be read is an
     // error with a status, not a CSV cut short.
@@ -73,7 +70,8 @@ pub async fn export_users(
             }
         }
     });
-    let body = header.chain(pages);
+    // Fused: the compression layer polls once more after the end, which `unfold` forbids.
+    let body = header.chain(pages).fuse();
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -42,7 +42,16 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, AppE
         (status = 401, description = "Not signed in", body = keydesk_api::ApiError),
         (status = 403, description = "Signed in, but no group grants access", body = keydesk_api::ApiError),
     ))]
-pub async fn session(Signed(session, _): Signed) -> Json<Session> {
+pub async fn session(
+    State(state): State<AppState>,
+    Signed(mut session, _): Signed,
+) -> Json<Session> {
+    // Offered again in the change dialog; without them, the page still works.
+    session.recent_tickets = state
+        .audit
+        .recent_tickets(&session.email)
+        .await
+        .unwrap_or_default();
     Json(session)
 }
 

@@ -36,6 +36,7 @@ fn permission(action: AuditAction) -> Option<Permission> {
 #[into_params(parameter_in = Query)]
 pub struct ScheduledQuery {
     /// Only this person's changes.
+    #[param(schema_with = keydesk_api::openapi::id_or_empty_schema)]
     user_id: Option<String>,
 }
 
@@ -64,9 +65,9 @@ pub async fn list_scheduled(
     request_body = ScheduleRequest,
     responses(
         (status = 200, description = "Scheduled", body = ScheduledChange),
-        (status = 400, description = "An action that cannot be scheduled, a time in the past, or a reason or ticket the rules refuse", body = ApiError),
+        (status = 400, description = "An action that cannot be scheduled, or a reason or ticket the rules refuse", body = ApiError),
         (status = 404, description = "No such user", body = ApiError),
-        (status = 409, description = "The person's state does not allow it", body = ApiError),
+        (status = 409, description = "The person's state does not allow it, or the time has passed or is more than two years ahead", body = ApiError),
         (status = 413, description = "Body too large", body = ApiError),
         (status = 415, description = "The body is not JSON", body = ApiError),
     ))]

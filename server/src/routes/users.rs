@@ -82,7 +82,7 @@ pub async fn get_user(
 /// who made it and what they said. `null` when Keydesk recorded none (the seed, 1Password's own
 /// console).
 #[utoipa::path(get, path = "/api/users/{user_id}/last-change", tag = "keydesk",
-    params(("user_id" = String, Path, description = "The user's ID")),
+    params(("user_id" = String, Path, description = "The user's ID", pattern = "^[A-Z2-7]{26}$", min_length = 26, max_length = 26)),
     responses(
         (status = 200, description = "The change, or null", body = Option<LastChange>),
         (status = 400, description = "Malformed ID", body = ApiError),
@@ -135,7 +135,12 @@ pub async fn call_user_method(
     let request = body
         .map_err(AppError::from)
         .and_then(|body| read_body(&body, method));
-    let note = request.as_ref().map(Note::from).unwrap_or_default();
+    let mut note = request.as_ref().map(Note::from).unwrap_or_default();
+    // Checks are asked only before completing a recovery, and only the checklist's.
+    note.checked = match method {
+        Some(UserMethod::CompleteRecovery) => state.rules.confirmed(note.checked),
+        _ => Vec::new(),
+    };
     let permission = method.map(UserMethod::permission);
     guard
         .attempt(action, permission, vec![target], note, async |attempt| {
@@ -201,13 +206,14 @@ async fn refuse_own_account(
 }
 
 /// The custom methods take an empty body (as the Users API's own clients send), `{}` (as
-/// Google-style clients do), or a [`MethodRequest`]: why, the ticket, the checks ticked.
+/// Google-style clients do), `null`, or a [`MethodRequest`]: why, the ticket, the checks ticked.
 fn read_body(body: &Bytes, method: Option<UserMethod>) -> Result<MethodRequest, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(MethodRequest::default());
     }
     let name = method.map_or("a custom method", UserMethod::as_str);
     match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Null) => Ok(MethodRequest::default()),
         Ok(value @ serde_json::Value::Object(_)) => serde_json::from_value(value).map_err(|err| {
             AppError::invalid(format!("the body of :{name} is not understood: {err}"))
         }),
@@ -258,7 +264,7 @@ pub async fn reactivate_user() {}
         (status = 400, description = "Malformed ID or body", body = ApiError),
         (status = 403, description = "The caller's own account, or a permission the caller lacks", body = ApiError),
         (status = 404, description = "No such user", body = ApiError),
-        (status = 409, description = "The user is not in RECOVERY_ACCEPTED", body = ApiError),
+        (status = 409, description = "The user is not in RECOVERY_ACCEPTED, or a check of the checklist is not ticked", body = ApiError),
     ))]
 #[allow(dead_code)] // described for the OpenAPI document; `call_user_method` answers it
 pub async fn complete_recovery() {}

@@ -288,11 +288,18 @@ fn due_time(text: &str, now: SystemTime) -> Result<String, AppError> {
             ))
         })
         .map(SystemTime::from)?;
+    // Well-formed, but not now: a 409, like a state that does not allow a change.
     if time <= now {
-        return Err(AppError::invalid("due_time must be in the future"));
+        return Err(AppError::new(
+            ErrorStatus::FailedPrecondition,
+            "due_time has passed: a change is scheduled for a time in the future",
+        ));
     }
     if time > now + FURTHEST {
-        return Err(AppError::invalid("due_time may be at most two years ahead"));
+        return Err(AppError::new(
+            ErrorStatus::FailedPrecondition,
+            "due_time may be at most two years ahead",
+        ));
     }
     Ok(stamp(time))
 }

@@ -33,8 +33,9 @@ pub const ONE_PAIR_OF_EYES: &str = "[recovery]\nfour_eyes = false\n";
 /// What the test page's `index.html` holds, to tell it apart from any other answer.
 pub const INDEX_HTML: &str = "<!doctype html><title>Keydesk test page</title>";
 
-/// The built Outbox page (`dist/outbox/index.html`).
-pub const OUTBOX_HTML: &str = "<!doctype html><title>Keydesk outbox test page</title>";
+/// The built record pages (`dist/records/index.html`: the audit, the scheduled changes, the
+/// Outbox).
+pub const RECORDS_HTML: &str = "<!doctype html><title>Keydesk records test page</title>";
 
 /// The built recovery page (`dist/recover/index.html`), with an inline loader as Trunk writes.
 pub const RECOVER_HTML: &str = "<!doctype html><title>Keydesk recovery test page</title>\
@@ -460,8 +461,8 @@ fn new_dir() -> TempDir {
     std::fs::write(dir.path().join("dist/index.html"), INDEX_HTML).unwrap();
     std::fs::create_dir(dir.path().join("dist/recover")).unwrap();
     std::fs::write(dir.path().join("dist/recover/index.html"), RECOVER_HTML).unwrap();
-    std::fs::create_dir(dir.path().join("dist/outbox")).unwrap();
-    std::fs::write(dir.path().join("dist/outbox/index.html"), OUTBOX_HTML).unwrap();
+    std::fs::create_dir(dir.path().join("dist/records")).unwrap();
+    std::fs::write(dir.path().join("dist/records/index.html"), RECORDS_HTML).unwrap();
     dir
 }
 
