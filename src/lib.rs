@@ -226,7 +226,9 @@ pub fn App(pages: Pages) -> impl IntoView {
                         focus_heading();
                     }
                 },
-                false,
+                // From the first page on: a record page is often reached from another
+                // program's navigation, which loads this one.
+                true,
             );
             view! {
                 <TopBar />

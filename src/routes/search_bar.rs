@@ -157,6 +157,8 @@ pub fn SearchBar(
                     {SORTS.map(|(label, value)| view! { <option value=value>{label}</option> })}
                 </select>
             </label>
+            // Before the search box, so that a row's action stays three Tabs from it; shown last.
+            <a class="export" download href=move || export_href(&view.read())>"Export CSV"</a>
             <label class="search">
                 <span class="visually-hidden">"Search users"</span>
                 <input type="search" name="q" node_ref=search_box autocomplete="off"
@@ -165,7 +167,6 @@ pub fn SearchBar(
                     on:input=move |event| on_search_input(event_target_value(&event)) />
             </label>
             <p class="summary" aria-live="polite">{summary}</p>
-            <a class="export" download href=move || export_href(&view.read())>"Export CSV"</a>
         </div>
     }
 }

@@ -17,6 +17,7 @@ const SECRET = randomBytes(24).toString('hex');
 const PEOPLE = {
   admin: { email: 'amara.okafor@example.com', groups: 'keydesk-admins, all-staff' },
   helpdesk: { email: 'priya.raghunathan@example.com', groups: 'keydesk-helpdesk' },
+  colleague: { email: 'jose.alvarez@example.com', groups: 'keydesk-admins' },
 };
 
 let keydesk;
@@ -254,4 +255,67 @@ test('nginx keeps the Host, so a same-origin change without Fetch Metadata passe
   const own = await reactivate(nginx.url);
   assert.equal(own.status, 200, await own.text());
   assert.equal(stateOf('oliver.smith@example.com'), 'ACTIVE');
+});
+
+test("through nginx, one admin's suspension shows on another admin's open page within a second", async () => {
+  const mine = await openAs('admin', '/?q=ngozi');
+  const theirs = await openAs('colleague', '/?q=ngozi');
+  const theirRow = row(theirs.page, 'Ngozi Adeyemi');
+  await theirRow.getByText('Active', { exact: true }).waitFor();
+  await (await rowAction(mine.page, 'Ngozi Adeyemi', 'Suspend')).click();
+  const dialog = mine.page.getByRole('dialog', { name: 'Suspend Ngozi Adeyemi?' });
+  await dialog.getByLabel('Reason').fill('laptop stolen');
+  await dialog.getByLabel('Ticket').fill('INC-77');
+  await dialog.getByRole('button', { name: 'Suspend' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal(stateOf('ngozi.adeyemi@example.com'), 'SUSPENDED');
+  // No reload on the other page: its row follows through the event stream.
+  await theirRow.getByText('Suspended', { exact: true }).waitFor({ timeout: 1000 });
+  // Their person page says why, with the ticket.
+  await theirRow.getByRole('link', { name: 'Ngozi Adeyemi' }).click();
+  await theirs.page.getByText('Suspended by Amara Okafor').waitFor();
+  assert.match(await theirs.page.locator('.standing').innerText(), /laptop stolen \(INC-77\)/);
+  assert.deepEqual([...mine.problems, ...theirs.problems], []);
+  await mine.close();
+  await theirs.close();
+});
+
+test('through nginx, the admin who began a recovery cannot complete it; another admin can, after the checklist', async () => {
+  const mine = await openAs('admin', '/?q=lindqvist');
+  await (await rowAction(mine.page, 'Astrid Lindqvist', 'Begin recovery')).click();
+  const begin = mine.page.getByRole('dialog', { name: 'Begin recovery for Astrid Lindqvist?' });
+  await begin.getByLabel('Reason').fill('lost their phone and password');
+  await begin.getByRole('button', { name: 'Begin recovery' }).click();
+  await begin.waitFor({ state: 'hidden' });
+  // Astrid accepts through the link in the email.
+  const link = keydesk.sql("SELECT link FROM outbox WHERE to_address = 'astrid.lindqvist@example.com' ORDER BY id DESC LIMIT 1");
+  const token = link.split('#')[1];
+  const accepted = await fetch(keydesk.url + '/api/recovery:accept', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, email: 'astrid.lindqvist@example.com', password: 'correct horse battery staple' }),
+  });
+  assert.equal(accepted.status, 200);
+
+  // The admin who began it sees why Complete is not for them (the row followed by itself).
+  const myComplete = row(mine.page, 'Astrid Lindqvist').getByRole('button', { name: 'Complete recovery Astrid Lindqvist' });
+  await myComplete.waitFor();
+  assert.equal(await myComplete.getAttribute('aria-disabled'), 'true');
+  assert.match(await myComplete.getAttribute('title'), /another admin must complete it/);
+
+  // Another admin completes it once every check is ticked.
+  const theirs = await openAs('colleague', '/?q=lindqvist');
+  await (await rowAction(theirs.page, 'Astrid Lindqvist', 'Complete recovery')).click();
+  const complete = theirs.page.getByRole('dialog', { name: 'Complete recovery for Astrid Lindqvist?' });
+  const confirm = complete.getByRole('button', { name: 'Complete recovery' });
+  assert.equal(await confirm.isDisabled(), true);
+  for (const check of await complete.getByRole('checkbox').all()) await check.check();
+  await confirm.click();
+  await complete.waitFor({ state: 'hidden' });
+  assert.equal(stateOf('astrid.lindqvist@example.com'), 'ACTIVE');
+  const checked = audit("SELECT json_extract(note, '$.checked') FROM audit WHERE action = 'complete_recovery' AND outcome = 'succeeded' ORDER BY seq DESC LIMIT 1");
+  assert.match(checked, /a number we already had/);
+  assert.deepEqual([...mine.problems, ...theirs.problems], []);
+  await mine.close();
+  await theirs.close();
 });

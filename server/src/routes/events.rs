@@ -29,5 +29,9 @@ pub async fn events(
     let last = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok());
-    Ok(Sse::new(state.events.stream(last)).keep_alive(KeepAlive::default()))
+    // `X-Accel-Buffering: no`: nginx passes each event on at once instead of buffering them.
+    Ok((
+        [("x-accel-buffering", "no")],
+        Sse::new(state.events.stream(last)).keep_alive(KeepAlive::default()),
+    ))
 }
