@@ -244,7 +244,18 @@ impl Client {
         user: &UserId,
         note: &MethodRequest,
     ) -> Result<User, ApiFailure> {
+        // 1Password completes recoveries only in its admin console: Keydesk records the
+        // confirmed checks, and the page opens the console.
+        if method == UserMethod::CompleteRecovery && self.admin_console().is_some() {
+            return post(&format!("/api/users/{user}/confirm-identity"), note).await;
+        }
         post(&method.path(&self.account, user), note).await
+    }
+
+    /// Upstream: where recoveries are completed (`Some("")` when the URL is not configured).
+    pub fn admin_console(&self) -> Option<&str> {
+        (self.directory == keydesk_api::DirectoryKind::Upstream)
+            .then(|| self.admin_console_url.as_deref().unwrap_or_default())
     }
 
     /// Begin recovery for everyone named (by ID). The embedded directory begins for all or

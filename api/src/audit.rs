@@ -87,6 +87,9 @@ closed_enum!(
         Schedule = "schedule",
         /// A scheduled change called off before it ran.
         CancelSchedule = "cancel_schedule",
+        /// Upstream: the checks confirmed before a recovery is completed in 1Password's admin
+        /// console (which Keydesk cannot do itself).
+        ConfirmIdentity = "confirm_identity",
     }
 );
 
@@ -105,6 +108,7 @@ impl AuditAction {
             AuditAction::UnknownMethod => "Unknown method",
             AuditAction::Schedule => "Schedule a change",
             AuditAction::CancelSchedule => "Cancel a scheduled change",
+            AuditAction::ConfirmIdentity => "Confirm identity (before 1Password's console)",
         }
     }
 
@@ -134,6 +138,9 @@ impl AuditAction {
                 "cancelled a scheduled change for",
                 "cancel a scheduled change for",
             ),
+            AuditAction::ConfirmIdentity => {
+                ("confirmed the identity of", "confirm the identity of")
+            }
         }
     }
 
@@ -152,7 +159,8 @@ impl AuditAction {
             | AuditAction::InspectRecovery
             | AuditAction::UnknownMethod
             | AuditAction::Schedule
-            | AuditAction::CancelSchedule => None,
+            | AuditAction::CancelSchedule
+            | AuditAction::ConfirmIdentity => None,
         }
     }
 }

@@ -46,6 +46,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
         .routes(routes!(meta::session))
         .routes(routes!(meta::page_config))
         .routes(routes!(users::last_change))
+        .routes(routes!(users::confirm_identity))
         .routes(routes!(export::export_users))
         .routes(routes!(events::events))
         .routes(routes!(schedule::list_scheduled, schedule::schedule))

@@ -145,6 +145,20 @@ async fn a_missing_reason_or_a_malformed_ticket_is_refused_by_name_and_changes_n
 }
 
 #[tokio::test]
+async fn the_embedded_directory_completes_recoveries_itself_rather_than_confirming_for_a_console() {
+    let app = TestApp::start().await;
+    let lukasz = app.id_of("lukasz.wisniewski@example.com");
+    let body = json!({ "checked": checklist() });
+    let path = format!("/api/users/{lukasz}/confirm-identity");
+    let message = expect_error(
+        &app.post_json(&path, &body).await,
+        StatusCode::CONFLICT,
+        "FAILED_PRECONDITION",
+    );
+    assert!(message.contains("use :completeRecovery"), "{message}");
+}
+
+#[tokio::test]
 async fn the_admin_who_began_a_recovery_cannot_complete_it_another_can_with_every_check() {
     let app = proxy_app("", "").await;
     let (status, body) = begin_as(&app, ADMIN, &[OLIVER]).await;

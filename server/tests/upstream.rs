@@ -1440,6 +1440,38 @@ async fn completing_a_recovery_points_to_the_admin_console() {
 }
 
 #[tokio::test]
+async fn the_checks_are_confirmed_and_recorded_before_the_admin_console_opens() {
+    let world = start(Setup::default()).await;
+    let accepted = world
+        .keydesk
+        .list_page(&[("state", "RECOVERY_ACCEPTED")])
+        .await
+        .results
+        .swap_remove(0);
+    let id = accepted.id.to_string();
+    let path = format!("/api/users/{id}/confirm-identity");
+    let half = json!({ "checked": [crate::common::checklist()[0]] });
+    expect_error(
+        &world.keydesk.post_json(&path, &half).await,
+        StatusCode::CONFLICT,
+        "FAILED_PRECONDITION",
+    );
+    let all = json!({ "reason": "called them back", "checked": crate::common::checklist() });
+    let (status, body) = world.keydesk.post_json(&path, &all).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["state"], "RECOVERY_ACCEPTED",
+        "the console completes it, not Keydesk"
+    );
+    let records = world.audited("confirm_identity");
+    let confirmed = records.last().unwrap();
+    assert_eq!(confirmed.outcome.as_str(), "succeeded");
+    assert_eq!(confirmed.checked, crate::common::checklist());
+    assert_eq!(confirmed.change_reason.as_deref(), Some("called them back"));
+    assert_eq!(world.cloud_state(&id), "RECOVERY_ACCEPTED");
+}
+
+#[tokio::test]
 async fn the_page_learns_it_is_upstream_and_that_1password_sends_the_emails() {
     let world = start(Setup::default()).await;
     let (status, config) = world.keydesk.get_json("/api/config").await;

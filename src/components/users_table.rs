@@ -166,31 +166,6 @@ fn SortHeader(
     }
 }
 
-/// Where a RECOVERY_ACCEPTED person's recovery is completed when Keydesk cannot do it: a link
-/// to the admin console, or its name when the URL is not configured.
-#[component]
-fn CompleteInConsole(upstream: Upstream, #[prop(into)] name: Signal<String>) -> impl IntoView {
-    let label = move || {
-        format!(
-            "Complete recovery for {} in the 1Password admin console",
-            name.get()
-        )
-    };
-    match upstream.admin_console_url {
-        Some(url) => view! {
-            <a class="row-action console" href=url target="_blank" rel="external noopener"
-                aria-label=label title="1Password completes recoveries only in its admin console">
-                "Complete in admin console"
-            </a>
-        }
-        .into_any(),
-        None => view! {
-            <span class="console-note" title=label>"Complete in 1Password's admin console"</span>
-        }
-        .into_any(),
-    }
-}
-
 /// One person. Every text comes from the directory and is rendered as text, never as HTML. The
 /// row follows `user`: its cells change in place when the person does (or when the table puts
 /// someone else in this row), and only the state's cells are rebuilt when the state changes.
@@ -244,13 +219,21 @@ pub fn UserRow(
         }
     });
     let actions = controls.map(|controls| {
-        let upstream = use_context::<Upstream>();
+        let upstream = use_context::<Upstream>().is_some();
         move || {
-            if let Some(upstream) = upstream.clone()
-                && state.get() == UserState::RecoveryAccepted
-            {
-                return view! { <CompleteInConsole upstream name=Signal::derive(name) /> }
-                    .into_any();
+            // 1Password completes recoveries only in its admin console: the dialog records the
+            // checks, then opens it.
+            if upstream && state.get() == UserState::RecoveryAccepted {
+                let complete = RowAction::Method(keydesk_api::UserMethod::CompleteRecovery);
+                return view! {
+                    <button type="button" class="row-action console"
+                        aria-label=move || format!("Complete recovery for {} in the 1Password admin console", name())
+                        title="1Password completes recoveries only in its admin console"
+                        on:click=move |_| controls.act.run((complete, user.get_untracked()))>
+                        "Complete in admin console"
+                    </button>
+                }
+                .into_any();
             }
             // One action in view, the others (Suspend, never the loudest thing in a row) in
             // the row's menu. Not `disabled`: a disabled button shows no tooltip, and the

@@ -321,7 +321,21 @@ pub fn ChangeDialog(
                         outcomes.update(|outcomes| outcomes[index].result = Some(result));
                     }
                     let (before, after) = RowAction::Method(method).words().done;
-                    if completed.len() == users.len() {
+                    let console = client
+                        .admin_console()
+                        .filter(|_| method == UserMethod::CompleteRecovery);
+                    if let Some(url) = console.filter(|_| completed.len() == users.len()) {
+                        // Upstream, nothing is completed yet: the checks are recorded, and the
+                        // admin console (opened for them) completes it.
+                        if !url.is_empty() {
+                            let _ = window().open_with_url_and_target(url, "_blank");
+                        }
+                        on_notice.run(format!(
+                            "Your checks for {} are recorded. Complete the recovery in 1Password's admin console.",
+                            names(&completed)
+                        ));
+                        pending.set(None);
+                    } else if completed.len() == users.len() {
                         let more = match method {
                             UserMethod::CompleteRecovery => {
                                 " They must sign in again on every device and set up two-factor authentication again."

@@ -15,7 +15,7 @@ use crate::{
         CopyButton, Notice, StateBadge,
         row_action::{RowAction, active_owners, unavailable},
         state_badge::type_label,
-        users_table::{Upstream, When},
+        users_table::When,
     },
     location::use_location,
     time,
@@ -108,13 +108,7 @@ fn UserFacts(
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let session = use_context::<Session>();
-    let mut actions = RowAction::offered(&user, session.as_ref(), active_owners());
-    // 1Password completes recoveries only in its admin console (the list links there).
-    if use_context::<Upstream>().is_some() {
-        actions.retain(|action| {
-            *action != RowAction::Method(keydesk_api::UserMethod::CompleteRecovery)
-        });
-    }
+    let actions = RowAction::offered(&user, session.as_ref(), active_owners());
     let me = session.is_some_and(|me| me.is(&user));
     let buttons = actions
         .into_iter()

@@ -67,11 +67,26 @@ test('the page works on the snapshot, changes go to 1Password, completion points
   assert.match(await page.locator('.snapshot').innerText(), /1Password/);
   assert.equal(await page.getByRole('link', { name: 'Outbox' }).count(), 0);
 
-  // RECOVERY_ACCEPTED: a link to the admin console, not a button that cannot work.
+  // RECOVERY_ACCEPTED: 1Password completes it in its admin console. The checklist comes first,
+  // Keydesk records it, then the console opens.
   const accepted = row(page, 'Fatima Zahra');
-  const link = accepted.getByRole('link', { name: /admin console/ });
-  assert.equal(await link.getAttribute('href'), CONSOLE);
-  assert.equal(await accepted.getByRole('button', { name: /Complete recovery/ }).count(), 0);
+  await accepted.getByRole('button', { name: /in the 1Password admin console/ }).click();
+  const complete = page.getByRole('dialog', { name: 'Complete recovery for Fatima Zahra?' });
+  const confirm = complete.getByRole('button', { name: 'Complete recovery' });
+  assert.equal(await confirm.isDisabled(), true);
+  for (const check of await complete.getByRole('checkbox').all()) await check.check();
+  // The console is 1Password's site, out of reach here: the browser is answered for it.
+  await page.context().route(`${CONSOLE}/**`, (route) => route.fulfill({ body: 'the admin console' }));
+  const [popup] = await Promise.all([page.waitForEvent('popup'), confirm.click()]);
+  await popup.waitForLoadState();
+  assert.equal(popup.url().replace(/\/$/, ''), CONSOLE);
+  await popup.close();
+  await complete.waitFor({ state: 'hidden' });
+  assert.match(await page.getByRole('status').first().innerText(), /checks for Fatima Zahra are recorded/);
+  assert.equal(cloudState('fatima.zahra@example.com'), 'RECOVERY_ACCEPTED');
+  assert.equal(
+    keydesk.sql("SELECT outcome FROM audit WHERE action = 'confirm_identity' ORDER BY seq DESC LIMIT 1", 'audit.db'),
+    'succeeded');
 
   // Search runs over the snapshot.
   await page.getByRole('searchbox', { name: 'Search users' }).fill('wisniewski');

@@ -5,7 +5,7 @@ use axum::{
     body::Bytes,
     extract::{
         Path, Query, State,
-        rejection::{BytesRejection, PathRejection, QueryRejection},
+        rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection},
     },
 };
 use keydesk_api::{
@@ -116,6 +116,67 @@ pub async fn last_change(
         reason: record.change_reason,
         ticket: record.ticket,
     })))
+}
+
+/// Upstream, 1Password completes recoveries only in its admin console: before the page opens it,
+/// the admin confirms the checklist here, and the confirmation is recorded. The same rules as
+/// completing: Recovery accepted, not one's own account, every check ticked, and with four eyes
+/// not the admin who began it.
+#[utoipa::path(post, path = "/api/users/{user_id}/confirm-identity", tag = "recovery",
+    params(("user_id" = String, Path, description = "The user's ID", pattern = "^[A-Z2-7]{26}$", min_length = 26, max_length = 26)),
+    request_body = MethodRequest,
+    responses(
+        (status = 200, description = "Recorded: the person, still Recovery accepted until the console completes it", body = User),
+        (status = 400, description = "Malformed ID or body, or a reason or ticket the rules refuse", body = ApiError),
+        (status = 403, description = "One's own account, a recovery one began (four eyes), or a permission the caller lacks", body = ApiError),
+        (status = 404, description = "No such user", body = ApiError),
+        (status = 409, description = "Not Recovery accepted, a check not ticked, or the embedded directory (which completes recoveries itself)", body = ApiError),
+    ))]
+pub async fn confirm_identity(
+    State(state): State<AppState>,
+    guard: Guard,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<MethodRequest>, JsonRejection>,
+) -> Result<Json<User>, AppError> {
+    let target = match &path {
+        Ok(Path(raw)) => raw.chars().take(64).collect(),
+        Err(_) => String::new(),
+    };
+    let mut note = match &body {
+        Ok(Json(request)) => Note::from(request),
+        Err(_) => Note::default(),
+    };
+    note.checked = state.rules.confirmed(note.checked);
+    let method = UserMethod::CompleteRecovery;
+    guard
+        .attempt(AuditAction::ConfirmIdentity, Some(method.permission()), vec![target], note, async |attempt| {
+            let Path(raw) = path?;
+            let _ = body?; // read above, for the record
+            let id = UserId::parse(&raw)?;
+            let user = refuse_own_account(&state, &id, guard.actor(), method).await?;
+            if state.directory.kind() == keydesk_api::DirectoryKind::Embedded {
+                return Err(AppError::new(
+                    ErrorStatus::FailedPrecondition,
+                    "Keydesk completes recoveries itself with this directory: use :completeRecovery",
+                ));
+            }
+            if user.state != UserState::RecoveryAccepted {
+                return Err(AppError::new(
+                    ErrorStatus::FailedPrecondition,
+                    format!(
+                        "{} <{}> is {}: identities are confirmed for people in Recovery accepted",
+                        user.display_name,
+                        user.email,
+                        user.state.label()
+                    ),
+                ));
+            }
+            state.rules.check(&attempt.note, true)?;
+            state.rules.second_pair_of_eyes(&user, guard.actor())?;
+            Ok(user)
+        })
+        .await
+        .map(Json)
 }
 
 /// Route `POST …/users/{user_id}:{method}` to the method's handler. Every attempt, including
