@@ -237,6 +237,37 @@ async fn begin_recovery_for_ten_asks_for_all_ten() {
     assert!(parent.query_selector("[role=alert]").unwrap().is_none());
 }
 
+#[wasm_bindgen_test]
+async fn a_batch_suspends_up_to_fifty_and_names_who_cannot_be() {
+    let (fifty, asked) = mount_selection(50, UserState::Active);
+    button_labelled(&fifty, "Suspend").click();
+    settle().await;
+    assert!(
+        matches!(asked.get_untracked(), Some(Change::Each(UserMethod::Suspend, users)) if users.len() == 50)
+    );
+    let (many, asked) = mount_selection(51, UserState::Active);
+    button_labelled(&many, "Suspend").click();
+    settle().await;
+    assert_eq!(asked.get_untracked(), None, "no dialog for 51");
+    let message = refusal(&many).expect("a refusal in words");
+    assert!(message.contains("at most 50"), "{message}");
+    let (suspended, asked) = mount_selection(2, UserState::Suspended);
+    button_labelled(&suspended, "Suspend").click();
+    settle().await;
+    assert_eq!(asked.get_untracked(), None);
+    let message = refusal(&suspended).expect("a refusal in words");
+    assert!(
+        message.contains("Only Active people can be suspended: take out"),
+        "{message}"
+    );
+    button_labelled(&suspended, "Reactivate").click();
+    settle().await;
+    assert!(matches!(
+        asked.get_untracked(),
+        Some(Change::Each(UserMethod::Reactivate, _))
+    ));
+}
+
 /// The refusal the selection bar shows, if any.
 fn refusal(parent: &HtmlElement) -> Option<String> {
     let alert = parent.query_selector("[role=alert]").unwrap()?;

@@ -262,6 +262,10 @@ test("through nginx, one admin's suspension shows on another admin's open page w
   const theirs = await openAs('colleague', '/?q=ngozi');
   const theirRow = row(theirs.page, 'Ngozi Adeyemi');
   await theirRow.getByText('Active', { exact: true }).waitFor();
+  // The other admin is about to suspend her too: their dialog is open.
+  await (await rowAction(theirs.page, 'Ngozi Adeyemi', 'Suspend')).click();
+  const theirDialog = theirs.page.getByRole('dialog', { name: 'Suspend Ngozi Adeyemi?' });
+  await theirDialog.waitFor();
   await (await rowAction(mine.page, 'Ngozi Adeyemi', 'Suspend')).click();
   const dialog = mine.page.getByRole('dialog', { name: 'Suspend Ngozi Adeyemi?' });
   await dialog.getByLabel('Reason').fill('laptop stolen');
@@ -269,7 +273,10 @@ test("through nginx, one admin's suspension shows on another admin's open page w
   await dialog.getByRole('button', { name: 'Suspend' }).click();
   await dialog.waitFor({ state: 'hidden' });
   assert.equal(stateOf('ngozi.adeyemi@example.com'), 'SUSPENDED');
-  // No reload on the other page: its row follows through the event stream.
+  // No reload on the other page: its open dialog says so before they send anything, and its
+  // row follows, through the event stream.
+  await theirDialog.getByText('Someone else changed Ngozi Adeyemi while this was open: they are now Suspended.').waitFor({ timeout: 1000 });
+  await theirDialog.getByRole('button', { name: 'Cancel' }).click();
   await theirRow.getByText('Suspended', { exact: true }).waitFor({ timeout: 1000 });
   // Their person page says why, with the ticket.
   await theirRow.getByRole('link', { name: 'Ngozi Adeyemi' }).click();
