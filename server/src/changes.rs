@@ -92,10 +92,12 @@ impl Rules {
 
     /// What a request said, as the audit keeps it whether or not it passes the rules.
     pub fn said(reason: Option<&str>, ticket: Option<&str>, checked: &[String]) -> Note {
+        // Spaces around are dropped; control characters are kept (even those Unicode counts
+        // as space, such as U+0085, and a tab), for the rules to refuse as the schema says.
+        let space = |c: char| c.is_whitespace() && !c.is_control();
         let text = |t: Option<&str>| {
-            t.map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
+            let t = t?.trim_matches(space);
+            (!t.is_empty()).then(|| t.to_owned())
         };
         Note {
             reason: text(reason),
@@ -259,6 +261,7 @@ mod tests {
         assert!(message(note(Some("  "), None)).contains("a reason is required"));
         assert!(message(note(Some(&"x".repeat(501)), None)).contains("at most 500"));
         assert!(message(note(Some("a\u{7}b"), None)).contains("control character"));
+        assert!(message(note(Some("\u{85}"), None)).contains("control character"));
         assert!(message(note(Some("ok"), Some("JIRA-1"))).contains(r"^(INC|REQ)-\d+$"));
     }
 
