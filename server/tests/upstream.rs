@@ -1472,6 +1472,36 @@ async fn the_checks_are_confirmed_and_recorded_before_the_admin_console_opens() 
 }
 
 #[tokio::test]
+async fn a_scheduled_suspension_is_made_in_1password_at_its_time() {
+    let world = start(Setup::default()).await;
+    let active = world
+        .keydesk
+        .list_page(&[("state", "ACTIVE"), ("q", "zoe")])
+        .await
+        .results
+        .swap_remove(0);
+    let id = active.id.to_string();
+    let due = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
+    let body = json!({
+        "user_id": id, "action": "suspend", "reason": "last day",
+        "due_time": humantime::format_rfc3339_seconds(due).to_string(),
+    });
+    let (status, body) = world.keydesk.post_json("/api/scheduled", &body).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(world.cloud_state(&id), "ACTIVE");
+    let made = world.keydesk.scheduler.tick(due).await.unwrap();
+    assert_eq!(made.len(), 1);
+    assert_eq!(world.cloud_state(&id), "SUSPENDED");
+    let records = world.audited("suspend");
+    let record = records.last().unwrap();
+    assert_eq!(
+        (record.actor_email.as_str(), record.outcome.as_str()),
+        ("scheduler", "succeeded")
+    );
+    assert_eq!(record.change_reason.as_deref(), Some("last day"));
+}
+
+#[tokio::test]
 async fn the_page_learns_it_is_upstream_and_that_1password_sends_the_emails() {
     let world = start(Setup::default()).await;
     let (status, config) = world.keydesk.get_json("/api/config").await;
