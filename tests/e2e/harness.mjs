@@ -40,7 +40,7 @@ export async function startKeydesk({ settings, files = {}, env = {} } = {}) {
     env = { KEYDESK_CONFIG: join(dataDir, 'keydesk.toml'), ...env };
   }
   const port = await freePort();
-  const child = spawnQuiet(SERVER, [], {
+  const spawn = () => spawnQuiet(SERVER, [], {
     env: {
       ...process.env,
       KEYDESK_LISTEN: `127.0.0.1:${port}`,
@@ -50,6 +50,7 @@ export async function startKeydesk({ settings, files = {}, env = {} } = {}) {
       ...env,
     },
   });
+  let child = spawn();
   const log = captureLog(child);
   const url = `http://127.0.0.1:${port}`;
   await waitUntilHealthy(url, child, log);
@@ -63,6 +64,16 @@ export async function startKeydesk({ settings, files = {}, env = {} } = {}) {
     stop: () => {
       child.kill('SIGTERM');
       rmSync(dataDir, { recursive: true, force: true });
+    },
+    /** Stop the server (SIGTERM), run `meanwhile` while it is down, and start it again on the
+     * same address and data. */
+    restart: async (meanwhile = () => {}) => {
+      const exited = new Promise((ok) => child.once('exit', ok));
+      child.kill('SIGTERM');
+      await exited;
+      meanwhile();
+      child = spawn();
+      await waitUntilHealthy(url, child, captureLog(child));
     },
   };
 }
