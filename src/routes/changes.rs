@@ -213,13 +213,15 @@ pub fn ChangeDialog(
                     ));
                 }
                 Change::One { method, user } if !why.from.get_untracked().is_empty() => {
-                    // Suspended later, at the end of the day chosen.
-                    match schedule(&client, &user, method, why.from, (23, 59), &note).await {
+                    // Later: suspended at the end of the day chosen, reactivated at its start.
+                    let (at, done) = match method {
+                        UserMethod::Suspend => ((23, 59), "suspended"),
+                        _ => ((0, 0), "reactivated"),
+                    };
+                    match schedule(&client, &user, method, why.from, at, &note).await {
                         Ok(when) => {
-                            on_notice.run(format!(
-                                "{} will be suspended on {when}.",
-                                user.display_name
-                            ));
+                            on_notice
+                                .run(format!("{} will be {done} on {when}.", user.display_name));
                             pending.set(None);
                         }
                         Err(err) => fail(err),

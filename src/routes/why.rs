@@ -86,9 +86,9 @@ pub fn WhyFields(why: Why, rules: ChangeRules, recent: Vec<String>) -> impl Into
 }
 
 /// When a suspension starts and ends, both optional: empty means now, and until reactivated by
-/// hand.
+/// hand. A reactivation has only its day: empty means now.
 #[component]
-pub fn WhenFields(why: Why) -> impl IntoView {
+pub fn WhenFields(why: Why, suspending: bool) -> impl IntoView {
     let date = |label: &'static str, value: RwSignal<String>| {
         view! {
             <label>
@@ -100,8 +100,11 @@ pub fn WhenFields(why: Why) -> impl IntoView {
     };
     view! {
         <div class="why">
-            {date("At the end of (optional)", why.from)}
-            {date("Until (optional)", why.until)}
+            {if suspending {
+                view! { {date("At the end of (optional)", why.from)} {date("Until (optional)", why.until)} }.into_any()
+            } else {
+                date("On (optional)", why.from).into_any()
+            }}
         </div>
     }
 }
@@ -146,18 +149,18 @@ pub fn ChangeQuestions(change: Change, why: Why) -> impl IntoView {
     let client = expect_context::<Client>();
     let rules = client.rules.clone();
     let checklist = rules.checklist.clone();
-    let suspending = matches!(
-        change,
-        Change::One {
-            method: UserMethod::Suspend,
-            ..
+    // A suspension or reactivation of one person can be for later.
+    let when = match change {
+        Change::One { method, .. } if method != UserMethod::ResendRecovery => {
+            Some(method == UserMethod::Suspend)
         }
-    );
+        _ => None,
+    };
     let completing =
         matches!(change, Change::Each(UserMethod::CompleteRecovery, _)) && !checklist.is_empty();
     view! {
         <WhyFields why rules recent=client.session.recent_tickets.clone() />
-        {suspending.then(|| view! { <WhenFields why /> })}
+        {when.map(|suspending| view! { <WhenFields why suspending /> })}
         {completing.then(|| view! { <Checklist why checklist /> })}
     }
 }

@@ -322,3 +322,29 @@ test('the audit log reads as sentences with names and local times, and a record 
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('a reactivation set for a day waits in Scheduled, which can make it at once', async () => {
+  const { page, problems } = await openPage('/?state=SUSPENDED&q=dmitri');
+  const person = 'Дмитрий Иванов';
+  await (await rowAction(page, person, 'Reactivate')).click();
+  const dialog = page.getByRole('dialog', { name: `Reactivate ${person}?` });
+  await dialog.getByLabel('Reason').fill('back from leave');
+  const day = new Date(Date.now() + 30 * 86400e3).toISOString().slice(0, 10);
+  await dialog.getByLabel('On (optional)').fill(day);
+  await dialog.getByRole('button', { name: 'Reactivate' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.match(await page.getByRole('status').first().innerText(), new RegExp(`${person} will be reactivated on .*${day.slice(0, 4)}`));
+  assert.equal(stateOf('dmitri.ivanov@example.com'), 'SUSPENDED', 'not yet');
+
+  // The Scheduled view (the record pages' own program) lists it, and "Do it now" makes it.
+  await page.getByRole('link', { name: 'Scheduled' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Scheduled changes' }).waitFor();
+  const pending = page.locator('ul.scheduled-list li', { hasText: person });
+  assert.match(await pending.innerText(), /Reactivate .*as amara\.okafor@example\.com asked: back from leave/);
+  await pending.getByRole('button', { name: 'Do it now' }).click();
+  await page.getByText(`Done now for ${person}`).waitFor();
+  assert.equal(stateOf('dmitri.ivanov@example.com'), 'ACTIVE');
+  await page.getByText('Nothing is scheduled.').waitFor();
+  assert.deepEqual(problems, []);
+  await page.close();
+});
