@@ -1,6 +1,7 @@
 //! The page's views, one module each, and the change dialog they share.
 
 mod audit;
+mod change;
 mod changes;
 mod outbox;
 mod recover;
@@ -13,7 +14,8 @@ mod users;
 mod why;
 
 pub use audit::{AuditPage, AuditTable};
-pub use changes::{Change, ChangeDialog, ChangeSummary, Outcome, begin_recovery_refusal};
+pub use change::{Change, ChangeSummary, Outcome, begin_recovery_refusal};
+pub use changes::ChangeDialog;
 pub use outbox::OutboxPage;
 pub use recover::RecoverPage;
 pub use scheduled::ScheduledPage;

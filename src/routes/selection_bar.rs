@@ -4,7 +4,7 @@
 use keydesk_api::{Permission, User, UserMethod, UserState};
 use leptos::prelude::*;
 
-use super::changes::{Change, MAX_BATCH, begin_recovery_refusal};
+use super::change::{Change, MAX_BATCH, begin_recovery_refusal};
 use crate::components::{
     row_action::missing_permission,
     users_table::{Upstream, select_shown},

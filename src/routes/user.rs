@@ -4,11 +4,7 @@
 use keydesk_api::{AuditQuery, Permission, Session, User, UserId};
 use leptos::{prelude::*, task::spawn_local};
 
-use super::{
-    audit::AuditTable,
-    changes::{Change, ChangeDialog},
-    standing::Standing,
-};
+use super::{audit::AuditTable, change::Change, changes::ChangeDialog, standing::Standing};
 use crate::{
     api::Client,
     components::{

@@ -8,7 +8,8 @@ use leptos::{prelude::*, task::spawn_local};
 
 use super::{
     SelectionBar,
-    changes::{Change, ChangeDialog},
+    change::Change,
+    changes::ChangeDialog,
     search_bar::{SearchBar, href},
 };
 use crate::{

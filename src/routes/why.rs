@@ -5,7 +5,7 @@
 use keydesk_api::{ChangeRules, UserMethod};
 use leptos::prelude::*;
 
-use super::changes::Change;
+use super::change::Change;
 use crate::api::Client;
 
 /// What the admin wrote, as the dialog holds it until it is sent.
