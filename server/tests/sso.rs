@@ -1177,6 +1177,7 @@ async fn the_audit_api_filters_by_actor_action_target_outcome_and_time() {
     for (name, bad) in [
         ("since", "yesterday"),
         ("outcome", "won"),
+        ("action", "\n"),
         ("page_token", "x"),
     ] {
         let request = ADMIN.sign(app.client.get(app.url("/api/audit")).query(&[(name, bad)]));

@@ -140,11 +140,9 @@ impl AuditLog {
                 )));
             }
         }
-        if let Some(action) = query
-            .action
-            .as_deref()
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
+        // Empty is no filter; anything else is an action's exact name (a lone space or line
+        // break is not one: schemathesis sent "\n").
+        if let Some(action) = query.action.as_deref().filter(|a| !a.is_empty())
             && keydesk_api::AuditAction::parse(action).is_none()
         {
             let known: Vec<&str> = keydesk_api::AuditAction::ALL
