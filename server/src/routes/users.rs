@@ -269,7 +269,8 @@ async fn refuse_own_account(
 /// The custom methods take an empty body (as the Users API's own clients send), `{}` (as
 /// Google-style clients do), `null`, or a [`MethodRequest`]: why, the ticket, the checks ticked.
 fn read_body(body: &Bytes, method: Option<UserMethod>) -> Result<MethodRequest, AppError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // Only a body with nothing in it is "no parameters": anything else is JSON or refused.
+    if body.is_empty() {
         return Ok(MethodRequest::default());
     }
     let name = method.map_or("a custom method", UserMethod::as_str);
