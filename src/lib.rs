@@ -209,9 +209,7 @@ pub fn App(pages: Pages) -> impl IntoView {
             provide_context(counts);
             provide_context(client.session.clone());
             if client.directory == DirectoryKind::Upstream {
-                provide_context(components::users_table::Upstream {
-                    admin_console_url: client.admin_console_url.clone(),
-                });
+                provide_context(components::users_table::Upstream);
             }
             provide_context(client);
             let location = Location::provide();

@@ -15,11 +15,10 @@ use super::{
 use crate::time;
 
 /// In context when the directory is a 1Password account (Keydesk's upstream connector), where
-/// recoveries can only be completed in the account's admin console.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Upstream {
-    pub admin_console_url: Option<String>,
-}
+/// recoveries can only be completed in the account's admin console (its address is the
+/// [`Client`](crate::api::Client)'s, one place).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upstream;
 
 /// What the table can do once the app runs it. Without them it is the table as the server
 /// writes it: the same rows and headings, no controls, since none would work yet.

@@ -23,8 +23,8 @@ const HEADER: [&str; 7] = [
     "update_time",
 ];
 
-/// Every person the view matches, as CSV (RFC 4180, UTF-8). Paging parameters are ignored: the
-/// export is the whole view.
+/// Every person the view matches, as CSV (RFC 4180, UTF-8). `max_page_size` and `page_token`
+/// are checked as a list's, then left aside: the export is the whole view.
 #[utoipa::path(get, path = "/api/users.csv", tag = "keydesk", params(ListUsersParams),
     responses(
         (status = 200, description = "CSV, one person per row after the header", content_type = "text/csv; charset=utf-8"),
