@@ -6,6 +6,7 @@
 pub mod audit;
 mod auth;
 pub mod changes;
+pub mod check_config;
 pub mod config;
 pub mod directory;
 pub mod error;
@@ -14,6 +15,7 @@ mod extract;
 mod mail;
 mod openapi;
 mod page;
+mod redact;
 pub mod router;
 mod routes;
 pub mod schedule;

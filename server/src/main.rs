@@ -16,6 +16,13 @@ struct Cli {
 enum Command {
     /// Serve the page and the admin API (the default).
     Serve,
+    /// Read the configuration as `serve` would: print the effective settings (secrets redacted),
+    /// or every problem with its line and what to write instead. Exits 1 on any problem.
+    CheckConfig {
+        /// Also read one page of users from 1Password, and ask `op` who it is signed in as.
+        #[arg(long)]
+        online: bool,
+    },
     /// Check the audit trail's hash chain; exits 1 and names the first broken record if any.
     VerifyAudit,
     /// Replace the embedded directory, and the audit trail kept in it, with a generated directory
@@ -43,6 +50,13 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => keydesk_server::run(cli.config).await,
         Command::VerifyAudit => verify_audit(&cli.config).await,
+        Command::CheckConfig { online } => {
+            return if keydesk_server::check_config::run(&cli.config, online).await {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            };
+        }
         Command::Generate { users } => embedded::generate_directory(&cli.config, users)
             .map(|path| println!("wrote {users} users to {}", path.display()))
             .map_err(anyhow::Error::from),

@@ -16,12 +16,12 @@ use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tower::{Service, ServiceExt};
 
 /// What one Keydesk lets its clients hold (`[server]` in the configuration file).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerLimits {
     /// Connections open at once; beyond this a new one is answered 503 and closed.

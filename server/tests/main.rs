@@ -3,6 +3,7 @@
 //! ([`common::TestApp`]).
 
 mod changes;
+mod check_config;
 mod common;
 mod contract;
 mod database_file;

@@ -8,9 +8,9 @@
 //! it is. Single users and every change go to 1Password itself.
 
 mod call;
-mod client;
+pub(crate) mod client;
 mod ledger;
-mod op;
+pub(crate) mod op;
 mod refresh;
 mod settings;
 
