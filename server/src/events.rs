@@ -136,23 +136,28 @@ impl Events {
             None => {}
         }
         let closing = self.closing.subscribe();
-        let live = stream::unfold((receiver, closing), move |(mut receiver, mut closing)| {
-            let (to_sse, reset) = (to_sse.clone(), reset.clone());
-            async move {
-                if *closing.borrow() {
-                    return None;
+        // Counted open for as long as the stream lives, whoever ends it.
+        let open = crate::metrics::StreamOpen::count();
+        let live = stream::unfold(
+            (receiver, closing, open),
+            move |(mut receiver, mut closing, open)| {
+                let (to_sse, reset) = (to_sse.clone(), reset.clone());
+                async move {
+                    if *closing.borrow() {
+                        return None;
+                    }
+                    let event = tokio::select! {
+                        received = receiver.recv() => match received {
+                            Ok(event) => to_sse(event),
+                            Err(broadcast::error::RecvError::Lagged(_)) => reset,
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        },
+                        _ = closing.changed() => return None,
+                    };
+                    Some((event, (receiver, closing, open)))
                 }
-                let event = tokio::select! {
-                    received = receiver.recv() => match received {
-                        Ok(event) => to_sse(event),
-                        Err(broadcast::error::RecvError::Lagged(_)) => reset,
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    },
-                    _ = closing.changed() => return None,
-                };
-                Some((event, (receiver, closing)))
-            }
-        });
+            },
+        );
         stream::iter(first).chain(live).map(Ok).fuse()
     }
 }

@@ -19,3 +19,4 @@ mod search;
 mod sso;
 mod upstream;
 mod users_api;
+mod watch;
