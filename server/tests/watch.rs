@@ -6,7 +6,14 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::process::{LockHolder, Process};
+use crate::{
+    common::{
+        OAUTH_SECRET,
+        fault_proxy::{Fault, Match},
+        process::{LockHolder, Process},
+    },
+    upstream::{LIST_CALL, Setup, start_cloud, upstream_settings},
+};
 
 const ZOE: &str = "zoe.lefevre@example.com";
 const OLIVER: &str = "oliver.smith@example.com";
@@ -248,6 +255,64 @@ async fn metrics_follow_requests_changes_refusals_and_streams_on_their_own_addre
                 && labels.get("route").map(String::as_str) == Some("fallback")
         }),
         "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_the_calls_to_1password_its_retries_and_the_snapshots_age() {
+    let setup = Setup::default();
+    let (cloud, proxy) = start_cloud(&setup).await;
+    // The first reading meets a busy 1Password, and tries again as it says.
+    proxy.inject_times(
+        Fault::unavailable(Some("0")),
+        Match::PathContains(LIST_CALL),
+        1,
+    );
+    let dir = new_dir();
+    std::fs::write(dir.path().join("client-secret"), OAUTH_SECRET).unwrap();
+    let process = Process::start_with(
+        dir.path(),
+        &upstream_settings(&cloud, &proxy.url(), &setup),
+        &[("KEYDESK_METRICS_LISTEN", "127.0.0.1:0")],
+        None,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while reqwest::get(users_url(&process)).await.unwrap().status() != StatusCode::OK {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the snapshot is not read"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (text, scraped) = scrape(&process).await;
+    let calls = |outcome: &str| {
+        value(
+            &scraped,
+            "keydesk_upstream_calls_total",
+            &[("outcome", outcome)],
+        )
+    };
+    assert_eq!(calls("busy"), 1.0, "{text}");
+    // The token, and the list read again.
+    assert!(calls("success") >= 2.0, "{text}");
+    assert_eq!(calls("lost"), 0.0, "{text}");
+    assert_eq!(
+        value(&scraped, "keydesk_upstream_retries_total", &[]),
+        1.0,
+        "{text}"
+    );
+    let age = value(&scraped, "keydesk_upstream_snapshot_age_seconds", &[]);
+    assert!(
+        text.contains("keydesk_upstream_snapshot_age_seconds ") && (0.0..10.0).contains(&age),
+        "{text}"
+    );
+    let (_, later) = {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        scrape(&process).await
+    };
+    assert!(
+        value(&later, "keydesk_upstream_snapshot_age_seconds", &[]) >= age + 1.0,
+        "the snapshot ages"
     );
 }
 
