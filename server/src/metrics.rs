@@ -116,7 +116,8 @@ struct Exporter {
 }
 
 /// Serve `/metrics` on `address` with its own small router, on Keydesk's runtime, for as long as
-/// the process runs; says where on stdout, as the main listener does.
+/// the process runs; says where on stdout, as the main listener does. Anything else there is a
+/// plain 404.
 pub async fn serve(
     address: SocketAddr,
     handle: PrometheusHandle,
@@ -137,6 +138,20 @@ pub async fn serve(
         scheduler: keydesk.scheduler.clone(),
         counted: tokio::sync::Mutex::new(counted),
     });
+    // Every series that can be known at zero is there from the first scrape: a rate, or an
+    // alert on one, needs a first sample before the first event.
+    counter!(SIGN_INS_REFUSED).increment(0);
+    for limit in ["actions", "recovery_links"] {
+        counter!(RATE_LIMITED, "limit" => limit).increment(0);
+    }
+    counter!(CONNECTIONS_REFUSED).increment(0);
+    gauge!(EVENT_STREAMS).increment(0.0);
+    if keydesk.directory.snapshot_age().is_some() {
+        for outcome in ["success", "busy", "refused", "lost"] {
+            counter!(UPSTREAM_CALLS, "outcome" => outcome).increment(0);
+        }
+        counter!(UPSTREAM_RETRIES).increment(0);
+    }
     println!(
         "Keydesk serves metrics at http://{}/metrics",
         listener.local_addr()?
@@ -144,10 +159,10 @@ pub async fn serve(
     let router = Router::new()
         .route("/metrics", get(scrape))
         .with_state(exporter);
+    // With the main listener's bounds, and still answering while Keydesk drains.
+    let limits = keydesk.limits.clone();
     tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, router).await {
-            tracing::error!(error = %err, "the metrics listener stopped");
-        }
+        crate::serve::serve(listener, router, &limits, std::future::pending()).await;
     });
     Ok(())
 }

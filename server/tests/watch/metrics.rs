@@ -106,6 +106,17 @@ async fn metrics_follow_requests_changes_refusals_and_streams_on_their_own_addre
         value(&before, "keydesk_audit_records_written_total", &[]),
         0.0
     );
+    // At zero from the start, so that a rate has a first sample.
+    for name in [
+        "keydesk_sign_ins_refused_total",
+        "keydesk_connections_refused_total",
+        "keydesk_event_streams_open",
+    ] {
+        assert!(
+            before.contains_key(&(name.to_owned(), BTreeMap::new())),
+            "{name}"
+        );
+    }
     let records_at_start = audit_rows(&process);
 
     let stream = open_events(&process).await;
@@ -277,5 +288,43 @@ async fn metrics_follow_the_calls_to_1password_its_retries_and_the_snapshots_age
     assert!(
         value(&later, "keydesk_upstream_snapshot_age_seconds", &[]) >= age + 1.0,
         "the snapshot ages"
+    );
+}
+
+#[test]
+fn metrics_refuse_the_main_listeners_address_and_a_format_it_cannot_write() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let dir = new_dir();
+    let refused = |env: &[(&str, &str)]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_keydesk-server"))
+            .env("KEYDESK_LISTEN", &address)
+            .env("KEYDESK_DATA_DIR", dir.path().join("data"))
+            .env("KEYDESK_DIST", dir.path().join("dist"))
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let same = refused(&[("KEYDESK_METRICS_LISTEN", address.as_str())]);
+    assert!(
+        same.contains("KEYDESK_METRICS_LISTEN is KEYDESK_LISTEN")
+            && same.contains("an address of their own"),
+        "{same}"
+    );
+    let garbled = refused(&[("KEYDESK_METRICS_LISTEN", "localhost")]);
+    assert!(
+        garbled.contains("--metrics-listen") && garbled.contains("localhost"),
+        "{garbled}"
+    );
+    let format = refused(&[("KEYDESK_LOG_FORMAT", "xml")]);
+    assert!(
+        format.contains("--log-format") && format.contains("xml") && format.contains("json"),
+        "{format}"
     );
 }
