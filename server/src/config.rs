@@ -64,7 +64,7 @@ pub struct Config {
     )]
     pub mail_from: String,
     /// Where to serve metrics (`/metrics`, Prometheus' text format), for example
-    /// `127.0.0.1:9187`; off unless given. Never on the main listener.
+    /// `127.0.0.1:9465`; off unless given. Never on the main listener.
     #[arg(long, global = true, env = "KEYDESK_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
     /// How the log on stderr is written: `text` for people, `json` (one object a line) for a log

@@ -24,7 +24,8 @@ async fn sigterm_lets_a_change_under_way_finish_with_its_record_and_ends_event_s
     let holder = LockHolder::hold(&db);
     let url = format!("{}/{zoe}:suspend", users_url(&process));
     let change = tokio::spawn(client.post(url).send());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Ample time for it to reach the server, even on a busy machine.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let stopped_at = std::time::Instant::now();
     process.terminate();
     // The stream ends cleanly (the body's end, not a broken connection) at once.
@@ -85,7 +86,7 @@ async fn a_change_that_outlasts_the_grace_is_cut_off_but_never_half_recorded() {
     let holder = LockHolder::hold(&db);
     let url = format!("{}/{zoe}:suspend", users_url(&process));
     let change = tokio::spawn(Client::new().post(url).send());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     process.terminate();
     // The grace is over long before the lock is let go: the answer is lost…
     let answer = tokio::time::timeout(Duration::from_secs(3), change)
