@@ -136,28 +136,31 @@ impl Events {
             None => {}
         }
         let closing = self.closing.subscribe();
+        let live = stream::unfold((receiver, closing), move |(mut receiver, mut closing)| {
+            let (to_sse, reset) = (to_sse.clone(), reset.clone());
+            async move {
+                if *closing.borrow() {
+                    return None;
+                }
+                let event = tokio::select! {
+                    received = receiver.recv() => match received {
+                        Ok(event) => to_sse(event),
+                        Err(broadcast::error::RecvError::Lagged(_)) => reset,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                    _ = closing.changed() => return None,
+                };
+                Some((event, (receiver, closing)))
+            }
+        });
         // Counted open for as long as the stream lives, whoever ends it.
         let open = crate::metrics::StreamOpen::count();
-        let live = stream::unfold(
-            (receiver, closing, open),
-            move |(mut receiver, mut closing, open)| {
-                let (to_sse, reset) = (to_sse.clone(), reset.clone());
-                async move {
-                    if *closing.borrow() {
-                        return None;
-                    }
-                    let event = tokio::select! {
-                        received = receiver.recv() => match received {
-                            Ok(event) => to_sse(event),
-                            Err(broadcast::error::RecvError::Lagged(_)) => reset,
-                            Err(broadcast::error::RecvError::Closed) => return None,
-                        },
-                        _ = closing.changed() => return None,
-                    };
-                    Some((event, (receiver, closing, open)))
-                }
-            },
-        );
-        stream::iter(first).chain(live).map(Ok).fuse()
+        stream::iter(first)
+            .chain(live)
+            .map(move |event| {
+                let _counted = &open;
+                Ok(event)
+            })
+            .fuse()
     }
 }
