@@ -12,7 +12,9 @@ pub mod directory;
 pub mod error;
 pub mod events;
 mod extract;
+pub mod logging;
 mod mail;
+mod metrics;
 mod openapi;
 mod page;
 mod redact;
@@ -212,34 +214,51 @@ fn open_audit(path: &Path, lock_timeout: Duration, durable: bool) -> anyhow::Res
         .with_context(|| format!("opening the audit trail in {}", path.display()))
 }
 
-/// Serve until Ctrl-C or SIGTERM.
+/// Serve until Ctrl-C or SIGTERM, and metrics beside it if asked.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // From the start: a supervisor's SIGTERM at any moment after this stops Keydesk gracefully
+    // rather than killing it.
+    let stop = shutdown_signal()?;
+    if config.metrics_listen == Some(config.listen) && config.listen.port() != 0 {
+        anyhow::bail!(
+            "KEYDESK_METRICS_LISTEN is KEYDESK_LISTEN ({}): metrics need an address of their \
+             own, which the SSO proxy does not expose",
+            config.listen
+        );
+    }
+    let recorder = config
+        .metrics_listen
+        .map(|_| metrics::install())
+        .transpose()?;
     let keydesk = build(&config)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
+    if let (Some(address), Some(recorder)) = (config.metrics_listen, recorder) {
+        metrics::serve(address, recorder, &keydesk).await?;
+    }
     let address = listener.local_addr()?;
     println!("Keydesk is running at http://{address}/");
-    keydesk.serve(listener, shutdown_signal()).await;
+    keydesk.serve(listener, stop).await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM, listened for from the moment this is called.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            signal.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
+                _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+            }
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -37,16 +37,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     return_large_blocks_at_once();
-    // The log goes to stderr; stdout says where Keydesk listens.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "keydesk_server=info,tower_http=warn".into()),
-        )
-        .init();
     let cli = Cli::parse();
+    // The log goes to stderr; stdout says where Keydesk listens.
+    keydesk_server::logging::init(cli.config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => keydesk_server::run(cli.config).await,
         Command::VerifyAudit => verify_audit(&cli.config).await,

@@ -110,6 +110,7 @@ pub async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             // Never waits: the answer fits in the socket's buffer, or the client gets nothing.
             let _ = stream.try_write(&refusal);
+            crate::metrics::connection_refused();
             continue;
         };
         let tower_service = match make_service.call(peer).await {

@@ -20,3 +20,4 @@ mod search;
 mod sso;
 mod upstream;
 mod users_api;
+mod watch;

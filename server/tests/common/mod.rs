@@ -494,6 +494,8 @@ fn config_for(dir: &TempDir) -> Config {
         recovery_link_ttl: Duration::from_secs(48 * 3600),
         smtp_url: None,
         mail_from: "Keydesk <keydesk@localhost>".to_owned(),
+        metrics_listen: None,
+        log_format: Default::default(),
     }
 }
 
