@@ -22,6 +22,10 @@ pub fn render(config: &Config, settings: &Settings) -> String {
         set("smtp_url", redact::url_password(url));
     }
     set("mail_from", config.mail_from.clone());
+    if let Some(address) = config.metrics_listen {
+        set("metrics_listen", address.to_string());
+    }
+    set("log_format", format!("{:?}", config.log_format).to_lowercase());
     let file = toml::to_string_pretty(settings)
         .unwrap_or_else(|err| format!("# the settings could not be shown: {err}\n"));
     format!(
