@@ -28,16 +28,21 @@ impl Process {
     /// Start the binary over `dir` (its `data` directory and its `keydesk.toml`) and wait until
     /// it says where it listens.
     pub fn start(dir: &Path) -> Process {
-        Self::spawn(dir, Stdio::null())
+        Self::spawn(dir, Stdio::null(), "")
     }
 
     /// [`Process::start`], with its log (stderr, at `info`) written to `log`.
     pub fn start_logging(dir: &Path, log: &Path) -> Process {
-        Self::spawn(dir, std::fs::File::create(log).unwrap().into())
+        Self::spawn(dir, std::fs::File::create(log).unwrap().into(), "")
     }
 
-    fn spawn(dir: &Path, stderr: Stdio) -> Process {
-        std::fs::write(dir.join("keydesk.toml"), SETTINGS).unwrap();
+    /// [`Process::start`], with more sections in its `keydesk.toml`.
+    pub fn start_with(dir: &Path, settings: &str) -> Process {
+        Self::spawn(dir, Stdio::null(), settings)
+    }
+
+    fn spawn(dir: &Path, stderr: Stdio, settings: &str) -> Process {
+        std::fs::write(dir.join("keydesk.toml"), format!("{SETTINGS}\n{settings}")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_keydesk-server"))
             .env("KEYDESK_LISTEN", "127.0.0.1:0")
             .env("KEYDESK_DATA_DIR", dir.join("data"))
@@ -77,6 +82,43 @@ impl Process {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
+
+    /// SIGTERM, as systemd stops it, and wait for it to finish: it must exit cleanly.
+    pub fn terminate(mut self) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill only sends a signal, to the child this test started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "keydesk-server ended with {status}");
+    }
+}
+
+/// Run a `keydesk-server` subcommand over `dir` (its `data` and its `keydesk.toml`, if any):
+/// (exit code, stdout, stderr).
+pub fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keydesk-server"));
+    command
+        .args(args)
+        .env("KEYDESK_DATA_DIR", dir.join("data"))
+        .env_remove("KEYDESK_CONFIG")
+        .env("RUST_LOG", "keydesk_server=warn");
+    if dir.join("keydesk.toml").exists() {
+        command.env("KEYDESK_CONFIG", dir.join("keydesk.toml"));
+    }
+    let output = command.output().expect("running keydesk-server");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The demo's states before any change: start once over `dir`, read, stop.
+pub fn first_states(dir: &Path) -> BTreeMap<String, String> {
+    let process = Process::start(dir);
+    let first = states(&process.data_dir.join("keydesk.db"));
+    process.kill();
+    first
 }
 
 impl Drop for Process {
@@ -124,7 +166,7 @@ pub async fn churn(url: String, workers: usize, how_long: Duration) -> Tally {
 }
 
 async fn one_worker(client: reqwest::Client, url: String, until: tokio::time::Instant) -> Tally {
-    let users = format!("{url}{}", keydesk_api::users_path(&demo_account()));
+    let users = users_url(&url);
     let mut tally = Tally::default();
     while tokio::time::Instant::now() < until {
         let state = [
@@ -211,6 +253,16 @@ async fn link_for(client: &reqwest::Client, url: &str, email: &str) -> Option<St
 
 fn demo_account() -> keydesk_api::AccountId {
     keydesk_api::AccountId::parse(keydesk_server::config::DEMO_ACCOUNT_ID).unwrap()
+}
+
+/// The demo account's users on the server at `url`.
+pub fn users_url(url: &str) -> String {
+    format!("{url}{}", keydesk_api::users_path(&demo_account()))
+}
+
+/// Send a request whose answer must be JSON of type `T`.
+pub async fn fetch<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// Every person's state, by ID, as the directory's file holds them.
