@@ -16,7 +16,10 @@ use keydesk_server::audit::{
     chain,
 };
 
-use crate::common::process::{Process, fetch, records, run, users_url};
+use crate::common::{
+    command::run,
+    process::{Process, fetch, records, users_url},
+};
 
 fn new_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,10 @@ use std::{path::Path, time::Duration};
 
 use sha2::Digest as _;
 
-use crate::common::process::{Process, check_invariant, churn, fetch, first_states, records, run};
+use crate::common::{
+    command::run,
+    process::{Process, check_invariant, churn, fetch, first_states, records},
+};
 
 fn new_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

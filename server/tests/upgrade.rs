@@ -6,7 +6,10 @@ use std::path::Path;
 
 use keydesk_api::{ListUsersResponse, ScheduledList};
 
-use crate::common::process::{Process, fetch, records, run, states, users_url};
+use crate::common::{
+    command::run,
+    process::{Process, fetch, records, states, users_url},
+};
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -351,27 +351,10 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<(i64, Option<i64>)> {
     Ok((records, None))
 }
 
-/// A succeeded suspension of `target` by the demo's administrator, for tests.
-#[cfg(test)]
-pub(crate) fn sample_entry(target: &str) -> Entry {
-    Entry {
-        actor_email: "amara.okafor@example.com".into(),
-        actor_groups: vec!["keydesk-admins".into()],
-        action: AuditAction::Suspend,
-        targets: vec![target.into()],
-        outcome: AuditOutcome::Succeeded,
-        reason: String::new(),
-        request_id: "r1".into(),
-        client_address: "127.0.0.1".into(),
-        count: 1,
-        settles: None,
-        note: Note::default(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::tests::sample_entry;
 
     fn entry() -> Entry {
         sample_entry("ZBSTFQCWDIORFX5C56NHLY6MQV")

@@ -1,7 +1,10 @@
 //! Anchors against trails that were trimmed, altered or re-chained.
 
 use super::*;
-use crate::audit::chain::{self, Entry, sample_entry as entry};
+use crate::audit::{
+    chain::{self, Entry},
+    tests::sample_entry as entry,
+};
 use keydesk_api::{AuditAction, AuditOutcome};
 
 fn trail(records: usize) -> Connection {
@@ -160,6 +163,8 @@ fn the_sink_appends_json_lines_and_sends_to_the_system_log() {
     assert!(message.contains("keydesk["), "{message}");
     assert_eq!(read(&message), (vec![anchor.clone()], 0), "{message}");
     assert!(!sink.due(&anchor), "written a moment ago");
+    chain::append(&conn, entry("T3"), SystemTime::now()).unwrap();
+    assert!(sink.due(&anchored(&conn)), "the head moved");
 
     // No system log: said once, and the file still gets its line.
     let quiet = Sink::new(&AuditSettings {

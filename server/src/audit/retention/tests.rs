@@ -1,7 +1,7 @@
 //! Retention with the clock moved, never waited for.
 
 use super::*;
-use crate::audit::chain::sample_entry as entry;
+use crate::audit::tests::sample_entry as entry;
 
 const KEEP: Duration = Duration::from_secs(400 * DAY);
 
