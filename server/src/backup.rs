@@ -82,6 +82,7 @@ pub fn backup(config: &Config, dir: &Path) -> anyhow::Result<()> {
         dir,
         "back up into a new or empty directory, so that no two backups mix",
     )?;
+    owner_only(dir)?;
     let mut files = Vec::new();
     for (name, holds) in found {
         let copied = copy_online(
@@ -111,6 +112,7 @@ pub fn backup(config: &Config, dir: &Path) -> anyhow::Result<()> {
     };
     let partial = dir.join(format!("{MANIFEST}.partial"));
     std::fs::write(&partial, serde_json::to_vec_pretty(&manifest)?)?;
+    owner_only(&partial)?;
     std::fs::File::open(&partial)?.sync_all()?;
     std::fs::rename(&partial, dir.join(MANIFEST))?;
     std::fs::File::open(dir)?.sync_all()?;
@@ -192,6 +194,14 @@ fn restore_one(copied: &Copied, from: &Path, to: &Path, time: &str) -> anyhow::R
     Ok(())
 }
 
+/// A backup holds password hashes and the audit trail: for Keydesk's own user only (files
+/// 0600, the directory 0700), and restored files keep that.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = if path.is_dir() { 0o700 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
 /// `dir`, created if missing, must hold nothing.
 fn empty_dir(dir: &Path, why: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -216,6 +226,7 @@ fn copy_online(source: &Path, target: &Path, lock_timeout: Duration) -> anyhow::
     from.busy_timeout(lock_timeout)?;
     let partial = target.with_extension("db.partial");
     let mut to = Connection::open(&partial)?;
+    owner_only(&partial)?;
     {
         let backup = rusqlite::backup::Backup::new(&from, &mut to)?;
         let started = Instant::now();

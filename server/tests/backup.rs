@@ -48,6 +48,11 @@ async fn a_backup_taken_during_changes_restores_to_a_consistent_directory() {
         out.ends_with(&format!("wrote {}/manifest.json\n", path(&target))),
         "{out}"
     );
+    for (file, mode) in [(&target, 0o700), (&target.join("keydesk.db"), 0o600)] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let actual = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(actual, mode, "{}: {actual:o}", file.display());
+    }
     let tally = load.await.unwrap();
     assert!(tally.count(200) > 0, "nothing was changed: {tally:?}");
     let live = records(&dir.path().join("data/keydesk.db")).len();
