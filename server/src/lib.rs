@@ -5,6 +5,7 @@
 
 pub mod audit;
 mod auth;
+pub mod backup;
 pub mod changes;
 pub mod check_config;
 pub mod config;
@@ -75,6 +76,8 @@ pub struct Keydesk {
     pub scheduler: Arc<schedule::Scheduler>,
     pub events: Arc<events::Events>,
     pub limits: ServerLimits,
+    /// Where the audit chain's head is written at shutdown, among other times.
+    pub anchors: Arc<audit::anchor::Sink>,
 }
 
 impl Keydesk {
@@ -96,6 +99,7 @@ impl Keydesk {
         if let Err(err) = self.audit.close_refusals(true).await {
             tracing::error!(error = %err, "could not record the count of repeated refusals");
         }
+        audit::anchor::anchor(&self.audit, &self.anchors, "shutdown").await;
         self.directory.shutdown().await;
     }
 }
@@ -109,6 +113,7 @@ pub fn app(config: &Config) -> anyhow::Result<axum::Router> {
 pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     let settings = Settings::load(config.settings_file.as_deref())?;
     settings.check(config.listen.ip())?;
+    settings.audit.check()?;
     let auth = Authenticator::new(&settings, &config.dev_user)?;
     let rules = changes::Rules::new(&settings.changes, &settings.recovery)?;
     let lock_timeout = settings.storage.lock_timeout;
@@ -161,6 +166,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     rusqlite::Connection::open(&audit_path)
         .and_then(|conn| schedule::store::prepare(&conn))
         .with_context(|| format!("preparing scheduled changes in {}", audit_path.display()))?;
+    let anchors = Arc::new(keep_audit(&audit_path, &settings)?);
     let events = Arc::new(events::Events::default());
     let scheduler = Arc::new(schedule::Scheduler::new(
         audit.clone(),
@@ -170,6 +176,17 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     // Outside a runtime (a test of the settings alone) there is nothing to serve, or to close.
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(audit::close_refusals_every_minute(Arc::downgrade(&audit)));
+        runtime.spawn(audit::anchor::every_minute(
+            Arc::downgrade(&audit),
+            anchors.clone(),
+        ));
+        if let Some(keep) = settings.audit.keep {
+            runtime.spawn(audit::prune_hourly(
+                Arc::downgrade(&audit),
+                keep,
+                anchors.clone(),
+            ));
+        }
         runtime.spawn(schedule::run_every(
             Arc::downgrade(&scheduler),
             Duration::from_secs(30),
@@ -196,7 +213,33 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
         scheduler,
         events,
         limits: settings.server.clone(),
+        anchors,
     })
+}
+
+/// Prune what `[audit] keep` no longer keeps, and anchor the head as Keydesk starts.
+fn keep_audit(path: &Path, settings: &Settings) -> anyhow::Result<audit::anchor::Sink> {
+    let now = std::time::SystemTime::now();
+    if let Some(keep) = settings.audit.keep {
+        let pruned = audit::retention::prune_file(path, keep, settings.storage.lock_timeout, now)
+            .with_context(|| format!("pruning old audit records in {}", path.display()))?;
+        if let Some(pruned) = pruned {
+            tracing::info!(
+                first = pruned.first,
+                last = pruned.last,
+                start = pruned.start.seq,
+                "pruned audit records older than [audit] keep"
+            );
+        }
+    }
+    let sink = audit::anchor::Sink::new(&settings.audit);
+    let head = rusqlite::Connection::open(path)
+        .and_then(|conn| audit::anchor::head(&conn, "start", now))
+        .with_context(|| format!("reading the audit chain's head in {}", path.display()))?;
+    if let Some(head) = head {
+        sink.write(&head);
+    }
+    Ok(sink)
 }
 
 /// Where the audit trail lives: in the embedded directory's own file, so that a change and its

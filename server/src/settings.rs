@@ -36,6 +36,9 @@ pub struct Settings {
     /// What completing a recovery asks: a checklist, a second admin.
     #[serde(default)]
     pub recovery: crate::changes::RecoveryRules,
+    /// How long records are kept; where the chain's head is anchored.
+    #[serde(default)]
+    pub audit: crate::audit::AuditSettings,
 }
 
 /// How Keydesk's SQLite files are used.

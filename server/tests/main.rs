@@ -2,6 +2,8 @@
 //! area, and every test starts a real Keydesk on a free loopback port over fresh SQLite files
 //! ([`common::TestApp`]).
 
+mod audit_keep;
+mod backup;
 mod changes;
 mod check_config;
 mod common;
@@ -18,6 +20,7 @@ mod recovery;
 mod schedule;
 mod search;
 mod sso;
+mod upgrade;
 mod upstream;
 mod users_api;
 mod watch;

@@ -25,7 +25,10 @@ pub fn render(config: &Config, settings: &Settings) -> String {
     if let Some(address) = config.metrics_listen {
         set("metrics_listen", address.to_string());
     }
-    set("log_format", format!("{:?}", config.log_format).to_lowercase());
+    set(
+        "log_format",
+        format!("{:?}", config.log_format).to_lowercase(),
+    );
     let file = toml::to_string_pretty(settings)
         .unwrap_or_else(|err| format!("# the settings could not be shown: {err}\n"));
     format!(

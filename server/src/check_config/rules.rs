@@ -31,6 +31,13 @@ pub fn check(config: &Config, settings: &Settings, lines: &Lines<'_>) -> Vec<Pro
             "secret_file = \"/etc/keydesk/proxy-secret\" holding at least 16 characters",
         );
     }
+    if let Err(err) = settings.audit.check() {
+        refuse(
+            "audit",
+            format!("{err:#}"),
+            "keep = \"400d\" (a day or more), anchor_file = \"/var/log/keydesk/anchors\"",
+        );
+    }
     if let Err(err) = changes::Rules::new(&settings.changes, &settings.recovery) {
         refuse(
             "changes",

@@ -190,3 +190,22 @@ async fn the_effective_settings_hide_every_secret() {
     assert!(shown.contains("actions_per_minute = 60"), "{shown}");
     assert!(shown.contains("four_eyes = true"), "{shown}");
 }
+
+#[tokio::test]
+async fn an_audit_kept_less_than_a_day_is_a_problem_at_its_section() {
+    let report = checked("[rate_limit]\n\n[audit]\nkeep = \"400s\"\n", &[]).await;
+    let text = said(&report);
+    assert_eq!(report.problems.len(), 1, "{text}");
+    assert!(
+        text.starts_with("line 3: [audit] keep = \"6m 40s\" is shorter than a day"),
+        "{text}"
+    );
+    let report = checked("[audit]\nkeep = \"400d\"\n", &[]).await;
+    assert!(report.problems.is_empty(), "{}", said(&report));
+    let effective = report.effective.unwrap();
+    // humantime writes 400 days in calendar units.
+    assert!(
+        effective.contains("[audit]\nkeep = \"1year 1month 4days 7h 26m 24s\"\n"),
+        "{effective}"
+    );
+}

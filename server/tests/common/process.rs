@@ -117,6 +117,26 @@ impl Process {
         }
         None
     }
+
+    /// SIGTERM, as systemd stops it, and wait for it to finish: it must exit cleanly.
+    pub fn stop(mut self) {
+        self.terminate();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "keydesk-server ended with {status}");
+    }
+}
+
+/// [`Process::start`], with more sections in its `keydesk.toml`.
+pub fn start_adding(dir: &Path, settings: &str) -> Process {
+    Process::start_with(dir, &format!("{SETTINGS}\n{settings}"), &[], None)
+}
+
+/// The demo's states before any change: start once over `dir`, read, stop.
+pub fn first_states(dir: &Path) -> BTreeMap<String, String> {
+    let process = Process::start(dir);
+    let first = states(&process.data_dir.join("keydesk.db"));
+    process.kill();
+    first
 }
 
 impl Drop for Process {
@@ -164,7 +184,7 @@ pub async fn churn(url: String, workers: usize, how_long: Duration) -> Tally {
 }
 
 async fn one_worker(client: reqwest::Client, url: String, until: tokio::time::Instant) -> Tally {
-    let users = format!("{url}{}", keydesk_api::users_path(&demo_account()));
+    let users = users_url(&url);
     let mut tally = Tally::default();
     while tokio::time::Instant::now() < until {
         let state = [
@@ -251,6 +271,16 @@ async fn link_for(client: &reqwest::Client, url: &str, email: &str) -> Option<St
 
 fn demo_account() -> keydesk_api::AccountId {
     keydesk_api::AccountId::parse(keydesk_server::config::DEMO_ACCOUNT_ID).unwrap()
+}
+
+/// The demo account's users on the server at `url`.
+pub fn users_url(url: &str) -> String {
+    format!("{url}{}", keydesk_api::users_path(&demo_account()))
+}
+
+/// Send a request whose answer must be JSON of type `T`.
+pub async fn fetch<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// Every person's state, by ID, as the directory's file holds them.
