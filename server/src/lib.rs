@@ -21,6 +21,7 @@ mod security;
 mod serve;
 pub mod settings;
 pub mod storage;
+pub mod tls;
 
 use std::{
     future::Future,
@@ -71,6 +72,8 @@ pub struct Keydesk {
     pub scheduler: Arc<schedule::Scheduler>,
     pub events: Arc<events::Events>,
     pub limits: ServerLimits,
+    /// HTTPS on the listener (`[server.tls]`), reloaded on SIGHUP; `None` for plain HTTP.
+    pub tls: Option<Arc<tls::Tls>>,
 }
 
 impl Keydesk {
@@ -83,7 +86,14 @@ impl Keydesk {
             // Event streams never end by themselves: end them, or they hold the stop up.
             events.close();
         };
-        serve::serve(listener, self.router.clone(), &self.limits, shutdown).await;
+        serve::serve(
+            listener,
+            self.router.clone(),
+            &self.limits,
+            self.tls.clone(),
+            shutdown,
+        )
+        .await;
         self.close().await;
     }
 
@@ -106,6 +116,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     let settings = Settings::load(config.settings_file.as_deref())?;
     settings.check(config.listen.ip())?;
     let auth = Authenticator::new(&settings, &config.dev_user)?;
+    let tls = tls::Tls::from_settings(&settings)?.map(Arc::new);
     let rules = changes::Rules::new(&settings.changes, &settings.recovery)?;
     let lock_timeout = settings.storage.lock_timeout;
     let recovery = RecoverySettings {
@@ -192,6 +203,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
         scheduler,
         events,
         limits: settings.server.clone(),
+        tls,
     })
 }
 
@@ -217,7 +229,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
-    println!("Keydesk is running at http://{address}/");
+    tokio::spawn(tls::reload_on_hangup(keydesk.tls.clone()));
+    let scheme = if keydesk.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("Keydesk is running at {scheme}://{address}/");
     keydesk.serve(listener, shutdown_signal()).await;
     Ok(())
 }

@@ -17,5 +17,6 @@ mod recovery;
 mod schedule;
 mod search;
 mod sso;
+mod tls;
 mod upstream;
 mod users_api;

@@ -28,16 +28,21 @@ impl Process {
     /// Start the binary over `dir` (its `data` directory and its `keydesk.toml`) and wait until
     /// it says where it listens.
     pub fn start(dir: &Path) -> Process {
-        Self::spawn(dir, Stdio::null())
+        Self::spawn(dir, SETTINGS, Stdio::null())
     }
 
     /// [`Process::start`], with its log (stderr, at `info`) written to `log`.
     pub fn start_logging(dir: &Path, log: &Path) -> Process {
-        Self::spawn(dir, std::fs::File::create(log).unwrap().into())
+        Self::start_with(dir, SETTINGS, log)
     }
 
-    fn spawn(dir: &Path, stderr: Stdio) -> Process {
-        std::fs::write(dir.join("keydesk.toml"), SETTINGS).unwrap();
+    /// [`Process::start_logging`] with these settings as its `keydesk.toml`.
+    pub fn start_with(dir: &Path, settings: &str, log: &Path) -> Process {
+        Self::spawn(dir, settings, std::fs::File::create(log).unwrap().into())
+    }
+
+    fn spawn(dir: &Path, settings: &str, stderr: Stdio) -> Process {
+        std::fs::write(dir.join("keydesk.toml"), settings).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_keydesk-server"))
             .env("KEYDESK_LISTEN", "127.0.0.1:0")
             .env("KEYDESK_DATA_DIR", dir.join("data"))
@@ -70,6 +75,26 @@ impl Process {
             url,
             data_dir: dir.join("data"),
         }
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> std::net::SocketAddr {
+        let (_, address) = self.url.split_once("://").expect("a URL");
+        address.parse().expect("an address and port")
+    }
+
+    /// SIGHUP, as `systemctl reload` sends.
+    pub fn hang_up(&self) {
+        let status = Command::new("kill")
+            .args(["-s", "HUP", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success());
+    }
+
+    /// Whether it still runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// SIGKILL: no chance to finish anything.
