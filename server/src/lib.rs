@@ -121,7 +121,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     let lock_timeout = settings.storage.lock_timeout;
     let recovery = RecoverySettings {
         link_ttl: config.recovery_link_ttl,
-        public_url: config.public_url(),
+        public_url: config.public_url(tls.is_some()),
         smtp_enabled: config.smtp_url.is_some(),
     };
     let audit_path = audit_path(config, &settings);

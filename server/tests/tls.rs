@@ -404,6 +404,20 @@ async fn sighup_swaps_the_certificate_and_files_that_cannot_be_used_keep_the_old
         served_certificate(&answer)
     };
     assert_eq!(served().await, first.der);
+    // Links in emails point where Keydesk is reached: over HTTPS.
+    let outbox: keydesk_api::OutboxResponse = client
+        .get(format!(
+            "https://{HOST}:{}/api/outbox",
+            process.address().port()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = outbox.messages[0].link.clone().expect("a link");
+    assert!(link.starts_with("https://"), "{link}");
 
     let second = ca.server();
     write(&second);
