@@ -43,7 +43,8 @@ pub struct Config {
         default_value = "amara.okafor@example.com"
     )]
     pub dev_user: String,
-    /// The address people reach Keydesk at, for links in emails (default: http://LISTEN).
+    /// The address people reach Keydesk at, for links in emails (default: http://LISTEN, or
+    /// https://LISTEN with [server.tls]).
     #[arg(long, global = true, env = "KEYDESK_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// How long a recovery link works, for example `48h` or `30m`.
@@ -84,10 +85,11 @@ impl Config {
         self.data_dir.join("keydesk.db")
     }
 
-    /// Where links in emails point.
-    pub fn public_url(&self) -> String {
+    /// Where links in emails point: by default Keydesk's own address, over HTTPS if it speaks it.
+    pub fn public_url(&self, https: bool) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
+            None if https => format!("https://{}", self.listen),
             None => format!("http://{}", self.listen),
         }
     }

@@ -26,6 +26,7 @@ mod security;
 mod serve;
 pub mod settings;
 pub mod storage;
+pub mod tls;
 
 use std::{
     future::Future,
@@ -78,6 +79,8 @@ pub struct Keydesk {
     pub limits: ServerLimits,
     /// Where the audit chain's head is written at shutdown, among other times.
     pub anchors: Arc<audit::anchor::Sink>,
+    /// HTTPS on the listener (`[server.tls]`), reloaded on SIGHUP; `None` for plain HTTP.
+    pub tls: Option<Arc<tls::Tls>>,
 }
 
 impl Keydesk {
@@ -90,7 +93,14 @@ impl Keydesk {
             // Event streams never end by themselves: end them, or they hold the stop up.
             events.close();
         };
-        serve::serve(listener, self.router.clone(), &self.limits, shutdown).await;
+        serve::serve(
+            listener,
+            self.router.clone(),
+            &self.limits,
+            self.tls.clone(),
+            shutdown,
+        )
+        .await;
         self.close().await;
     }
 
@@ -115,11 +125,12 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     settings.check(config.listen.ip())?;
     settings.audit.check()?;
     let auth = Authenticator::new(&settings, &config.dev_user)?;
+    let tls = tls::Tls::from_settings(&settings)?.map(Arc::new);
     let rules = changes::Rules::new(&settings.changes, &settings.recovery)?;
     let lock_timeout = settings.storage.lock_timeout;
     let recovery = RecoverySettings {
         link_ttl: config.recovery_link_ttl,
-        public_url: config.public_url(),
+        public_url: config.public_url(tls.is_some()),
         smtp_enabled: config.smtp_url.is_some(),
     };
     let audit_path = audit_path(config, &settings);
@@ -214,6 +225,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
         events,
         limits: settings.server.clone(),
         anchors,
+        tls,
     })
 }
 
@@ -281,7 +293,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics::serve(address, recorder, &keydesk).await?;
     }
     let address = listener.local_addr()?;
-    println!("Keydesk is running at http://{address}/");
+    tokio::spawn(tls::reload_on_hangup(keydesk.tls.clone()));
+    let scheme = if keydesk.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("Keydesk is running at {scheme}://{address}/");
     keydesk.serve(listener, stop).await;
     Ok(())
 }

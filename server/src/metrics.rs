@@ -162,7 +162,7 @@ pub async fn serve(
     // With the main listener's bounds, and still answering while Keydesk drains.
     let limits = keydesk.limits.clone();
     tokio::spawn(async move {
-        crate::serve::serve(listener, router, &limits, std::future::pending()).await;
+        crate::serve::serve(listener, router, &limits, None, std::future::pending()).await;
     });
     Ok(())
 }

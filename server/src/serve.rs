@@ -1,7 +1,8 @@
-//! Accepting connections, bounded: a client gets a fixed time to send its request headers (one
-//! byte every few seconds no longer holds a connection open), idle keep-alive connections close
-//! after the same time, headers are capped in size, and beyond `max_connections` a new
-//! connection is answered 503 at once and closed, instead of making everyone wait.
+//! Accepting connections, bounded: a client gets a fixed time to send its request headers (over
+//! TLS, its handshake included; one byte every few seconds no longer holds a connection open),
+//! idle keep-alive connections close after the same time, headers are capped in size, and
+//! beyond `max_connections` a new connection is answered 503 at once and closed, instead of
+//! making everyone wait.
 //!
 //! axum's own `serve` offers none of these, so connections are served with hyper's own
 //! settings, as axum's `serve-with-hyper` example does. HTTP/1.1 only: it is what an SSO proxy
@@ -10,15 +11,24 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, extract::Request};
+use axum::{
+    Router,
+    extract::{ConnectInfo, Request},
+};
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
+    server::graceful::{GracefulShutdown, Watcher},
 };
 use serde::{Deserialize, Serialize};
-use tokio::{net::TcpListener, sync::Semaphore};
-use tower::{Service, ServiceExt};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::{TcpListener, TcpStream},
+    sync::{Notify, Semaphore},
+};
+use tower::ServiceExt;
+
+use crate::tls::{ClientCertificate, Tls};
 
 /// What one Keydesk lets its clients hold (`[server]` in the configuration file).
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -36,6 +46,8 @@ pub struct ServerLimits {
     /// How long stopping waits for requests under way.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// `[server.tls]`: Keydesk's own certificate, for HTTPS on its listener.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl Default for ServerLimits {
@@ -45,6 +57,7 @@ impl Default for ServerLimits {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -75,12 +88,13 @@ fn too_many_connections() -> Vec<u8> {
     .into_bytes()
 }
 
-/// Serve `router` on `listener` until `shutdown` resolves, then let requests under way finish
-/// (up to `shutdown_grace`).
+/// Serve `router` on `listener` (over TLS if `tls`) until `shutdown` resolves, then let requests
+/// under way finish (up to `shutdown_grace`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &ServerLimits,
+    tls: Option<Arc<Tls>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -92,7 +106,6 @@ pub async fn serve(
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(HYPER_MAX_HEADER_BUFFER)
         .max_headers(100);
-    let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -109,22 +122,38 @@ pub async fn serve(
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             // Never waits: the answer fits in the socket's buffer, or the client gets nothing.
-            let _ = stream.try_write(&refusal);
             crate::metrics::connection_refused();
+            // Over TLS nothing can be said before a handshake, which is what the limit spares:
+            // the connection is just closed.
+            if tls.is_none() {
+                let _ = stream.try_write(&refusal);
+            }
             continue;
         };
-        let tower_service = match make_service.call(peer).await {
-            Ok(service) => service,
-            Err(never) => match never {},
+        let connection = Connection {
+            peer,
+            builder: builder.clone(),
+            router: router.clone(),
+            // Taken here, not in the task: a connection accepted before `shutdown` is told of it.
+            watcher: graceful.watcher(),
+            first_request: Arc::new(Notify::new()),
         };
-        let hyper_service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            tower_service.clone().oneshot(request)
-        });
-        let connection = builder.serve_connection(TokioIo::new(stream), hyper_service);
-        let connection = graceful.watch(connection);
+        let tls = tls.clone();
+        let header_read_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            // A client that went away mid-request is not Keydesk's error.
-            let _ = connection.await;
+            let first_request = connection.first_request.clone();
+            let mut serving = std::pin::pin!(connection.serve(stream, tls));
+            // The handshake and the first request's headers share one deadline, so a slow or
+            // silent handshake holds its slot no longer than slow headers do. Later requests are
+            // bounded by hyper's own timer.
+            let in_time = tokio::select! {
+                () = &mut serving => false,
+                () = first_request.notified() => true,
+                () = tokio::time::sleep(header_read_timeout) => false,
+            };
+            if in_time {
+                serving.await;
+            }
             drop(slot);
         });
     }
@@ -134,5 +163,58 @@ pub async fn serve(
         () = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!("stopped with requests still under way");
         }
+    }
+}
+
+/// One accepted connection, before its handshake.
+struct Connection {
+    peer: SocketAddr,
+    builder: http1::Builder,
+    router: Router,
+    watcher: Watcher,
+    /// Told when the first request's headers are in.
+    first_request: Arc<Notify>,
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream, tls: Option<Arc<Tls>>) {
+        match tls {
+            None => self.serve_http(stream, None).await,
+            Some(tls) => match tls.accept(stream).await {
+                Ok((stream, certificate)) => self.serve_http(stream, certificate).await,
+                // A client that does not trust Keydesk's certificate, a certificate the client
+                // CA did not sign, a port scan: nothing to answer, nor Keydesk's error.
+                Err(err) => {
+                    tracing::debug!(peer = %self.peer, error = %err, "TLS handshake failed")
+                }
+            },
+        }
+    }
+
+    /// Requests as axum's `into_make_service_with_connect_info` would pass them, plus what the
+    /// handshake established, for `auth` to judge.
+    async fn serve_http<I>(self, io: I, certificate: Option<ClientCertificate>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            peer,
+            builder,
+            router,
+            watcher,
+            first_request,
+        } = self;
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            first_request.notify_one();
+            request.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(certificate) = &certificate {
+                request.extensions_mut().insert(certificate.clone());
+            }
+            router.clone().oneshot(request)
+        });
+        // A client that went away mid-request is not Keydesk's error.
+        let _ = watcher
+            .watch(builder.serve_connection(TokioIo::new(io), service))
+            .await;
     }
 }

@@ -222,6 +222,12 @@ pub struct ProxySettings {
     pub secret_header: Option<String>,
     /// …whose value is read from this file (or from `KEYDESK_PROXY_SECRET`), never from here.
     pub secret_file: Option<std::path::PathBuf>,
+    /// Optionally, the CA (PEM) that signs the proxy's client certificate: identity headers are
+    /// then believed only on TLS connections that presented one (see `crate::tls`)…
+    pub client_ca: Option<std::path::PathBuf>,
+    /// …with one of these names as its subject CN or a DNS subject alternative name, if given.
+    #[serde(default)]
+    pub client_names: Vec<String>,
     #[serde(default)]
     pub headers: HeaderNames,
 }

@@ -20,6 +20,7 @@ mod recovery;
 mod schedule;
 mod search;
 mod sso;
+mod tls;
 mod upgrade;
 mod upstream;
 mod users_api;

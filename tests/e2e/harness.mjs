@@ -2,6 +2,7 @@
 // real built page, and Debian's headless Chromium to look at it.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequestRaw } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,9 +28,10 @@ export async function freePort() {
  * A running Keydesk: `url`, `db` (the SQLite file), `sql(query, file)`, `stop()`. Without options,
  * in development sign-in. `settings` is a keydesk.toml to run with; `files` ({ name: contents })
  * are written beside it, and `{dir}` in the settings stands for their directory. `env` adds
- * environment variables.
+ * environment variables. With `ca` (PEM), Keydesk speaks HTTPS with a certificate that CA signed
+ * for 127.0.0.1 (the settings' `[server.tls]`), and `url` is https.
  */
-export async function startKeydesk({ settings, files = {}, env = {} } = {}) {
+export async function startKeydesk({ settings, files = {}, env = {}, ca } = {}) {
   if (!existsSync(SERVER) || !existsSync(join(DIST, 'index.html'))) {
     throw new Error('build first: scripts/build (the release server and page)');
   }
@@ -52,8 +54,9 @@ export async function startKeydesk({ settings, files = {}, env = {} } = {}) {
   });
   let child = spawn();
   const log = captureLog(child);
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntilHealthy(url, child, log);
+  const url = `${ca ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const healthy = ca ? async (url) => (await httpsRequest(`${url}/healthz`, { ca })).status === 200 : undefined;
+  await waitUntilHealthy(url, child, log, undefined, healthy);
   const db = join(dataDir, 'keydesk.db');
   return {
     url,
@@ -73,17 +76,20 @@ export async function startKeydesk({ settings, files = {}, env = {} } = {}) {
       await exited;
       meanwhile();
       child = spawn();
-      await waitUntilHealthy(url, child, captureLog(child));
+      await waitUntilHealthy(url, child, captureLog(child), undefined, healthy);
     },
   };
 }
 
-/** Waits up to `timeoutMs` for `url`/healthz to answer 200, while `child` runs; kills it otherwise. */
-export async function waitUntilHealthy(url, child, log, timeoutMs = 15000) {
+/**
+ * Waits up to `timeoutMs` for `url`/healthz to answer 200 (or `healthy(url)` to say so), while
+ * `child` runs; kills it otherwise.
+ */
+export async function waitUntilHealthy(url, child, log, timeoutMs = 15000, healthy = async (url) => (await fetch(`${url}/healthz`)).ok) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      if ((await fetch(`${url}/healthz`)).ok) return;
+      if (await healthy(url)) return;
     } catch {}
     if (Date.now() > deadline || child.exitCode !== null) {
       child.kill();
@@ -161,4 +167,45 @@ export async function rowAction(page, name, action) {
   const entry = person.locator('.menu').getByRole('button', { name: label });
   await entry.waitFor();
   return entry;
+}
+
+/**
+ * A request over HTTPS that trusts only `ca` (PEM) and presents `cert` and `key` (PEM) if given,
+ * on a connection of its own: `{ status, body }`, or a rejection when the handshake fails. (The
+ * browser's fetch cannot be given a CA or a client certificate.)
+ */
+export function httpsRequest(url, { ca, cert, key, headers = {}, method = 'GET' } = {}) {
+  return new Promise((ok, fail) => {
+    const request = httpsRequestRaw(url, { ca, cert, key, headers, method, agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => (body += chunk));
+      response.on('end', () => ok({ status: response.statusCode, body }));
+      response.on('error', fail);
+    });
+    request.on('error', fail);
+    request.end();
+  });
+}
+
+/**
+ * Certificates made with openssl in `dir`, each `NAME.pem` with its key `NAME-key.pem`: `ca`
+ * signs Keydesk's `server` (keydesk.test and 127.0.0.1) and the proxy's client certificate
+ * `proxy` (CN and DNS name sso-proxy); `other-ca`, which Keydesk does not trust, signs
+ * `impostor`, with the proxy's name. Returns a function reading one file.
+ */
+export function makeCertificates(dir) {
+  const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const ca = (name) => openssl('req', '-x509', ...newKey, '-days', '2', '-subj', `/CN=Keydesk e2e ${name}`, '-keyout', `${name}-key.pem`, '-out', `${name}.pem`);
+  const sign = (name, by, commonName, altNames, usage) => {
+    openssl('req', '-new', ...newKey, '-subj', `/CN=${commonName}`, '-addext', `subjectAltName=${altNames}`, '-addext', `extendedKeyUsage=${usage}`, '-keyout', `${name}-key.pem`, '-out', `${name}.csr`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${by}.pem`, '-CAkey', `${by}-key.pem`, '-days', '2', '-copy_extensions', 'copy', '-out', `${name}.pem`);
+  };
+  ca('ca');
+  ca('other-ca');
+  sign('server', 'ca', 'keydesk.test', 'DNS:keydesk.test,IP:127.0.0.1', 'serverAuth');
+  sign('proxy', 'ca', 'sso-proxy', 'DNS:sso-proxy', 'clientAuth');
+  sign('impostor', 'other-ca', 'sso-proxy', 'DNS:sso-proxy', 'clientAuth');
+  return (name) => readFileSync(join(dir, name), 'utf8');
 }

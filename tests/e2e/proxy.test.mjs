@@ -5,96 +5,24 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ACCOUNT, ROOT, startKeydesk, launchBrowser, watchConsole, freePort, waitUntilHealthy, spawnQuiet, captureLog, row, rowAction } from './harness.mjs';
+import { ACCOUNT, startKeydesk, launchBrowser, row, rowAction } from './harness.mjs';
+import { PEOPLE, startSso, fromReadme, startNginx, openAs as openIn } from './sso_proxy.mjs';
 
-const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const SECRET = randomBytes(24).toString('hex');
-// Who the SSO stub says is signed in, by the `who` cookie.
-const PEOPLE = {
-  admin: { email: 'amara.okafor@example.com', groups: 'keydesk-admins, all-staff' },
-  helpdesk: { email: 'priya.raghunathan@example.com', groups: 'keydesk-helpdesk' },
-  colleague: { email: 'jose.alvarez@example.com', groups: 'keydesk-admins' },
-};
 
 let keydesk;
 let sso;
 let nginx;
 let browser;
 
-/** The SSO stub: 200 with the person's email and groups for a known `who` cookie, 401 otherwise. */
-async function startSso() {
-  const server = createServer((request, response) => {
-    const who = /(?:^|;\s*)who=(\w+)/.exec(request.headers.cookie ?? '')?.[1];
-    const person = Object.hasOwn(PEOPLE, who ?? '') ? PEOPLE[who] : undefined;
-    response.writeHead(person ? 200 : 401, person ? { 'X-Auth-Email': person.email, 'X-Auth-Groups': person.groups } : {});
-    response.end();
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { port: server.address().port, stop: () => server.close() };
-}
-
-/** A fenced block of the README's deployment section, as written there: this test follows it. */
-function fromReadme(language, replacements) {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Deployment behind your SSO proxy'));
-  const block = new RegExp('^( *)```' + language + '\n([\\s\\S]*?)^\\1```', 'm').exec(section);
-  assert.ok(block, `no ${language} block in the README's deployment section`);
-  let text = block[2].replace(new RegExp(`^${block[1]}`, 'gm'), '');
-  for (const [from, to] of replacements) {
-    assert.ok(text.includes(from), `the README's ${language} block no longer has ${from}`);
-    text = text.replaceAll(from, to);
-  }
-  return text;
-}
-
-/** The README's nginx server, on this machine's ports, with its files in `dir`. */
-function nginxConf({ dir, port, ssoPort, keydeskPort }) {
-  const server = fromReadme('nginx', [
+/** The README's nginx server, on this machine's ports. */
+const readmeServer = (ssoPort, keydeskPort) => (port) =>
+  fromReadme('nginx', [
     ['listen 443 ssl;', `listen 127.0.0.1:${port};`],
     ['127.0.0.1:8080', `127.0.0.1:${keydeskPort}`],
     ['127.0.0.1:4180', `127.0.0.1:${ssoPort}`],
     ['the contents of /etc/keydesk/proxy-secret', SECRET],
   ]);
-  return `
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log stderr;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path ${dir}/client_body;
-    proxy_temp_path ${dir}/proxy;
-    fastcgi_temp_path ${dir}/fastcgi;
-    uwsgi_temp_path ${dir}/uwsgi;
-    scgi_temp_path ${dir}/scgi;
-${server}
-}
-`;
-}
-
-async function startNginx(ssoPort, keydeskPort) {
-  const dir = mkdtempSync(join(tmpdir(), 'keydesk-nginx-'));
-  const port = await freePort();
-  writeFileSync(join(dir, 'nginx.conf'), nginxConf({ dir, port, ssoPort, keydeskPort }));
-  const child = spawnQuiet(NGINX, ['-p', dir, '-e', 'stderr', '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;']);
-  const log = captureLog(child);
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntilHealthy(url, child, log);
-  return {
-    url,
-    log,
-    stop: async () => {
-      const exited = new Promise((ok) => child.once('exit', ok));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 before(async () => {
   keydesk = await startKeydesk({
@@ -102,7 +30,7 @@ before(async () => {
     files: { 'proxy-secret': `${SECRET}\n` },
   });
   sso = await startSso();
-  nginx = await startNginx(sso.port, new URL(keydesk.url).port);
+  nginx = await startNginx(readmeServer(sso.port, new URL(keydesk.url).port));
   browser = await launchBrowser();
 });
 
@@ -113,15 +41,8 @@ after(async () => {
   keydesk?.stop();
 });
 
-/** A page in a browser of its own, signed in to the SSO as `who` (or not at all). */
-async function openAs(who, path = '/') {
-  const context = await browser.newContext();
-  if (who) await context.addCookies([{ name: 'who', value: who, url: nginx.url }]);
-  const page = await context.newPage();
-  const problems = watchConsole(page);
-  const response = await page.goto(nginx.url + path);
-  return { page, problems, response, close: () => context.close() };
-}
+/** A page through nginx in a browser of its own, signed in to the SSO as `who` (or not at all). */
+const openAs = (who, path) => openIn(browser, nginx.url, who, path);
 
 const stateOf = (email) => keydesk.sql(`SELECT state FROM users WHERE email = '${email}'`);
 const audit = (query) => keydesk.sql(query, 'keydesk.db');

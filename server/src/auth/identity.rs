@@ -1,14 +1,15 @@
 //! Who a request is from: the SSO proxy's headers (believed only from a trusted proxy address,
+//! only over a connection with the proxy's client certificate when a client CA is configured,
 //! and only with the shared secret when one is configured), or the fixed development identity.
 
 use std::net::IpAddr;
 
-use axum::http::HeaderMap;
+use axum::{extract::Request, http::HeaderMap};
 use keydesk_api::Session;
 use sha2::{Digest, Sha256};
 
-use super::Authenticator;
-use crate::settings::AuthMode;
+use super::{Authenticator, peer};
+use crate::{settings::AuthMode, tls::ClientCertificate};
 
 /// The longest email address (RFC 5321's path limit).
 const MAX_EMAIL_CHARS: usize = 254;
@@ -23,20 +24,45 @@ impl Authenticator {
         }
     }
 
-    /// The request came through the SSO proxy: from its address, with its secret if one is
+    /// The request came through the SSO proxy: from its address, on a connection that presented
+    /// its client certificate if a client CA is configured, with its secret if one is
     /// configured. Only then are its forwarded headers (identity, client address) believed.
-    pub(crate) fn verified_proxy(
-        &self,
-        peer: Option<IpAddr>,
-        headers: &HeaderMap,
-    ) -> Result<(), String> {
-        if !self.trusts(peer) {
+    pub(crate) fn verified_proxy(&self, request: &Request) -> Result<(), String> {
+        if !self.trusts(peer(request)) {
             return Err("the request did not come through the SSO proxy".into());
+        }
+        if let Some(proxy) = &self.proxy
+            && proxy.client_ca.is_some()
+        {
+            let certificate = request.extensions().get::<ClientCertificate>();
+            let Some(certificate) = certificate else {
+                return Err(
+                    "the request did not come through the SSO proxy: its connection \
+                     presented no client certificate"
+                        .into(),
+                );
+            };
+            let allowed = |name: &String| {
+                proxy
+                    .client_names
+                    .iter()
+                    .any(|allowed| allowed.eq_ignore_ascii_case(name))
+            };
+            if !proxy.client_names.is_empty() && !certificate.names.iter().any(allowed) {
+                let names = match certificate.names.as_slice() {
+                    [] => "carries no name".to_owned(),
+                    names => format!("is for '{}'", printable(&names.join("', '"))),
+                };
+                return Err(format!(
+                    "the request did not come through the SSO proxy: its client certificate \
+                     {names}, not for the proxy"
+                ));
+            }
         }
         if let (Some(proxy), Some(expected)) = (&self.proxy, &self.proxy_secret)
             && let Some(name) = &proxy.secret_header
         {
-            let given = single(headers, name)?.unwrap_or_default();
+            let given = single(request.headers(), name)?.unwrap_or_default();
             let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
             if &given != expected {
                 return Err("the SSO proxy's shared secret is missing or wrong".into());
@@ -46,16 +72,13 @@ impl Authenticator {
     }
 
     /// The person behind a request, or why Keydesk cannot tell.
-    pub(crate) fn identify(
-        &self,
-        peer: Option<IpAddr>,
-        headers: &HeaderMap,
-    ) -> Result<Session, String> {
+    pub(crate) fn identify(&self, request: &Request) -> Result<Session, String> {
         if self.mode == AuthMode::Development {
             return Ok(self.session(self.dev_email.clone(), None, self.dev_groups.clone(), true));
         }
         let proxy = self.proxy.as_ref().ok_or("no SSO proxy is configured")?;
-        self.verified_proxy(peer, headers)?;
+        self.verified_proxy(request)?;
+        let headers = request.headers();
         // A header spelled like an identity header with underscores may be turned into the real
         // one by some server on the way, after the proxy let it through: refuse outright.
         for name in headers.keys() {

@@ -1,6 +1,7 @@
 //! Who is acting ([`identity`]), and the [`Guard`] every state-changing request passes.
 //!
-//! Identity comes from the SSO proxy's headers (believed only from trusted proxy addresses, and
+//! Identity comes from the SSO proxy's headers (believed only from trusted proxy addresses, only
+//! over a connection with the proxy's client certificate when a client CA is configured, and
 //! only with the shared secret when one is configured), or, in development mode, from a fixed
 //! identity that only works on loopback. On the Users API, an OAuth client's bearer token
 //! ([`oauth`]) speaks instead, and then the SSO headers are not looked at.
@@ -168,7 +169,7 @@ pub async fn request_context(
     let peer = peer(&request);
     let forwarded = state
         .auth
-        .verified_proxy(peer, request.headers())
+        .verified_proxy(&request)
         .is_ok()
         .then(|| request.headers().get("x-forwarded-for"))
         .flatten()
@@ -266,7 +267,7 @@ pub async fn authenticate(
         request.extensions_mut().insert(client);
         return next.run(request).await;
     }
-    match state.auth.identify(peer(&request), request.headers()) {
+    match state.auth.identify(&request) {
         Err(reason) => {
             // Whatever the request claimed, for the record; it is not believed.
             let claimed = state

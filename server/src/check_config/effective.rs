@@ -13,7 +13,10 @@ pub fn render(config: &Config, settings: &Settings) -> String {
     set("data_dir", config.data_dir.display().to_string());
     set("dist", config.dist.display().to_string());
     set("account_id", config.account_id.to_string());
-    set("public_url", config.public_url());
+    set(
+        "public_url",
+        config.public_url(settings.server.tls.is_some()),
+    );
     set(
         "recovery_link_ttl",
         humantime::format_duration(config.recovery_link_ttl).to_string(),

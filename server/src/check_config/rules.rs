@@ -38,6 +38,13 @@ pub fn check(config: &Config, settings: &Settings, lines: &Lines<'_>) -> Vec<Pro
             "keep = \"400d\" (a day or more), anchor_file = \"/var/log/keydesk/anchors\"",
         );
     }
+    if let Err(err) = crate::tls::Tls::from_settings(settings) {
+        refuse(
+            "server.tls",
+            format!("{err:#}"),
+            "PEM files Keydesk's user can read: certificate (chain, ours first) and its key",
+        );
+    }
     if let Err(err) = changes::Rules::new(&settings.changes, &settings.recovery) {
         refuse(
             "changes",

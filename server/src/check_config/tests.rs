@@ -209,3 +209,15 @@ async fn an_audit_kept_less_than_a_day_is_a_problem_at_its_section() {
         "{effective}"
     );
 }
+
+#[tokio::test]
+async fn tls_files_that_cannot_be_used_are_named() {
+    let report = checked(
+        "[server.tls]\ncertificate = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
+        &[],
+    )
+    .await;
+    let text = said(&report);
+    assert!(text.contains("line 1:"), "{text}");
+    assert!(text.contains("/nonexistent/cert.pem"), "{text}");
+}

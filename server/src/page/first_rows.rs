@@ -12,11 +12,7 @@ use axum::extract::{Query, Request};
 use keydesk::components::users_table::users_table_html;
 use keydesk_api::{Permission, Session, User, UsersView};
 
-use crate::{
-    AppState,
-    auth::{oauth, peer},
-    directory::ListQuery,
-};
+use crate::{AppState, auth::oauth, directory::ListQuery};
 
 /// How long the rows may hold the page back; past this it goes without them.
 const WAIT: Duration = Duration::from_millis(300);
@@ -42,7 +38,7 @@ pub fn requested_list(state: &AppState, request: &Request) -> Option<RequestedLi
     }
     // The same check as the API's; a refusal is not audited here, as the page's own first call
     // to the API will be.
-    let session = state.auth.identify(peer(request), request.headers()).ok()?;
+    let session = state.auth.identify(request).ok()?;
     if !session.may(Permission::ReadUsers) {
         return None;
     }

@@ -6,6 +6,7 @@
 //! it is `application/json`, an error has the one error shape with `code` equal to the HTTP
 //! status, and nothing is ever a 500.
 
+pub mod certs;
 pub mod command;
 pub mod fault_proxy;
 pub mod process;

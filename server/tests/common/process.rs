@@ -91,6 +91,26 @@ impl Process {
         }
     }
 
+    /// Where it listens.
+    pub fn address(&self) -> std::net::SocketAddr {
+        let (_, address) = self.url.split_once("://").expect("a URL");
+        address.parse().expect("an address and port")
+    }
+
+    /// SIGHUP, as `systemctl reload` sends.
+    pub fn hang_up(&self) {
+        let status = Command::new("kill")
+            .args(["-s", "HUP", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success());
+    }
+
+    /// Whether it still runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// SIGKILL: no chance to finish anything.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
