@@ -25,10 +25,16 @@ fn uncommented() -> Vec<String> {
     EXAMPLE
         .lines()
         .map(|line| match line.strip_prefix('#') {
-            Some(rest) if !(rest.starts_with(' ') && !rest.starts_with("  ")) => rest.to_owned(),
+            Some(rest) if !is_prose(rest) => rest.to_owned(),
             _ => line.to_owned(),
         })
         .collect()
+}
+
+/// After `#`: one space, then words.
+fn is_prose(rest: &str) -> bool {
+    rest.strip_prefix(' ')
+        .is_some_and(|after| !after.starts_with(' '))
 }
 
 fn parse(lines: &[String]) -> Result<Settings, toml::de::Error> {
