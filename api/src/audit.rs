@@ -90,6 +90,9 @@ closed_enum!(
         /// Upstream: the checks confirmed before a recovery is completed in 1Password's admin
         /// console (which Keydesk cannot do itself).
         ConfirmIdentity = "confirm_identity",
+        /// Keydesk removed records older than `[audit] keep`; the record says where the chain
+        /// now starts.
+        PruneAudit = "prune_audit",
     }
 );
 
@@ -109,6 +112,7 @@ impl AuditAction {
             AuditAction::Schedule => "Schedule a change",
             AuditAction::CancelSchedule => "Cancel a scheduled change",
             AuditAction::ConfirmIdentity => "Confirm identity (before 1Password's console)",
+            AuditAction::PruneAudit => "Prune old records (retention)",
         }
     }
 
@@ -141,6 +145,7 @@ impl AuditAction {
             AuditAction::ConfirmIdentity => {
                 ("confirmed the identity of", "confirm the identity of")
             }
+            AuditAction::PruneAudit => ("pruned old audit records", "prune old audit records"),
         }
     }
 
@@ -160,7 +165,8 @@ impl AuditAction {
             | AuditAction::UnknownMethod
             | AuditAction::Schedule
             | AuditAction::CancelSchedule
-            | AuditAction::ConfirmIdentity => None,
+            | AuditAction::ConfirmIdentity
+            | AuditAction::PruneAudit => None,
         }
     }
 }

@@ -5,12 +5,12 @@
 
 use keydesk_api::{ChangeRules, MAX_REASON_CHARS, MAX_TICKET_CHARS, MethodRequest, User};
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{audit::Note, error::AppError};
 
 /// `[changes]`: what every change (suspend, reactivate, begin, resend, complete) must say.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChangeSettings {
     /// Every change must say why.
@@ -24,7 +24,7 @@ pub struct ChangeSettings {
 }
 
 /// `[recovery]`: completing a recovery hands a person's vault to whoever set the new password.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecoveryRules {
     /// The admin who began a person's recovery may not complete it: another admin must.

@@ -64,6 +64,20 @@ pub struct Config {
         default_value = "Keydesk <keydesk@localhost>"
     )]
     pub mail_from: String,
+    /// Where to serve metrics (`/metrics`, Prometheus' text format), for example
+    /// `127.0.0.1:9465`; off unless given. Never on the main listener.
+    #[arg(long, global = true, env = "KEYDESK_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// How the log on stderr is written: `text` for people, `json` (one object a line) for a log
+    /// system.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYDESK_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: crate::logging::LogFormat,
 }
 
 impl Config {

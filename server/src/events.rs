@@ -153,6 +153,14 @@ impl Events {
                 Some((event, (receiver, closing)))
             }
         });
-        stream::iter(first).chain(live).map(Ok).fuse()
+        // Counted open for as long as the stream lives, whoever ends it.
+        let open = crate::metrics::StreamOpen::count();
+        stream::iter(first)
+            .chain(live)
+            .map(move |event| {
+                let _counted = &open;
+                Ok(event)
+            })
+            .fuse()
     }
 }

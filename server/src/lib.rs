@@ -5,15 +5,20 @@
 
 pub mod audit;
 mod auth;
+pub mod backup;
 pub mod changes;
+pub mod check_config;
 pub mod config;
 pub mod directory;
 pub mod error;
 pub mod events;
 mod extract;
+pub mod logging;
 mod mail;
+mod metrics;
 mod openapi;
 mod page;
+mod redact;
 pub mod router;
 mod routes;
 pub mod schedule;
@@ -72,6 +77,8 @@ pub struct Keydesk {
     pub scheduler: Arc<schedule::Scheduler>,
     pub events: Arc<events::Events>,
     pub limits: ServerLimits,
+    /// Where the audit chain's head is written at shutdown, among other times.
+    pub anchors: Arc<audit::anchor::Sink>,
 }
 
 impl Keydesk {
@@ -93,6 +100,7 @@ impl Keydesk {
         if let Err(err) = self.audit.close_refusals(true).await {
             tracing::error!(error = %err, "could not record the count of repeated refusals");
         }
+        audit::anchor::anchor(&self.audit, &self.anchors, "shutdown").await;
         self.directory.shutdown().await;
     }
 }
@@ -106,6 +114,7 @@ pub fn app(config: &Config) -> anyhow::Result<axum::Router> {
 pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     let settings = Settings::load(config.settings_file.as_deref())?;
     settings.check(config.listen.ip())?;
+    settings.audit.check()?;
     let auth = Authenticator::new(&settings, &config.dev_user)?;
     let rules = changes::Rules::new(&settings.changes, &settings.recovery)?;
     let lock_timeout = settings.storage.lock_timeout;
@@ -161,6 +170,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     rusqlite::Connection::open(&audit_path)
         .and_then(|conn| schedule::store::prepare(&conn))
         .with_context(|| format!("preparing scheduled changes in {}", audit_path.display()))?;
+    let anchors = Arc::new(keep_audit(&audit_path, &settings)?);
     let events = Arc::new(events::Events::default());
     let scheduler = Arc::new(schedule::Scheduler::new(
         audit.clone(),
@@ -170,6 +180,17 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
     // Outside a runtime (a test of the settings alone) there is nothing to serve, or to close.
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(audit::close_refusals_every_minute(Arc::downgrade(&audit)));
+        runtime.spawn(audit::anchor::every_minute(
+            Arc::downgrade(&audit),
+            anchors.clone(),
+        ));
+        if let Some(keep) = settings.audit.keep {
+            runtime.spawn(audit::prune_hourly(
+                Arc::downgrade(&audit),
+                keep,
+                anchors.clone(),
+            ));
+        }
         runtime.spawn(schedule::run_every(
             Arc::downgrade(&scheduler),
             Duration::from_secs(30),
@@ -196,7 +217,33 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
         scheduler,
         events,
         limits: settings.server.clone(),
+        anchors,
     })
+}
+
+/// Prune what `[audit] keep` no longer keeps, and anchor the head as Keydesk starts.
+fn keep_audit(path: &Path, settings: &Settings) -> anyhow::Result<audit::anchor::Sink> {
+    let now = std::time::SystemTime::now();
+    if let Some(keep) = settings.audit.keep {
+        let pruned = audit::retention::prune_file(path, keep, settings.storage.lock_timeout, now)
+            .with_context(|| format!("pruning old audit records in {}", path.display()))?;
+        if let Some(pruned) = pruned {
+            tracing::info!(
+                first = pruned.first,
+                last = pruned.last,
+                start = pruned.start.seq,
+                "pruned audit records older than [audit] keep"
+            );
+        }
+    }
+    let sink = audit::anchor::Sink::new(&settings.audit);
+    let head = rusqlite::Connection::open(path)
+        .and_then(|conn| audit::anchor::head(&conn, "start", now))
+        .with_context(|| format!("reading the audit chain's head in {}", path.display()))?;
+    if let Some(head) = head {
+        sink.write(&head);
+    }
+    Ok(sink)
 }
 
 /// Where the audit trail lives: in the embedded directory's own file, so that a change and its
@@ -214,34 +261,51 @@ fn open_audit(path: &Path, lock_timeout: Duration, durable: bool) -> anyhow::Res
         .with_context(|| format!("opening the audit trail in {}", path.display()))
 }
 
-/// Serve until Ctrl-C or SIGTERM.
+/// Serve until Ctrl-C or SIGTERM, and metrics beside it if asked.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // From the start: a supervisor's SIGTERM at any moment after this stops Keydesk gracefully
+    // rather than killing it.
+    let stop = shutdown_signal()?;
+    if config.metrics_listen == Some(config.listen) && config.listen.port() != 0 {
+        anyhow::bail!(
+            "KEYDESK_METRICS_LISTEN is KEYDESK_LISTEN ({}): metrics need an address of their \
+             own, which the SSO proxy does not expose",
+            config.listen
+        );
+    }
+    let recorder = config
+        .metrics_listen
+        .map(|_| metrics::install())
+        .transpose()?;
     let keydesk = build(&config)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
+    if let (Some(address), Some(recorder)) = (config.metrics_listen, recorder) {
+        metrics::serve(address, recorder, &keydesk).await?;
+    }
     let address = listener.local_addr()?;
     println!("Keydesk is running at http://{address}/");
-    keydesk.serve(listener, shutdown_signal()).await;
+    keydesk.serve(listener, stop).await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM, listened for from the moment this is called.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            signal.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
+                _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+            }
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

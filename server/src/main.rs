@@ -1,7 +1,8 @@
-//! `keydesk-server`: run Keydesk, or generate a large directory for load work.
+//! `keydesk-server`: run Keydesk; verify, back up and restore its data; or generate a large
+//! directory for load work.
 
 use clap::{Parser, Subcommand};
-use keydesk_server::{Config, directory::embedded};
+use keydesk_server::{Config, audit, backup, directory::embedded};
 
 #[derive(Parser)]
 #[command(version, about = "Keydesk: the 1Password admin page for helpdesks")]
@@ -16,8 +17,31 @@ struct Cli {
 enum Command {
     /// Serve the page and the admin API (the default).
     Serve,
-    /// Check the audit trail's hash chain; exits 1 and names the first broken record if any.
-    VerifyAudit,
+    /// Read the configuration as `serve` would: print the effective settings (secrets redacted),
+    /// or every problem with its line and what to write instead. Exits 1 on any problem.
+    CheckConfig {
+        /// Also read one page of users from 1Password, and ask `op` who it is signed in as.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Check the audit trail's hash chain from where it starts; exits 1 and names every problem.
+    VerifyAudit {
+        /// Anchors to check the trail against: the file `[audit] anchor_file` names, or lines
+        /// copied from the system log. Records missing after an anchored head, or altered since,
+        /// are named.
+        #[arg(long, value_name = "FILE")]
+        anchors: Option<std::path::PathBuf>,
+    },
+    /// Copy every database Keydesk keeps into DIR (new or empty) while it runs, with a manifest.
+    Backup {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
+    /// Bring the backup in DIR back into an empty data directory, checking every file.
+    Restore {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
     /// Replace the embedded directory, and the audit trail kept in it, with a generated directory
     /// of COUNT users, for load work.
     Generate {
@@ -30,19 +54,23 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     return_large_blocks_at_once();
-    // The log goes to stderr; stdout says where Keydesk listens.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "keydesk_server=info,tower_http=warn".into()),
-        )
-        .init();
     let cli = Cli::parse();
+    // The log goes to stderr; stdout says where Keydesk listens.
+    keydesk_server::logging::init(cli.config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => keydesk_server::run(cli.config).await,
-        Command::VerifyAudit => verify_audit(&cli.config).await,
+        Command::VerifyAudit { anchors } => {
+            audit::report::verify_audit(&cli.config, anchors.as_deref())
+        }
+        Command::Backup { dir } => backup::backup(&cli.config, &dir),
+        Command::Restore { dir } => backup::restore(&cli.config, &dir),
+        Command::CheckConfig { online } => {
+            return if keydesk_server::check_config::run(&cli.config, online).await {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            };
+        }
         Command::Generate { users } => embedded::generate_directory(&cli.config, users)
             .map(|path| println!("wrote {users} users to {}", path.display()))
             .map_err(anyhow::Error::from),
@@ -53,27 +81,6 @@ async fn main() -> std::process::ExitCode {
             eprintln!("keydesk-server: {err:#}");
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-async fn verify_audit(config: &keydesk_server::Config) -> anyhow::Result<()> {
-    let settings = keydesk_server::settings::Settings::load(config.settings_file.as_deref())?;
-    let path = keydesk_server::audit_path(config, &settings);
-    anyhow::ensure!(
-        path.exists(),
-        "there is no audit trail at {}",
-        path.display()
-    );
-    let log = keydesk_server::audit::AuditLog::open(&path, settings.storage.lock_timeout, false)?;
-    let result = log.verify().await?;
-    match result.first_broken {
-        None => {
-            println!("audit chain intact: {} records", result.records);
-            Ok(())
-        }
-        Some(seq) => anyhow::bail!(
-            "audit chain broken at record {seq}: it, or a record before it, was altered or removed"
-        ),
     }
 }
 

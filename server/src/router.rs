@@ -21,6 +21,7 @@ use crate::{
     AppState,
     auth::{self, printable},
     error::AppError,
+    metrics,
     openapi::{self, Operations},
     page,
     routes::{audit, events, export, meta, oauth, recovery, schedule, users},
@@ -132,7 +133,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
 }
 
 /// Where a user's custom methods are called (`…/users/{user_id}:{method}`).
-const USER_PATH: &str = "/v1beta1/accounts/{account_id}/users/{user_id}";
+pub(crate) const USER_PATH: &str = "/v1beta1/accounts/{account_id}/users/{user_id}";
 
 pub fn router(state: AppState, limits: &ServerLimits) -> Router {
     let (api, document) = api(&state);
@@ -140,8 +141,7 @@ pub fn router(state: AppState, limits: &ServerLimits) -> Router {
         // Anything else: the page (with SPA fallback), or a JSON 404 under the API prefixes.
         .fallback(page::serve_page)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(Extension(Arc::new(document)))
-        .layer(from_fn_with_state(state.clone(), auth::request_context));
+        .layer(Extension(Arc::new(document)));
     state
         .security
         .apply(router)
@@ -150,6 +150,11 @@ pub fn router(state: AppState, limits: &ServerLimits) -> Router {
         .layer(from_fn(refuse_large_headers))
         .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(panic_to_error))
+        // Outermost, so that every answer, even a refusal of the headers or a panic, is
+        // measured, logged and given its request ID. Layers run after routing: the route's
+        // template is known.
+        .layer(from_fn(metrics::observe_request))
+        .layer(from_fn_with_state(state.clone(), auth::request_context))
         .with_state(state)
 }
 

@@ -16,12 +16,12 @@ use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tower::{Service, ServiceExt};
 
 /// What one Keydesk lets its clients hold (`[server]` in the configuration file).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerLimits {
     /// Connections open at once; beyond this a new one is answered 503 and closed.
@@ -110,6 +110,7 @@ pub async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             // Never waits: the answer fits in the socket's buffer, or the client gets nothing.
             let _ = stream.try_write(&refusal);
+            crate::metrics::connection_refused();
             continue;
         };
         let tower_service = match make_service.call(peer).await {

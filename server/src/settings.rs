@@ -7,9 +7,9 @@ use std::{collections::BTreeSet, net::IpAddr, path::Path};
 use anyhow::{Context as _, bail};
 use ipnet::IpNet;
 use keydesk_api::Permission;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
@@ -36,10 +36,13 @@ pub struct Settings {
     /// What completing a recovery asks: a checklist, a second admin.
     #[serde(default)]
     pub recovery: crate::changes::RecoveryRules,
+    /// How long records are kept; where the chain's head is anchored.
+    #[serde(default)]
+    pub audit: crate::audit::AuditSettings,
 }
 
 /// How Keydesk's SQLite files are used.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSettings {
     /// How long a write waits for a lock another process holds on a database file (a backup,
@@ -57,7 +60,7 @@ impl Default for StorageSettings {
 }
 
 /// The token endpoint's clients and how long its tokens live.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthSettings {
     /// How long a bearer token works; 15 minutes, as 1Password's do.
@@ -81,12 +84,15 @@ fn default_token_lifetime() -> std::time::Duration {
 }
 
 /// One OAuth application. The file holds the SHA-256 of its secret, never the secret.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthClientSettings {
     pub client_id: String,
     /// Hex SHA-256 of the client secret (`printf %s "$SECRET" | sha256sum`).
-    #[serde(deserialize_with = "sha256_hex")]
+    #[serde(
+        deserialize_with = "sha256_hex",
+        serialize_with = "crate::redact::redacted"
+    )]
     pub secret_sha256: [u8; 32],
     #[serde(default = "all_scopes")]
     pub scopes: Vec<Scope>,
@@ -106,7 +112,7 @@ fn sha256_hex<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<[u8; 
 }
 
 /// The scopes of a 1Password Users API OAuth application.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     GetUser,
@@ -146,7 +152,7 @@ fn all_scopes() -> Vec<Scope> {
     Scope::ALL.to_vec()
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// Keydesk's own SQLite directory, seeded with a demo.
@@ -156,7 +162,7 @@ pub enum Backend {
     Upstream,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectorySettings {
     #[serde(default)]
@@ -165,7 +171,7 @@ pub struct DirectorySettings {
     pub upstream: Option<crate::directory::upstream::UpstreamSettings>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// A fixed identity, for the embedded demo on this machine only.
@@ -175,7 +181,7 @@ pub enum AuthMode {
     Proxy,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     #[serde(default)]
@@ -186,7 +192,7 @@ pub struct AuthSettings {
     pub proxy: Option<ProxySettings>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DevelopmentSettings {
     /// The groups of the development identity (its email is `KEYDESK_DEV_USER`).
@@ -206,7 +212,7 @@ fn default_dev_groups() -> Vec<String> {
     vec!["keydesk-admins".into()]
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxySettings {
     /// Addresses whose identity headers are believed. Default: this machine only.
@@ -229,7 +235,7 @@ fn loopback() -> Vec<IpNet> {
 
 /// The identity headers, oauth2-proxy's names by default (Grafana uses `X-WEBAUTH-USER`,
 /// authentik `X-authentik-email`, …).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HeaderNames {
     pub email: String,
@@ -261,7 +267,7 @@ impl HeaderNames {
 }
 
 /// Which SSO groups make someone an owner, administrator, helpdesk member or viewer.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoleSettings {
     pub owner: Vec<String>,
@@ -307,7 +313,7 @@ impl RoleSettings {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitSettings {
     /// State-changing actions one person may take per minute (0: no limit).

@@ -3,14 +3,14 @@
 //! must hold: every person's state is what replaying the audit trail gives, the file is intact
 //! and the chain verifies. No answer is ever a 500.
 
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::time::Duration;
 
 use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::common::process::{
-    LockHolder, Process, SmallDisk, Tally, check_invariant, churn, states,
+    LockHolder, Process, SmallDisk, Tally, check_invariant, churn, fetch, first_states, users_url,
 };
 
 /// How many kills: 30 by default, `KEYDESK_FAULT_KILLS` for more or fewer.
@@ -27,14 +27,6 @@ fn new_dir() -> tempfile::TempDir {
     dir
 }
 
-/// The demo's states before any change: start once, read, stop.
-fn first_states(dir: &Path) -> BTreeMap<String, String> {
-    let process = Process::start(dir);
-    let first = states(&process.data_dir.join("keydesk.db"));
-    process.kill();
-    first
-}
-
 async fn get(url: &str) -> (StatusCode, Value) {
     let answer = reqwest::get(url).await.unwrap();
     let status = answer.status();
@@ -43,22 +35,13 @@ async fn get(url: &str) -> (StatusCode, Value) {
 
 /// Suspend someone active, timing the answer.
 async fn suspend_someone(process: &Process) -> (StatusCode, Value, Duration) {
-    let users = format!(
-        "{}{}",
-        process.url,
-        keydesk_api::users_path(
-            &keydesk_api::AccountId::parse(keydesk_server::config::DEMO_ACCOUNT_ID).unwrap()
-        )
-    );
-    let page: keydesk_api::ListUsersResponse = reqwest::Client::new()
-        .get(&users)
-        .query(&[("state", "ACTIVE"), ("order_by", "email desc")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users = users_url(&process.url);
+    let page: keydesk_api::ListUsersResponse = fetch(
+        reqwest::Client::new()
+            .get(&users)
+            .query(&[("state", "ACTIVE"), ("order_by", "email desc")]),
+    )
+    .await;
     let person = &page.results[0];
     let started = std::time::Instant::now();
     let answer = reqwest::Client::new()

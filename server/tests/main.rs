@@ -2,7 +2,10 @@
 //! area, and every test starts a real Keydesk on a free loopback port over fresh SQLite files
 //! ([`common::TestApp`]).
 
+mod audit_keep;
+mod backup;
 mod changes;
+mod check_config;
 mod common;
 mod contract;
 mod database_file;
@@ -18,5 +21,7 @@ mod recovery;
 mod schedule;
 mod search;
 mod sso;
+mod upgrade;
 mod upstream;
 mod users_api;
+mod watch;

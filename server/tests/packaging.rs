@@ -17,6 +17,8 @@ const EXAMPLES: &[&str] = &[
     "pass_env",
     "ticket_pattern",
     "ticket_url",
+    "keep",
+    "anchor_file",
 ];
 
 /// The example with every setting uncommented: in the file, prose is `# Text`, a setting

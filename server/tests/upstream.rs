@@ -29,10 +29,10 @@ const ADMIN_CONSOLE: &str = "https://example.1password.com";
 const USER_AGENT: &str = concat!("Keydesk/", env!("CARGO_PKG_VERSION"));
 const OP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/op");
 /// The page of the connector's reading of the whole directory.
-const LIST_CALL: &str = "/users?max_page_size=1000";
+pub(crate) const LIST_CALL: &str = "/users?max_page_size=1000";
 
 /// How one test's world is built; every field has a default that suits most tests.
-struct Setup {
+pub(crate) struct Setup {
     /// A generated cloud of this many people instead of the demo.
     cloud_users: Option<u32>,
     /// `[oauth] token_lifetime` on the cloud.
@@ -81,7 +81,7 @@ struct World {
 
 /// The cloud: development sign-in (so the `op` stand-in and the tests may act on it directly)
 /// and one OAuth client with every scope.
-async fn start_cloud(setup: &Setup) -> (TestApp, FaultProxy) {
+pub(crate) async fn start_cloud(setup: &Setup) -> (TestApp, FaultProxy) {
     let settings = format!(
         "[oauth]\ntoken_lifetime = \"{}\"\n\n{}",
         setup.token_lifetime,
@@ -102,7 +102,7 @@ async fn start_cloud(setup: &Setup) -> (TestApp, FaultProxy) {
 }
 
 /// The upstream Keydesk's configuration file, reading `base_url` for `cloud`'s account.
-fn upstream_settings(cloud: &TestApp, base_url: &str, setup: &Setup) -> String {
+pub(crate) fn upstream_settings(cloud: &TestApp, base_url: &str, setup: &Setup) -> String {
     let mut fields: Vec<(&str, String)> = vec![
         ("base_url", format!("{base_url:?}")),
         ("allow_custom_base_url", "true".into()),

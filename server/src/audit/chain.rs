@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// The hash before the first record.
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What a record may keep of what a caller sent: enough to investigate, never a way to fill the
 /// disk (a 300 KB groups header, an 80 KB name).
@@ -161,7 +161,7 @@ pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
         // A JSON object ([`Note`]); NULL when the change came with nothing to say.
         conn.execute_batch("ALTER TABLE audit ADD COLUMN note TEXT;")?;
     }
-    Ok(())
+    super::retention::prepare(conn)
 }
 
 /// What a record adds to the original ten hashed fields, present only when not the default so
@@ -181,7 +181,7 @@ fn is_one(count: &u32) -> bool {
 }
 
 /// The hash that chains a record to its predecessor.
-fn chain_hash(previous: &str, record: &AuditRecord) -> String {
+pub fn chain_hash(previous: &str, record: &AuditRecord) -> String {
     let fields = (
         record.seq,
         &record.time,
@@ -318,13 +318,19 @@ pub fn append(conn: &Connection, entry: Entry, now: SystemTime) -> rusqlite::Res
     Ok(record)
 }
 
-/// Recompute the chain from the start: the number of records, and the first that does not
-/// follow from its content and predecessor.
+/// Recompute the chain from its start (the first record, or where retention left it): the
+/// number of records, and the first that does not follow from its content and predecessor. A
+/// start no `prune_audit` record names is itself broken: records before it were removed.
 pub fn verify(conn: &Connection) -> rusqlite::Result<(i64, Option<i64>)> {
+    let (mut previous, mut expected_seq) = super::retention::chain_start(conn)?;
+    if let Some(start) = super::retention::start(conn)?
+        && !super::retention::is_announced(conn, &start)?
+    {
+        let records = conn.query_row("SELECT COUNT(*) FROM audit", [], |row| row.get(0))?;
+        return Ok((records, Some(start.seq)));
+    }
     let mut statement = conn.prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"))?;
     let mut rows = statement.query([])?;
-    let mut previous = GENESIS.to_owned();
-    let mut expected_seq = 1;
     let mut records = 0;
     while let Some(row) = rows.next()? {
         records += 1;
@@ -348,21 +354,10 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<(i64, Option<i64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::tests::sample_entry;
 
     fn entry() -> Entry {
-        Entry {
-            actor_email: "amara.okafor@example.com".into(),
-            actor_groups: vec!["keydesk-admins".into()],
-            action: AuditAction::Suspend,
-            targets: vec!["ZBSTFQCWDIORFX5C56NHLY6MQV".into()],
-            outcome: AuditOutcome::Succeeded,
-            reason: String::new(),
-            request_id: "r1".into(),
-            client_address: "127.0.0.1".into(),
-            count: 1,
-            settles: None,
-            note: Note::default(),
-        }
+        sample_entry("ZBSTFQCWDIORFX5C56NHLY6MQV")
     }
 
     #[test]

@@ -11,11 +11,15 @@
 //! [`AuditLog::verify`] names the first broken link. Nothing secret is ever passed in: entries
 //! hold who, what, to whom, the outcome and why, never tokens, links or passwords.
 
+pub mod anchor;
 pub mod chain;
 pub mod people;
 mod query;
 pub mod refusals;
+pub mod report;
+pub mod retention;
 pub mod sentences;
+mod settings;
 
 use std::{
     path::Path,
@@ -31,6 +35,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use self::chain::{Entry, Note};
+pub use self::settings::AuditSettings;
 use crate::storage::{self, Pool, StorageError};
 
 /// Why the trail could not be read or written.
@@ -282,6 +287,15 @@ impl AuditLog {
         result.err().filter(StorageError::is_unavailable)
     }
 
+    /// Prune the records older than `keep` at `now` (see [`retention`]).
+    pub async fn prune(
+        &self,
+        keep: Duration,
+        now: SystemTime,
+    ) -> Result<Option<retention::Pruned>, AuditError> {
+        self.write(move |tx| retention::prune(tx, keep, now)).await
+    }
+
     /// Recompute the chain from the start; the first record that does not follow is broken.
     pub async fn verify(&self) -> Result<AuditVerification, AuditError> {
         let (records, first_broken) = self
@@ -303,6 +317,36 @@ pub async fn close_refusals_every_minute(log: std::sync::Weak<AuditLog>) {
         };
         if let Err(err) = log.close_refusals(false).await {
             tracing::warn!(error = %err, "could not record the count of repeated refusals yet");
+        }
+    }
+}
+
+/// Prune by `keep` hourly (Keydesk prunes once at start, [`retention::prune_file`]), anchoring the new start each time, until the log is
+/// dropped.
+pub async fn prune_hourly(
+    log: std::sync::Weak<AuditLog>,
+    keep: Duration,
+    sink: std::sync::Arc<anchor::Sink>,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        let Some(log) = log.upgrade() else {
+            return;
+        };
+        match log.prune(keep, SystemTime::now()).await {
+            Ok(Some(pruned)) => {
+                tracing::info!(
+                    first = pruned.first,
+                    last = pruned.last,
+                    start = pruned.start.seq,
+                    "pruned audit records older than [audit] keep"
+                );
+                anchor::anchor(&log, &sink, "pruned").await;
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "could not prune old audit records; trying again in an hour")
+            }
         }
     }
 }

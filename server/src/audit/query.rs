@@ -230,6 +230,52 @@ impl AuditLog {
         .await
         .map_err(AuditError::Unreadable)
     }
+
+    /// The number of the trail's last record (0 when it is empty).
+    pub async fn last_seq(&self) -> Result<i64, AuditError> {
+        self.read(|conn| {
+            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |row| {
+                row.get(0)
+            })
+        })
+        .await
+    }
+
+    /// The records after record `after`, by action and outcome, and the last one's number: what
+    /// the metrics count since they last looked.
+    pub async fn tally_after(&self, after: i64) -> Result<(Vec<Tally>, i64), AuditError> {
+        self.read(move |conn| {
+            let tallies = conn
+                .prepare_cached(
+                    "SELECT action, outcome, COUNT(*), SUM(count), MAX(seq) FROM audit
+                     WHERE seq > ?1 GROUP BY action, outcome",
+                )?
+                .query_map([after], |row| {
+                    Ok((
+                        Tally {
+                            action: row.get(0)?,
+                            outcome: row.get(1)?,
+                            records: row.get(2)?,
+                            attempts: row.get(3)?,
+                        },
+                        row.get::<_, i64>(4)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let last = tallies.iter().map(|(_, seq)| *seq).fold(after, i64::max);
+            Ok((tallies.into_iter().map(|(tally, _)| tally).collect(), last))
+        })
+        .await
+    }
+}
+
+/// Records of one action and outcome.
+pub struct Tally {
+    pub action: String,
+    pub outcome: String,
+    pub records: u64,
+    /// What they stand for: a record of repeated refusals counts each.
+    pub attempts: u64,
 }
 
 #[cfg(test)]

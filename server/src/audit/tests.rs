@@ -6,6 +6,23 @@ use keydesk_api::AuditQuery;
 
 use super::people::Named;
 
+/// A succeeded suspension of `target` by the demo's administrator, for tests.
+pub(crate) fn sample_entry(target: &str) -> Entry {
+    Entry {
+        actor_email: "amara.okafor@example.com".into(),
+        actor_groups: vec!["keydesk-admins".into()],
+        action: AuditAction::Suspend,
+        targets: vec![target.into()],
+        outcome: AuditOutcome::Succeeded,
+        reason: String::new(),
+        request_id: "r1".into(),
+        client_address: "127.0.0.1".into(),
+        count: 1,
+        settles: None,
+        note: Note::default(),
+    }
+}
+
 fn entry(action: AuditAction) -> Entry {
     Attempt::new(
         "amara.okafor@example.com".into(),

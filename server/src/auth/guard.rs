@@ -153,14 +153,22 @@ impl Guard {
         } else {
             // Signed-in people are limited one by one; the holder of a recovery link, who is not
             // signed in, by address, so nobody can try passwords or tokens without end.
-            let wait = match &self.session {
-                Some(session) => self.state.auth.wait_before_acting(&session.email),
-                None => self
-                    .state
-                    .auth
-                    .wait_before_using_link(&self.context.client_address),
+            let (limit, wait) = match &self.session {
+                Some(session) => (
+                    "actions",
+                    self.state.auth.wait_before_acting(&session.email),
+                ),
+                None => (
+                    "recovery_links",
+                    self.state
+                        .auth
+                        .wait_before_using_link(&self.context.client_address),
+                ),
             };
-            wait.map(AppError::rate_limited)
+            wait.map(|seconds| {
+                crate::metrics::rate_limited(limit);
+                AppError::rate_limited(seconds)
+            })
         };
         let Some(err) = refusal else {
             return Ok(attempt);

@@ -199,6 +199,7 @@ pub async fn record_refused_sign_in(
     groups: Vec<String>,
     reason: String,
 ) -> Result<(), AppError> {
+    crate::metrics::sign_in_refused();
     let entry = Entry {
         actor_email: actor,
         actor_groups: groups,

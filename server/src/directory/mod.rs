@@ -192,6 +192,11 @@ pub trait Directory: Send + Sync + 'static {
     fn admin_console_url(&self) -> Option<String> {
         None
     }
+    /// How long ago the directory was last read whole from where it really lives (the upstream
+    /// snapshot); `None` for a directory that is no copy.
+    fn snapshot_age(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Let go of what the directory holds outside this process (upstream: revoke the token).
     async fn shutdown(&self) {}
 }

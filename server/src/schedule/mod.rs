@@ -194,6 +194,11 @@ impl Scheduler {
         Ok(ScheduledList { pending, recent })
     }
 
+    /// How many changes are not yet made.
+    pub async fn pending(&self) -> Result<i64, crate::audit::AuditError> {
+        self.audit.read(store::pending).await
+    }
+
     /// Make every change due at `now`; the IDs of those this process made or skipped.
     pub async fn tick(&self, now: SystemTime) -> Result<Vec<i64>, AppError> {
         let (at, stale) = (stamp(now), stamp(now - STALE_AFTER));

@@ -128,6 +128,15 @@ pub fn list(
     ))
 }
 
+/// How many changes are not yet made (pending, or being made now).
+pub fn pending(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM scheduled_changes WHERE status IN ('pending', 'running')",
+        [],
+        |row| row.get(0),
+    )
+}
+
 /// The pending changes due at `now`, and those a process took and never finished (it died) by
 /// `stale`.
 pub fn due(conn: &Connection, now: &str, stale: &str) -> rusqlite::Result<Vec<i64>> {

@@ -6,6 +6,7 @@
 //! it is `application/json`, an error has the one error shape with `code` equal to the HTTP
 //! status, and nothing is ever a 500.
 
+pub mod command;
 pub mod fault_proxy;
 pub mod process;
 
@@ -494,6 +495,8 @@ fn config_for(dir: &TempDir) -> Config {
         recovery_link_ttl: Duration::from_secs(48 * 3600),
         smtp_url: None,
         mail_from: "Keydesk <keydesk@localhost>".to_owned(),
+        metrics_listen: None,
+        log_format: Default::default(),
     }
 }
 

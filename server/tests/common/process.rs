@@ -22,40 +22,58 @@ pub struct Process {
     child: Child,
     pub url: String,
     pub data_dir: PathBuf,
+    /// Where it serves `/metrics`, when started with `KEYDESK_METRICS_LISTEN`.
+    pub metrics_url: Option<String>,
 }
 
 impl Process {
     /// Start the binary over `dir` (its `data` directory and its `keydesk.toml`) and wait until
     /// it says where it listens.
     pub fn start(dir: &Path) -> Process {
-        Self::spawn(dir, Stdio::null())
+        Self::start_with(dir, SETTINGS, &[], None)
     }
 
     /// [`Process::start`], with its log (stderr, at `info`) written to `log`.
     pub fn start_logging(dir: &Path, log: &Path) -> Process {
-        Self::spawn(dir, std::fs::File::create(log).unwrap().into())
+        Self::start_with(dir, SETTINGS, &[], Some(log))
     }
 
-    fn spawn(dir: &Path, stderr: Stdio) -> Process {
-        std::fs::write(dir.join("keydesk.toml"), SETTINGS).unwrap();
+    /// Start the binary over `dir` with `settings` as its `keydesk.toml` (`{dir}` standing for
+    /// `dir`), `env` added to its environment, and its log written to `log` if given.
+    pub fn start_with(
+        dir: &Path,
+        settings: &str,
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Process {
+        let here = dir.to_str().expect("a UTF-8 temporary directory");
+        std::fs::write(dir.join("keydesk.toml"), settings.replace("{dir}", here)).unwrap();
+        let stderr = log.map_or_else(Stdio::null, |log| {
+            std::fs::File::create(log).unwrap().into()
+        });
         let mut child = Command::new(env!("CARGO_BIN_EXE_keydesk-server"))
             .env("KEYDESK_LISTEN", "127.0.0.1:0")
             .env("KEYDESK_DATA_DIR", dir.join("data"))
             .env("KEYDESK_DIST", dir.join("dist"))
             .env("KEYDESK_CONFIG", dir.join("keydesk.toml"))
             .env("RUST_LOG", "keydesk_server=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .expect("starting keydesk-server");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
+        let mut metrics_url = None;
         while !line.starts_with("Keydesk is running at ") {
             line.clear();
             assert!(
                 stdout.read_line(&mut line).unwrap() > 0,
                 "keydesk-server stopped"
             );
+            if let Some(url) = line.trim().strip_prefix("Keydesk serves metrics at ") {
+                metrics_url = Some(url.to_owned());
+            }
         }
         // Keep reading what it prints, so that it never writes into a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
@@ -69,6 +87,7 @@ impl Process {
             child,
             url,
             data_dir: dir.join("data"),
+            metrics_url,
         }
     }
 
@@ -77,6 +96,47 @@ impl Process {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
+
+    /// SIGTERM, as systemd stops a service.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success());
+    }
+
+    /// How it exited, if it did within `bound`.
+    pub fn exit_within(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let until = std::time::Instant::now() + bound;
+        while std::time::Instant::now() < until {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// SIGTERM, as systemd stops it, and wait for it to finish: it must exit cleanly.
+    pub fn stop(mut self) {
+        self.terminate();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "keydesk-server ended with {status}");
+    }
+}
+
+/// [`Process::start`], with more sections in its `keydesk.toml`.
+pub fn start_adding(dir: &Path, settings: &str) -> Process {
+    Process::start_with(dir, &format!("{SETTINGS}\n{settings}"), &[], None)
+}
+
+/// The demo's states before any change: start once over `dir`, read, stop.
+pub fn first_states(dir: &Path) -> BTreeMap<String, String> {
+    let process = Process::start(dir);
+    let first = states(&process.data_dir.join("keydesk.db"));
+    process.kill();
+    first
 }
 
 impl Drop for Process {
@@ -124,7 +184,7 @@ pub async fn churn(url: String, workers: usize, how_long: Duration) -> Tally {
 }
 
 async fn one_worker(client: reqwest::Client, url: String, until: tokio::time::Instant) -> Tally {
-    let users = format!("{url}{}", keydesk_api::users_path(&demo_account()));
+    let users = users_url(&url);
     let mut tally = Tally::default();
     while tokio::time::Instant::now() < until {
         let state = [
@@ -211,6 +271,16 @@ async fn link_for(client: &reqwest::Client, url: &str, email: &str) -> Option<St
 
 fn demo_account() -> keydesk_api::AccountId {
     keydesk_api::AccountId::parse(keydesk_server::config::DEMO_ACCOUNT_ID).unwrap()
+}
+
+/// The demo account's users on the server at `url`.
+pub fn users_url(url: &str) -> String {
+    format!("{url}{}", keydesk_api::users_path(&demo_account()))
+}
+
+/// Send a request whose answer must be JSON of type `T`.
+pub async fn fetch<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// Every person's state, by ID, as the directory's file holds them.

@@ -16,7 +16,21 @@ pub enum Answer {
     Lost(String),
 }
 
+/// One exchange, counted in the metrics by its outcome.
 pub async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let answer = exchange(request).await;
+    crate::metrics::upstream_call(match &answer {
+        Answer::Response(status, _, _) if status.is_success() => "success",
+        Answer::Response(StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE, _, _) => {
+            "busy"
+        }
+        Answer::Response(..) => "refused",
+        Answer::Lost(_) => "lost",
+    });
+    answer
+}
+
+async fn exchange(request: reqwest::RequestBuilder) -> Answer {
     let response = match request.send().await {
         Ok(response) => response,
         Err(err) => return Answer::Lost(describe_transport(&err)),

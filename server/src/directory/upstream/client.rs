@@ -135,6 +135,7 @@ impl UsersApi {
                     if done(&user) {
                         return Ok(user);
                     }
+                    crate::metrics::upstream_retry();
                     attempt += 1;
                 }
                 Err(CallError::Lost(why)) => return Err(unknown_outcome(id, method, &why)),
@@ -240,6 +241,7 @@ impl UsersApi {
                 CallError::Busy(_, Some(wait), _) => backoff.map(|_| (*wait).min(max_wait)),
                 _ => backoff,
             })
+            .notify(|_, _| crate::metrics::upstream_retry())
             .sleep(tokio::time::sleep)
             .await
     }

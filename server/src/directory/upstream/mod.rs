@@ -8,9 +8,9 @@
 //! it is. Single users and every change go to 1Password itself.
 
 mod call;
-mod client;
+pub(crate) mod client;
 mod ledger;
-mod op;
+pub(crate) mod op;
 mod refresh;
 mod settings;
 
@@ -29,7 +29,7 @@ use keydesk_api::{
 use tokio::sync::Notify;
 
 pub use self::settings::{OpSettings, UpstreamSettings};
-use self::{client::UsersApi, ledger::Ledger, op::Op};
+use self::{client::UsersApi, ledger::Ledger, op::Op, refresh::Health};
 use super::{Directory, DirectoryError, ListQuery, embedded::SqliteDirectory};
 use crate::audit::{Attempt, AuditLog};
 
@@ -46,14 +46,6 @@ pub struct UpstreamDirectory {
     settings: UpstreamSettings,
     /// Each change's `attempted` record before 1Password is asked, its outcome after.
     ledger: Ledger,
-}
-
-#[derive(Default)]
-struct Health {
-    /// The snapshot has been read whole at least once.
-    loaded: bool,
-    /// Why the last reading failed, until one succeeds.
-    error: Option<String>,
 }
 
 impl UpstreamDirectory {
@@ -108,7 +100,7 @@ impl UpstreamDirectory {
     /// Lists need the snapshot: before the first reading there is nothing to search.
     fn ready(&self) -> Result<Option<String>, DirectoryError> {
         let health = self.health.read().expect("not poisoned");
-        match (&health.error, health.loaded) {
+        match (&health.error, health.last_read.is_some()) {
             (error, true) => Ok(error.clone()),
             (Some(error), false) => Err(DirectoryError::Unavailable(format!(
                 "Keydesk cannot read the directory from 1Password yet ({error}); it keeps trying"
@@ -401,6 +393,10 @@ impl Directory for UpstreamDirectory {
 
     fn admin_console_url(&self) -> Option<String> {
         self.settings.admin_console_url.clone()
+    }
+
+    fn snapshot_age(&self) -> Option<Duration> {
+        Some(self.health.read().expect("not poisoned").age())
     }
 
     async fn shutdown(&self) {

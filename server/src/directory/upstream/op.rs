@@ -29,6 +29,18 @@ pub struct OpUser {
     pub state: Option<String>,
 }
 
+/// `op whoami --format json`: the account, and the user or service account signed in.
+#[derive(Debug, Deserialize)]
+pub struct Whoami {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// `SERVICE_ACCOUNT` for a service account; a person otherwise.
+    #[serde(default)]
+    pub user_type: Option<String>,
+}
+
 /// What one `op user recovery begin` call did, per person (by ID).
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -127,6 +139,17 @@ impl Op {
             &String::from_utf8_lossy(&output.stderr),
             output.status.success(),
         )
+    }
+
+    /// Who `op` is signed in as (`op whoami --format json`), or what `op` said instead.
+    pub async fn whoami(&self) -> Result<Whoami, String> {
+        let output = self.run(&["whoami", "--format", "json"]).await?;
+        if !output.status.success() {
+            let said = String::from_utf8_lossy(&output.stderr);
+            return Err(said.trim().to_owned());
+        }
+        serde_json::from_slice(&output.stdout)
+            .map_err(|err| format!("op whoami printed something other than its JSON: {err}"))
     }
 
     async fn run(&self, args: &[&str]) -> Result<std::process::Output, String> {

@@ -2,7 +2,10 @@
 //! of Keydesk's own changes, and quickly while 1Password cannot be read; after each reading, the
 //! changes whose outcome was never recorded are settled (see [`super::ledger`]).
 
-use std::{sync::Weak, time::Duration};
+use std::{
+    sync::Weak,
+    time::{Duration, Instant},
+};
 
 use super::UpstreamDirectory;
 use crate::directory::DirectoryError;
@@ -12,6 +15,33 @@ use crate::directory::DirectoryError;
 const SETTLE_AFTER_CHANGE: Duration = Duration::from_secs(2);
 /// How soon a failed reading is tried again, at first; it doubles up to `refresh_interval`.
 pub(super) const FIRST_RETRY: Duration = Duration::from_secs(2);
+
+/// How the readings go.
+pub(super) struct Health {
+    /// When the snapshot was last read whole; `None` until it has been.
+    pub last_read: Option<Instant>,
+    /// Why the last reading failed, until one succeeds.
+    pub error: Option<String>,
+    started: Instant,
+}
+
+impl Default for Health {
+    /// As Keydesk starts: nothing read yet.
+    fn default() -> Self {
+        Health {
+            last_read: None,
+            error: None,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Health {
+    /// How old the snapshot is: as old as Keydesk, before the first reading.
+    pub fn age(&self) -> Duration {
+        self.last_read.unwrap_or(self.started).elapsed()
+    }
+}
 
 impl UpstreamDirectory {
     /// Read the whole directory and make the snapshot match it.
@@ -41,10 +71,10 @@ pub(super) async fn keep_fresh(directory: Weak<UpstreamDirectory>) {
             Ok(()) => {
                 {
                     let mut health = this.health.write().expect("not poisoned");
-                    if health.error.take().is_some() || !health.loaded {
+                    if health.error.take().is_some() || health.last_read.is_none() {
                         tracing::info!("the 1Password directory is readable");
                     }
-                    health.loaded = true;
+                    health.last_read = Some(Instant::now());
                 }
                 retry = FIRST_RETRY;
                 // 1Password answers: settle the changes whose outcome was never recorded.

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, bail};
 use keydesk_api::AccountId;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The regions 1Password serves the Users API from.
 pub const KNOWN_BASE_URLS: [&str; 3] = [
@@ -17,7 +17,7 @@ pub const KNOWN_BASE_URLS: [&str; 3] = [
 /// Where the client secret may come from when `client_secret_file` is not set.
 pub const CLIENT_SECRET_ENV: &str = "KEYDESK_UPSTREAM_CLIENT_SECRET";
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSettings {
     /// The Users API: `https://api.1password.com` (default), `.ca` or `.eu`.
@@ -50,14 +50,14 @@ pub struct UpstreamSettings {
     pub op: Option<OpSettings>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpSettings {
     /// The `op` executable (2.32.0 or later).
     #[serde(default = "default_op_path")]
     pub path: PathBuf,
     /// Variables set for `op`, such as `OP_ACCOUNT`. `op` runs with only these and `pass_env`.
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::redact::redacted_values")]
     pub env: BTreeMap<String, String>,
     /// Variables passed on from Keydesk's own environment, such as `OP_SERVICE_ACCOUNT_TOKEN`
     /// (secrets belong here, not in `env`).
@@ -93,6 +93,14 @@ fn default_op_timeout() -> Duration {
 impl UpstreamSettings {
     /// Refuse a base URL outside 1Password's own unless overridden, and read the secret.
     pub fn check(&self) -> anyhow::Result<String> {
+        self.check_base_url()?;
+        if self.max_attempts == 0 {
+            bail!("[directory.upstream] max_attempts must be at least 1");
+        }
+        self.read_secret()
+    }
+
+    pub fn check_base_url(&self) -> anyhow::Result<()> {
         let base = self.base_url.trim_end_matches('/');
         if !KNOWN_BASE_URLS.contains(&base) && !self.allow_custom_base_url {
             bail!(
@@ -105,9 +113,11 @@ impl UpstreamSettings {
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             bail!("[directory.upstream] base_url must be an http(s) URL");
         }
-        if self.max_attempts == 0 {
-            bail!("[directory.upstream] max_attempts must be at least 1");
-        }
+        Ok(())
+    }
+
+    /// The OAuth client secret, from its file or from the environment.
+    pub fn read_secret(&self) -> anyhow::Result<String> {
         let secret = match (&self.client_secret_file, std::env::var(CLIENT_SECRET_ENV)) {
             (Some(path), _) => std::fs::read_to_string(path)
                 .with_context(|| format!("reading the client secret {}", path.display()))?,
