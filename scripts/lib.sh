@@ -11,3 +11,10 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
 }
+
+# The release server as it ships: the page built into it (dist/ must be built first). One
+# definition, so that scripts/build, tests/api/run and scripts/package build the same binary and
+# none of them rebuilds it another way.
+build_release_server() {
+  cargo build --release -p keydesk-server --features embed-page "$@"
+}

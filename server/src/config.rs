@@ -25,9 +25,10 @@ pub struct Config {
         default_value = "./data"
     )]
     pub data_dir: PathBuf,
-    /// The built page (Trunk's `dist`).
-    #[arg(long, global = true, env = "KEYDESK_DIST", default_value = "./dist")]
-    pub dist: PathBuf,
+    /// The built page (Trunk's `dist`) to serve. Without it: the page built into the binary
+    /// (the release build, `--features embed-page`), or else `./dist`.
+    #[arg(long, global = true, env = "KEYDESK_DIST")]
+    pub dist: Option<PathBuf>,
     /// The 1Password account ID the API answers for.
     #[arg(long, global = true, env = "KEYDESK_ACCOUNT_ID", default_value = DEMO_ACCOUNT_ID)]
     pub account_id: AccountId,

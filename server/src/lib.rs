@@ -56,7 +56,8 @@ use tokio::net::TcpListener;
 pub struct AppState {
     pub directory: Arc<dyn Directory>,
     pub account_id: AccountId,
-    pub dist: PathBuf,
+    /// The built page, from a folder or from the binary itself.
+    pub page: page::PageFiles,
     pub auth: Arc<Authenticator>,
     pub audit: Arc<AuditLog>,
     pub security: SecurityHeaders,
@@ -171,8 +172,11 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
                 (directory, audit, account_id)
             }
         };
-    if !config.dist.join("index.html").exists() {
-        tracing::warn!(dist = %config.dist.display(), "the page is not built; the API works, the page does not (run scripts/run)");
+    let page = page::PageFiles::new(config.dist.as_deref());
+    if page.has("index.html") {
+        tracing::info!(page = %page.describe(), "serving the page");
+    } else {
+        tracing::warn!(page = %page.describe(), "the page is not built; the API works, the page does not (run scripts/run)");
     }
     rusqlite::Connection::open(&audit_path)
         .and_then(|conn| schedule::store::prepare(&conn))
@@ -207,10 +211,10 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
         AppState {
             directory: directory.clone(),
             account_id,
-            dist: config.dist.clone(),
+            security: SecurityHeaders::for_page(&page),
+            page,
             auth: Arc::new(auth),
             audit: audit.clone(),
-            security: SecurityHeaders::for_page(&config.dist),
             rules: Arc::new(rules),
             scheduler: scheduler.clone(),
             events: events.clone(),

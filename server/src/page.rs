@@ -2,7 +2,14 @@
 //! unknown path under the page answered with `index.html` so deep links work, and the users
 //! list's address answered with its first rows already in the page ([`first_rows`]).
 
+#[cfg(feature = "embed-page")]
+mod embedded;
+mod files;
 mod first_rows;
+#[cfg(any(test, feature = "embed-page"))]
+mod memory;
+
+pub use files::PageFiles;
 
 use axum::{
     extract::{Request, State},
@@ -10,11 +17,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use keydesk_api::ErrorStatus;
-use tower::ServiceExt;
-use tower_http::{
-    services::{ServeDir, ServeFile},
-    set_header::SetResponseHeader,
-};
 
 use crate::{AppState, error::AppError};
 
@@ -53,8 +55,8 @@ pub async fn serve_page(State(state): State<AppState>, request: Request) -> Resp
         .iter()
         .find(|(at, _)| path.strip_suffix('/').unwrap_or(&path) == *at)
         .map(|(_, file)| *file);
-    let index = state.dist.join(other_page.unwrap_or("index.html"));
-    if !index.exists() {
+    let index = other_page.unwrap_or("index.html");
+    if !state.page.has(index) {
         return AppError::new(
             ErrorStatus::Unavailable,
             "the page has not been built: run scripts/run, or trunk build --release",
@@ -80,27 +82,10 @@ pub async fn serve_page(State(state): State<AppState>, request: Request) -> Resp
         add_vary(&state, &mut response);
         return response;
     }
-    // The fallback is the page, so it is never cached, even under a hashed asset's name: a stale
-    // page asking for an asset that is gone must not get `index.html` pinned there for a year.
-    let page = SetResponseHeader::overriding(
-        ServeFile::new(index),
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache"),
-    );
     if other_page.is_some() {
-        return match page.oneshot(request).await {
-            Ok(response) => response.into_response(),
-            Err(never) => match never {},
-        };
+        return state.page.serve_page(request, index).await;
     }
-    let files = ServeDir::new(&state.dist)
-        .precompressed_br()
-        .precompressed_gzip()
-        .fallback(page);
-    let mut response = match files.oneshot(request).await {
-        Ok(response) => response.into_response(),
-        Err(never) => match never {},
-    };
+    let mut response = state.page.serve(request, index).await;
     let cache = if is_hashed_asset(&path) {
         "public, max-age=31536000, immutable"
     } else {

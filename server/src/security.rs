@@ -2,8 +2,6 @@
 //! the inline module loader Trunk writes into index.html (by its hash, computed at start-up),
 //! WebAssembly compilation, and nothing from other origins.
 
-use std::path::Path;
-
 use axum::{
     Router,
     http::{HeaderName, HeaderValue, header},
@@ -41,12 +39,13 @@ fn inline_scripts(html: &str) -> Vec<&str> {
 }
 
 impl SecurityHeaders {
-    pub fn for_page(dist: &Path) -> Self {
+    pub fn for_page(page: &crate::page::PageFiles) -> Self {
         // Every page: the admin's and the others (`page::OTHER_PAGES`).
         let pages =
             std::iter::once("index.html").chain(crate::page::OTHER_PAGES.map(|(_, file)| file));
         let html: String = pages
-            .map(|page| std::fs::read_to_string(dist.join(page)).unwrap_or_default())
+            .filter_map(|file| page.read(file))
+            .map(|html| String::from_utf8_lossy(&html).into_owned())
             .collect();
         let hashes: String = inline_scripts(&html)
             .into_iter()

@@ -15,6 +15,7 @@ mod fault_proxy_and_op;
 mod faults;
 mod limits;
 mod oauth;
+mod packaging;
 mod page_and_meta;
 mod recovery;
 mod schedule;

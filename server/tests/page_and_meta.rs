@@ -100,7 +100,11 @@ const PAGE_WITH_BODY: &str = "<!doctype html><html><head><title>Keydesk test pag
 
 /// Put [`PAGE_WITH_BODY`] in the app's dist.
 fn with_body(app: &TestApp) {
-    std::fs::write(app.config.dist.join("index.html"), PAGE_WITH_BODY).unwrap();
+    std::fs::write(
+        app.config.dist.as_deref().unwrap().join("index.html"),
+        PAGE_WITH_BODY,
+    )
+    .unwrap();
 }
 
 /// The page at `path` as `sign` sends it for: status, `Cache-Control`, `Vary`, body.
@@ -340,7 +344,7 @@ async fn hashed_assets_are_cached_for_good_and_others_are_not() {
         ("keydesk-release.js", "no-cache"),
     ] {
         let content = format!("content of {file}");
-        std::fs::write(app.config.dist.join(file), &content).unwrap();
+        std::fs::write(app.config.dist.as_deref().unwrap().join(file), &content).unwrap();
         let answer = get_raw(&app, &format!("/{file}"), CACHE_CONTROL.as_str()).await;
         assert_eq!(answer, (StatusCode::OK, Some(cache.to_owned()), content));
     }
@@ -358,7 +362,7 @@ async fn a_missing_hashed_asset_is_not_cached_for_good() {
 #[tokio::test]
 async fn an_unbuilt_page_is_a_json_503_and_the_api_still_works() {
     let app = TestApp::start().await;
-    std::fs::remove_file(app.config.dist.join("index.html")).unwrap();
+    std::fs::remove_file(app.config.dist.as_deref().unwrap().join("index.html")).unwrap();
     let message = expect_error(
         &app.get_json("/users").await,
         StatusCode::SERVICE_UNAVAILABLE,

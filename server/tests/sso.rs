@@ -1390,7 +1390,7 @@ async fn the_csp_admits_the_pages_inline_loader_by_its_hash_alone() {
     let loader = "import init from '/keydesk.js'; init('/keydesk_bg.wasm');";
     let app = TestApp::builder().config(|config| {
         let html = format!("<!doctype html><title>Keydesk</title><script type=\"module\">{loader}</script><script src=\"/other.js\"></script>");
-        std::fs::write(config.dist.join("index.html"), html).unwrap();
+        std::fs::write(config.dist.as_deref().unwrap().join("index.html"), html).unwrap();
     }).start()
     .await;
     let response = app.client.get(app.url("/")).send().await.unwrap();

@@ -1,5 +1,6 @@
-// Starts the real release server on a free loopback port with a fresh SQLite directory and the
-// real built page, and Debian's headless Chromium to look at it.
+// Starts the real release server on a free loopback port with a fresh SQLite directory, serving
+// the page built into it (no KEYDESK_DIST, as it runs in production), and Debian's headless
+// Chromium to look at it.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequestRaw } from 'node:https';
@@ -10,7 +11,6 @@ import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const SERVER = join(ROOT, 'target/release/keydesk-server');
-const DIST = join(ROOT, 'dist');
 export const ACCOUNT = 'KEYDESKDEMOACCOUNTABCDEFGH';
 
 export async function freePort() {
@@ -32,8 +32,8 @@ export async function freePort() {
  * for 127.0.0.1 (the settings' `[server.tls]`), and `url` is https.
  */
 export async function startKeydesk({ settings, files = {}, env = {}, ca } = {}) {
-  if (!existsSync(SERVER) || !existsSync(join(DIST, 'index.html'))) {
-    throw new Error('build first: scripts/build (the release server and page)');
+  if (!existsSync(SERVER)) {
+    throw new Error('build first: scripts/build (the release server, the page built into it)');
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'keydesk-e2e-'));
   for (const [name, contents] of Object.entries(files)) writeFileSync(join(dataDir, name), contents);
@@ -42,12 +42,13 @@ export async function startKeydesk({ settings, files = {}, env = {}, ca } = {}) 
     env = { KEYDESK_CONFIG: join(dataDir, 'keydesk.toml'), ...env };
   }
   const port = await freePort();
+  // A KEYDESK_DIST from outside would serve that folder instead of the page inside the binary.
+  const { KEYDESK_DIST: _, ...inherited } = process.env;
   const spawn = () => spawnQuiet(SERVER, [], {
     env: {
-      ...process.env,
+      ...inherited,
       KEYDESK_LISTEN: `127.0.0.1:${port}`,
       KEYDESK_DATA_DIR: dataDir,
-      KEYDESK_DIST: DIST,
       KEYDESK_ACCOUNT_ID: ACCOUNT,
       ...env,
     },

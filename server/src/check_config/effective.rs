@@ -11,7 +11,10 @@ pub fn render(config: &Config, settings: &Settings) -> String {
     };
     set("listen", config.listen.to_string());
     set("data_dir", config.data_dir.display().to_string());
-    set("dist", config.dist.display().to_string());
+    set(
+        "dist",
+        crate::page::PageFiles::new(config.dist.as_deref()).describe(),
+    );
     set("account_id", config.account_id.to_string());
     set(
         "public_url",

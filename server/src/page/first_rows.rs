@@ -69,9 +69,7 @@ pub async fn page_with_rows(state: &AppState, list: RequestedList) -> Option<Str
     if page.results.is_empty() {
         return None;
     }
-    let html = tokio::fs::read_to_string(state.dist.join("index.html"))
-        .await
-        .ok()?;
+    let html = String::from_utf8(state.page.read_async("index.html").await?.into_owned()).ok()?;
     let body = html.find("<body")?;
     let open_end = body + html[body..].find('>')? + 1;
     let mut page_html = String::with_capacity(html.len() + page.results.len() * 600);

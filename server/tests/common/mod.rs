@@ -488,7 +488,7 @@ fn config_for(dir: &TempDir) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("data"),
-        dist: dir.path().join("dist"),
+        dist: Some(dir.path().join("dist")),
         account_id: AccountId::parse(DEMO_ACCOUNT_ID).unwrap(),
         settings_file: None,
         dev_user: DEV_USER.to_owned(),
