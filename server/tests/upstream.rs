@@ -292,6 +292,15 @@ impl World {
         self.cloud.row(id).0
     }
 
+    /// Someone who set a new password and waits for an admin to complete their recovery.
+    async fn first_accepted(&self) -> User {
+        self.keydesk
+            .list_page(&[("state", "RECOVERY_ACCEPTED")])
+            .await
+            .results
+            .swap_remove(0)
+    }
+
     /// The upstream Keydesk's records of how each `action` ended. Each outcome of a call to
     /// 1Password settles the `attempted` record written before the call, naming the same people.
     fn audited(&self, action: &str) -> Vec<AuditRecord> {
@@ -1415,12 +1424,7 @@ async fn an_op_older_than_2_32_keeps_keydesk_from_starting() {
 #[tokio::test]
 async fn completing_a_recovery_points_to_the_admin_console() {
     let world = start(Setup::default()).await;
-    let accepted = world
-        .keydesk
-        .list_page(&[("state", "RECOVERY_ACCEPTED")])
-        .await
-        .results
-        .swap_remove(0);
+    let accepted = world.first_accepted().await;
     let id = accepted.id.to_string();
 
     let answer = world.keydesk.complete(&id).await;
@@ -1442,12 +1446,7 @@ async fn completing_a_recovery_points_to_the_admin_console() {
 #[tokio::test]
 async fn the_checks_are_confirmed_and_recorded_before_the_admin_console_opens() {
     let world = start(Setup::default()).await;
-    let accepted = world
-        .keydesk
-        .list_page(&[("state", "RECOVERY_ACCEPTED")])
-        .await
-        .results
-        .swap_remove(0);
+    let accepted = world.first_accepted().await;
     let id = accepted.id.to_string();
     let path = format!("/api/users/{id}/confirm-identity");
     let half = json!({ "checked": [crate::common::checklist()[0]] });

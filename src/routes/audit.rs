@@ -228,7 +228,7 @@ pub fn AuditTable(client: Client, #[prop(into)] query: Signal<AuditQuery>) -> im
                         <th scope="col">"When"</th>
                         <th scope="col">"What happened"</th>
                         <th scope="col">"Outcome"</th>
-                        <th scope="col">"Reason"</th>
+                        <th scope="col">"Why refused or failed"</th>
                     </tr></thead>
                     <tbody>
                         // Redrawn whole when older records arrive: cheaper to download than

@@ -59,8 +59,8 @@ pub struct OpSettings {
     /// Variables set for `op`, such as `OP_ACCOUNT`. `op` runs with only these and `pass_env`.
     #[serde(default, serialize_with = "crate::redact::redacted_values")]
     pub env: BTreeMap<String, String>,
-    /// Variables passed on from Keydesk's own environment, such as `OP_SERVICE_ACCOUNT_TOKEN`
-    /// (secrets belong here, not in `env`).
+    /// Variables passed on from Keydesk's own environment, such as `OP_SESSION_<shorthand>`
+    /// (secrets belong here, not in `env`; README: "Recovery upstream").
     #[serde(default)]
     pub pass_env: Vec<String>,
     /// The longest one `op` command may take.
