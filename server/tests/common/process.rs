@@ -91,6 +91,11 @@ impl Process {
         }
     }
 
+    /// Its process id, to read `/proc/{pid}`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Where it listens.
     pub fn address(&self) -> std::net::SocketAddr {
         let (_, address) = self.url.split_once("://").expect("a URL");

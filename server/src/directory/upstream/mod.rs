@@ -3,9 +3,10 @@
 //!
 //! The Users API cannot search, filter by any state or sort, so Keydesk keeps a snapshot of the
 //! whole directory in a SQLite file of its own and answers lists from it, with the very code the
-//! embedded directory uses. The snapshot is read again every `refresh_interval`, soon after each
-//! of Keydesk's own changes, and quickly while 1Password is unreachable; every list says how old
-//! it is. Single users and every change go to 1Password itself.
+//! embedded directory uses. The snapshot is read again every `refresh_interval`, soon after a
+//! change whose outcome is unknown, and quickly while 1Password is unreachable; every list says
+//! how old it is. Single users and every change go to 1Password itself, and what 1Password
+//! answers to a change goes into the snapshot at once.
 
 mod call;
 pub(crate) mod client;
@@ -86,14 +87,15 @@ impl UpstreamDirectory {
         Ok(directory)
     }
 
-    /// A user as 1Password just answered: into the snapshot at once, and a full reading soon.
+    /// A user as 1Password just answered: into the snapshot at once. That is all a change
+    /// needs; reading the whole directory again (about 100 calls at 100,000 people) waits for
+    /// `refresh_interval`, or for a change whose outcome is unknown.
     async fn remember(&self, user: User) -> Result<User, DirectoryError> {
         self.snapshot.mirror_one(user.clone()).await?;
         self.received
             .write()
             .expect("not poisoned")
             .insert(user.id.clone(), user.clone());
-        self.changed.notify_one();
         Ok(user)
     }
 
@@ -298,7 +300,10 @@ impl Directory for UpstreamDirectory {
                 message,
             });
         }
-        self.changed.notify_one();
+        if !unknown.is_empty() {
+            // Read the directory soon, which settles them by what 1Password says.
+            self.changed.notify_one();
+        }
         // What `op` said, recorded; whom it said nothing clear about stays open, for
         // `Ledger::catch_up` to settle by reading them.
         if !response.users.is_empty() {

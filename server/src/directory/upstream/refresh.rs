@@ -1,5 +1,5 @@
-//! Keeping the snapshot fresh: read whole at start-up, every `refresh_interval`, soon after each
-//! of Keydesk's own changes, and quickly while 1Password cannot be read; after each reading, the
+//! Keeping the snapshot fresh: read whole at start-up, every `refresh_interval`, soon after a
+//! change whose outcome is unknown, and quickly while 1Password cannot be read; after each reading, the
 //! changes whose outcome was never recorded are settled (see [`super::ledger`]).
 
 use std::{
@@ -10,8 +10,8 @@ use std::{
 use super::UpstreamDirectory;
 use crate::directory::DirectoryError;
 
-/// How soon after one of Keydesk's own changes the snapshot is read again; changes that come
-/// close together share one reading.
+/// How soon after a change whose outcome is unknown the snapshot is read again; such changes
+/// that come close together share one reading.
 const SETTLE_AFTER_CHANGE: Duration = Duration::from_secs(2);
 /// How soon a failed reading is tried again, at first; it doubles up to `refresh_interval`.
 pub(super) const FIRST_RETRY: Duration = Duration::from_secs(2);
@@ -57,7 +57,7 @@ impl UpstreamDirectory {
     }
 }
 
-/// Read the directory now, then every `refresh_interval`, soon after changes, and with a
+/// Read the directory now, then every `refresh_interval`, soon after unknown outcomes, and with a
 /// doubling wait while it fails. Ends when the directory is dropped.
 pub(super) async fn keep_fresh(directory: Weak<UpstreamDirectory>) {
     let mut retry = FIRST_RETRY;
