@@ -67,7 +67,24 @@ struct Context {
 /// pages all over a 100 MB file, and through the cache every one of them was a system call.
 fn configure(conn: &Connection, lock_timeout: Duration) -> rusqlite::Result<()> {
     storage::configure(conn, lock_timeout, false)?;
-    conn.execute_batch("PRAGMA mmap_size = 1073741824;")
+    conn.pragma_update(None, "mmap_size", MAP_SIZE)
+}
+
+/// How much of the file each connection maps (see [`configure`]).
+const MAP_SIZE: i64 = 1 << 30;
+
+/// Run `scan`, which reads the whole users table or one of its indexes, without the memory map:
+/// through the map, every page it read (and the kernel's read-ahead around it) would stay
+/// resident in this process, at a million people 470 MB counted as Keydesk's memory for each
+/// connection that once scanned, when a scan needs each page once.
+fn without_map<T>(
+    conn: &Connection,
+    scan: impl FnOnce(&Connection) -> Result<T, DirectoryError>,
+) -> Result<T, DirectoryError> {
+    conn.pragma_update(None, "mmap_size", 0)?;
+    let result = scan(conn);
+    conn.pragma_update(None, "mmap_size", MAP_SIZE)?;
+    result
 }
 
 /// Bring the schema (and the audit trail's table, which lives in this file) up to date and give

@@ -9,12 +9,13 @@ use std::{
 use keydesk_api::{AccountId, OrderBy, OrderField, User};
 use rusqlite::Connection;
 
-use super::Order;
+use super::{Order, kept::KeptSearches};
 use crate::directory::{
     DirectoryError,
     embedded::{
         text_index::TextIndex,
         users::{USER_COLUMNS, row_to_user},
+        without_map,
     },
 };
 
@@ -58,6 +59,8 @@ pub struct Memory {
     states: Mutex<Option<Arc<States>>>,
     texts: Mutex<Option<Arc<TextIndex>>>,
     users: Mutex<Listed>,
+    /// Recent searches, each with every match in order.
+    pub(super) kept: KeptSearches,
 }
 
 /// The users lists showed, by rowid, as of one version of every column (`users_row_version`):
@@ -113,13 +116,16 @@ impl Memory {
         if let Some(places) = cached.as_ref().filter(|places| places.version == version) {
             return Ok(places.clone());
         }
-        let mut statement = conn.prepare(&format!(
-            "SELECT rowid FROM users ORDER BY {column}, id",
-            column = crate::directory::embedded::users::sort_column(field)
-        ))?;
-        let order = statement
-            .query_map([], |row| row.get::<_, i64>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let order = without_map(conn, |conn| {
+            let mut statement = conn.prepare(&format!(
+                "SELECT rowid FROM users ORDER BY {column}, id",
+                column = crate::directory::embedded::users::sort_column(field)
+            ))?;
+            let order = statement
+                .query_map([], |row| row.get::<_, i64>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(order)
+        })?;
         let mut place = vec![u32::MAX; order.iter().max().map_or(0, |&max| max as usize + 1)];
         for (at, &rowid) in order.iter().enumerate() {
             place[rowid as usize] = at as u32;
@@ -186,7 +192,7 @@ impl Memory {
         if let Some(texts) = cached.as_ref().filter(|texts| texts.version == version) {
             return Ok(texts.clone());
         }
-        let texts = Arc::new(TextIndex::read(conn, version)?);
+        let texts = Arc::new(without_map(conn, |conn| TextIndex::read(conn, version))?);
         *cached = Some(texts.clone());
         Ok(texts)
     }
@@ -200,29 +206,34 @@ impl Memory {
         if let Some(states) = cached.as_ref().filter(|states| states.version == version) {
             return Ok(states.clone());
         }
-        let mut names: Vec<String> = Vec::new();
-        let mut of = Vec::new();
-        let mut statement = conn.prepare("SELECT rowid, state FROM users")?;
-        let mut rows = statement.query([])?;
-        while let Some(row) = rows.next()? {
-            let rowid = row.get::<_, i64>(0)? as usize;
-            let state = row.get_ref(1)?.as_str().unwrap_or_default();
-            let index = match names.iter().position(|name| name == state) {
-                Some(index) => index,
-                None => {
-                    names.push(state.to_owned());
-                    names.len() - 1
-                }
-            };
-            if of.len() <= rowid {
-                of.resize(rowid + 1, 0);
-            }
-            of[rowid] = index as u16 + 1;
-        }
-        let states = Arc::new(States { version, names, of });
+        let states = without_map(conn, |conn| read_states(conn, version))?;
         *cached = Some(states.clone());
         Ok(states)
     }
+}
+
+/// Everyone's state, from the table.
+fn read_states(conn: &Connection, version: i64) -> Result<Arc<States>, DirectoryError> {
+    let mut names: Vec<String> = Vec::new();
+    let mut of = Vec::new();
+    let mut statement = conn.prepare("SELECT rowid, state FROM users")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let rowid = row.get::<_, i64>(0)? as usize;
+        let state = row.get_ref(1)?.as_str().unwrap_or_default();
+        let index = match names.iter().position(|name| name == state) {
+            Some(index) => index,
+            None => {
+                names.push(state.to_owned());
+                names.len() - 1
+            }
+        };
+        if of.len() <= rowid {
+            of.resize(rowid + 1, 0);
+        }
+        of[rowid] = index as u16 + 1;
+    }
+    Ok(Arc::new(States { version, names, of }))
 }
 
 impl Places {

@@ -8,14 +8,17 @@
 //! each order, their state, and their search text with an index of its three-byte sequences
 //! (`TextIndex`). Then:
 //!
-//! - The people holding the query's rarest sequence are the candidates. Up to `set_limit` of
-//!   them are put in order by place, and tested in that order until the page is full.
+//! - The people holding the query's rarest sequence are the candidates. Up to `keep_limit` of
+//!   them are tested and put in order by place, and the search is kept whole (`kept`), so that
+//!   its next pages and the same search again read nobody. Up to `set_limit` of them are put in
+//!   order by place, and tested in that order until the page is full.
 //! - More candidates than that is common enough that walking the order and testing each text
 //!   fills a page within a few thousand people; should the matches be bunched far along the
 //!   order instead, the walk stops and the rest is taken by place from the candidates.
 //! - A query of one or two bytes has no sequence to look up: it walks the order, and since nearly
 //!   every text holds most letters and digits, a page fills quickly.
 
+mod kept;
 mod memory;
 mod search;
 #[cfg(test)]
@@ -40,6 +43,9 @@ use crate::directory::{DirectoryError, ListQuery};
 /// Where a search stops listing its matches and walks the order instead.
 #[derive(Clone, Copy, Debug)]
 pub struct Tuning {
+    /// Up to this many candidates, a search finds and keeps every match (at most a few
+    /// milliseconds, and 8 bytes a match).
+    pub keep_limit: usize,
     /// Up to this many candidates, a search orders them by place; beyond, it walks the order.
     pub set_limit: usize,
     /// That walk reads at most this many times the rows an even spread of matches would need.
@@ -47,6 +53,7 @@ pub struct Tuning {
 }
 
 pub const TUNING: Tuning = Tuning {
+    keep_limit: 100_000,
     set_limit: 5_000,
     walk_factor: 4,
 };
@@ -176,6 +183,18 @@ fn find(
     };
     let range = places.range(conn, &order, after.as_ref())?;
     let candidates = texts.candidates(needle.as_bytes());
+    if let Some(candidates) = candidates.filter(|candidates| candidates.len() <= tuning.keep_limit)
+    {
+        let key = kept::Key {
+            needle: needle.clone(),
+            field: order.field,
+            states: order.states.clone(),
+            places_version: version,
+            texts_version: texts.version,
+        };
+        let kept = memory.kept.get_or_find(key, || search.everyone(candidates));
+        return Ok(kept.page(range, wanted, order.descending));
+    }
     if let Some(candidates) = candidates.filter(|candidates| candidates.len() <= tuning.set_limit) {
         return Ok(search.by_rank(candidates, range, wanted));
     }

@@ -78,6 +78,20 @@ impl Search<'_> {
         found
     }
 
+    /// Every match among `candidates`, place and rowid in one number, ascending.
+    pub(super) fn everyone(&self, candidates: &[u32]) -> Vec<u64> {
+        let mut placed: Vec<u64> = candidates
+            .iter()
+            .filter(|&&rowid| self.matches(i64::from(rowid)))
+            .filter_map(|&rowid| {
+                let place = self.places.of(i64::from(rowid))?;
+                Some((u64::from(place) << 32) | u64::from(rowid))
+            })
+            .collect();
+        placed.sort_unstable();
+        placed
+    }
+
     /// Walk the places in `range` in order, keeping matches until `wanted` are kept or `limit`
     /// places are read. When the walk stops short, the places it did not read come back too.
     pub(super) fn walk(

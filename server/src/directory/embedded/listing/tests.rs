@@ -94,13 +94,21 @@ fn walk_pages(
     }
 }
 
+/// Every search of three characters or more with few candidates puts them in order and tests
+/// them until the page is full; with many, walks the order (`TUNING` without searches kept).
+const RANK_OR_WALK: Tuning = Tuning {
+    keep_limit: 0,
+    ..TUNING
+};
 /// Every search of three characters or more walks the order testing text, as far as it takes.
 const ALWAYS_WALK_TEXT: Tuning = Tuning {
+    keep_limit: 0,
     set_limit: 0,
     walk_factor: 1 << 40,
 };
 /// Every such search walks one row, then takes the rest of the page by rank.
 const WALK_THEN_RANK: Tuning = Tuning {
+    keep_limit: 0,
     set_limit: 0,
     walk_factor: 0,
 };
@@ -151,7 +159,7 @@ fn every_strategy_lists_exactly_the_matches_in_order_across_pages() {
                         page_token: None,
                     };
                     let want = expected(&rows, &query);
-                    for tuning in [TUNING, ALWAYS_WALK_TEXT, WALK_THEN_RANK] {
+                    for tuning in [TUNING, RANK_OR_WALK, ALWAYS_WALK_TEXT, WALK_THEN_RANK] {
                         assert_eq!(
                             walk_pages(&conn, &memory, &rows, &query, tuning),
                             want,
