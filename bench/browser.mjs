@@ -116,7 +116,15 @@ export async function searchInPage(browser, url, queries, { rounds, debounceMs, 
         }, q);
         await box.click({ clickCount: 3 });
         await box.pressSequentially(q, { delay: 20 });
-        await page.waitForFunction(() => window.__bench.expect === null, null, { timeout: 30000 });
+        await page.waitForFunction(() => window.__bench.expect === null, null, { timeout: 30000 }).catch(async (err) => {
+          const seen = await page.evaluate(() => ({
+            busy: document.querySelector('table.users')?.getAttribute('aria-busy'),
+            sawBusy: window.__bench.sawBusy,
+            rows: [...document.querySelectorAll('tbody tr[data-user-id] td.name')].slice(0, 3).map((td) => td.textContent),
+            main: document.querySelector('main')?.innerText.slice(0, 200),
+          }));
+          throw new Error(`the search for ${JSON.stringify(q)} at ${url} never settled: ${JSON.stringify(seen)}`, { cause: err });
+        });
         const s = await page.evaluate(() => {
           const b = window.__bench;
           const request = b.requests.at(-1);

@@ -71,6 +71,9 @@ document.querySelector('input[name=q]').addEventListener('input', (event) => {
   clearTimeout(timer);
   timer = setTimeout(async () => {
     const mine = ++asked;
+    // Loading shows the table, busy, as the page does (also after "no users match").
+    empty.remove();
+    if (!wrap.isConnected) section.appendChild(wrap);
     table.setAttribute('aria-busy', 'true');
     const q = encodeURIComponent(event.target.value.trim());
     const answer = await (await fetch('${USERS_PATH}?max_page_size=${rows}&q=' + q)).json();
@@ -97,10 +100,7 @@ document.querySelector('input[name=q]').addEventListener('input', (event) => {
     }
     table.querySelector('tbody').replaceWith(body);
     table.setAttribute('aria-busy', 'false');
-    if (answer.results.length) {
-      empty.remove();
-      if (!wrap.isConnected) section.appendChild(wrap);
-    } else {
+    if (!answer.results.length) {
       wrap.remove();
       section.appendChild(empty);
     }

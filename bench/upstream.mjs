@@ -142,6 +142,7 @@ async function startProxy(target) {
 const within = (calls, from, to) => calls.filter((c) => c.start >= from && c.start < to);
 
 export async function measureUpstream({ server, users, log, work }) {
+  fs.mkdirSync(work, { recursive: true });
   const dir = fs.mkdtempSync(path.join(work, 'upstream-'));
   const cloudDir = path.join(dir, 'cloud');
   const keydeskDir = path.join(dir, 'keydesk');
@@ -179,9 +180,17 @@ export async function measureUpstream({ server, users, log, work }) {
 
     log(`idle for ${IDLE_S} s (refresh_interval ${REFRESH_S} s)`);
     await sleep(IDLE_S * 1000);
-    const idleCalls = within(proxy.calls, afterFirst, performance.now()).length;
-    const idle = { seconds: IDLE_S, refreshInterval: `${REFRESH_S}s`, calls: idleCalls, readings: idleCalls / readingCalls };
-    log(`idle: ${idleCalls} calls, ${idle.readings.toFixed(2)} readings`);
+    const idleWindow = within(proxy.calls, afterFirst, performance.now());
+    const idleCalls = idleWindow.length;
+    // refresh_interval runs from the end of one reading (its pages, then writing them into the
+    // snapshot) to the start of the next: as the start-up reading took, so does each.
+    const cycleS = REFRESH_S + (afterFirst - startup[0].start) / 1000;
+    const idle = {
+      seconds: IDLE_S, refreshInterval: `${REFRESH_S}s`, refreshIntervalSeconds: REFRESH_S, calls: idleCalls,
+      readings: idleCalls / readingCalls, expectedReadings: Number((IDLE_S / cycleS).toFixed(2)),
+      otherCalls: idleWindow.filter((c) => !isPage(c)).length,
+    };
+    log(`idle: ${idleCalls} calls, ${idle.readings.toFixed(2)} readings, ${idle.expectedReadings} due`);
 
     // Whom to change: active plain members, not the development admin the requests act as.
     const listed = await (await fetch(`${keydesk.url}${USERS_PATH}?state=ACTIVE&max_page_size=100`)).json();

@@ -1626,6 +1626,81 @@ async fn with_audit_db_locked_nothing_is_asked_of_1password() {
     assert_eq!(outcomes[0].outcome, "succeeded");
 }
 
+/// The snapshot is a cache of 1Password: when it cannot be written (here another process holds
+/// it; at 100,000 people a reading being written held it for seconds), the change 1Password made
+/// is still the answer, and the audit says it succeeded.
+#[tokio::test]
+async fn with_the_snapshot_locked_a_change_1password_made_is_still_answered_as_made() {
+    let world = start(Setup::default()).await;
+    let person = active_member(&world.cloud, 0).await;
+    let id = person.id.to_string();
+    let snapshot =
+        (world.keydesk.config.data_dir).join(format!("upstream-{}.db", world.cloud.account()));
+    let holder = crate::common::process::LockHolder::hold(&snapshot);
+    let (status, body) = world.call(&id, "suspend").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(user(body).state.as_str(), "SUSPENDED");
+    assert_eq!(world.cloud_state(&id), "SUSPENDED");
+    assert_eq!(world.audited("suspend")[0].outcome, "succeeded");
+    drop(holder);
+    // Once the file is free, the next change's answer goes in as before.
+    let (status, _) = world.call(&id, "reactivate").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(world.listed(&person.email).await.state.as_str(), "ACTIVE");
+}
+
+/// A reading whose first page was read before a change and written after it holds the person as
+/// they were: 1Password's answer to the change must stay.
+#[tokio::test]
+async fn a_reading_older_than_a_change_does_not_undo_it() {
+    let world = start(
+        Setup {
+            cloud_users: Some(1500),
+            ..Setup::default()
+        }
+        .set("refresh_interval", "\"2s\""),
+    )
+    .await;
+    let page_call = "page_token=";
+    let first_page: ListUsersResponse = serde_json::from_value(
+        world
+            .cloud
+            .get_json(&format!("{}?max_page_size=1000", world.cloud.users_path()))
+            .await
+            .1,
+    )
+    .unwrap();
+    let person = (first_page.results.iter())
+        .find(|u| u.state.as_str() == "ACTIVE" && u.role == Some(Role::Member))
+        .unwrap()
+        .clone();
+    let pages_before = world.calls(Method::GET, page_call).len();
+    // The next reading's second page waits at the proxy, its first already read.
+    world.proxy.inject(
+        Fault::Latency(Duration::from_secs(3)),
+        Match::PathContains(page_call),
+    );
+    eventually(
+        "the next reading's second page",
+        Duration::from_secs(10),
+        async || (world.calls(Method::GET, page_call).len() > pages_before).then_some(()),
+    )
+    .await;
+    let read_before = world.keydesk.list_page(&[]).await.snapshot_time;
+    let (status, body) = world.call(person.id.as_str(), "suspend").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually(
+        "that reading written",
+        Duration::from_secs(10),
+        async || (world.keydesk.list_page(&[]).await.snapshot_time != read_before).then_some(()),
+    )
+    .await;
+    assert_eq!(
+        world.listed(&person.email).await.state.as_str(),
+        "SUSPENDED"
+    );
+}
+
 #[tokio::test]
 async fn a_suspend_whose_answer_never_comes_is_settled_by_reading_the_person() {
     let world = start(Setup::default().set("max_attempts", "1")).await;

@@ -6,21 +6,33 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::{SqliteDirectory, recovery, text, users::search_key};
 use crate::directory::DirectoryError;
 
+/// How many people [`SqliteDirectory::mirror_all`] writes in one transaction.
+const MIRROR_CHUNK: usize = 1000;
+
 impl SqliteDirectory {
     /// Make the mirror hold exactly `users`, and remember when they were read. Rows that did not
     /// change are not rewritten, so what search keeps in memory survives a refresh that changed nothing.
+    ///
+    /// Written a thousand people at a time, each their own transaction: at 100,000 people the
+    /// whole reading takes seconds to write, and one of Keydesk's own changes, whose answer goes
+    /// into the mirror too, waits for one chunk instead of all of it.
     pub async fn mirror_all(
         &self,
         users: Vec<User>,
         read_at: String,
     ) -> Result<(), DirectoryError> {
         self.run(move |conn, _| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS mirrored (id TEXT PRIMARY KEY); DELETE FROM mirrored;")?;
-            for user in &users {
-                upsert_mirrored(&tx, user)?;
-                tx.execute("INSERT OR IGNORE INTO mirrored (id) VALUES (?1)", [user.id.as_str()])?;
+            // A temporary table is the connection's own: every chunk is written through `conn`.
+            conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS mirrored (id TEXT PRIMARY KEY); DELETE FROM mirrored;")?;
+            for chunk in users.chunks(MIRROR_CHUNK) {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                for user in chunk {
+                    upsert_mirrored(&tx, user)?;
+                    tx.execute("INSERT OR IGNORE INTO mirrored (id) VALUES (?1)", [user.id.as_str()])?;
+                }
+                tx.commit()?;
             }
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute("DELETE FROM users WHERE id NOT IN (SELECT id FROM mirrored)", [])?;
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('mirror_time', ?1)

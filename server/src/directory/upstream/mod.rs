@@ -18,7 +18,7 @@ mod settings;
 use std::{
     collections::HashMap,
     path::Path,
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
     time::Duration,
 };
 
@@ -30,7 +30,12 @@ use keydesk_api::{
 use tokio::sync::Notify;
 
 pub use self::settings::{OpSettings, UpstreamSettings};
-use self::{client::UsersApi, ledger::Ledger, op::Op, refresh::Health};
+use self::{
+    client::UsersApi,
+    ledger::Ledger,
+    op::Op,
+    refresh::{Answered, Health},
+};
 use super::{Directory, DirectoryError, ListQuery, embedded::SqliteDirectory};
 use crate::audit::{Attempt, AuditLog};
 
@@ -43,6 +48,10 @@ pub struct UpstreamDirectory {
     health: RwLock<Health>,
     /// Wakes the refresh loop after a change.
     changed: Arc<Notify>,
+    /// 1Password's answers to Keydesk's own changes since the reading before the last: a
+    /// reading that began before an answer came holds the person as they were, and must not
+    /// undo it (see [`refresh`]).
+    answered: Mutex<Answered>,
     op: Option<Op>,
     settings: UpstreamSettings,
     /// Each change's `attempted` record before 1Password is asked, its outcome after.
@@ -79,6 +88,7 @@ impl UpstreamDirectory {
             received: RwLock::default(),
             health: RwLock::default(),
             changed: Arc::new(Notify::new()),
+            answered: Mutex::default(),
             op,
             settings,
             ledger: Ledger::new(audit),
@@ -89,14 +99,22 @@ impl UpstreamDirectory {
 
     /// A user as 1Password just answered: into the snapshot at once. That is all a change
     /// needs; reading the whole directory again (about 100 calls at 100,000 people) waits for
-    /// `refresh_interval`, or for a change whose outcome is unknown.
-    async fn remember(&self, user: User) -> Result<User, DirectoryError> {
-        self.snapshot.mirror_one(user.clone()).await?;
+    /// `refresh_interval`, or for a change whose outcome is unknown. The snapshot is a cache:
+    /// failing to write it (another process holding the file) must not hide what 1Password did,
+    /// so that is logged, and the next reading brings the snapshot up to date.
+    async fn remember(&self, user: User) -> User {
+        self.answered
+            .lock()
+            .expect("not poisoned")
+            .note(user.clone());
         self.received
             .write()
             .expect("not poisoned")
             .insert(user.id.clone(), user.clone());
-        Ok(user)
+        if let Err(err) = self.snapshot.mirror_one(user.clone()).await {
+            tracing::warn!(error = %err, user = %user.id, "could not write 1Password's answer into the snapshot");
+        }
+        user
     }
 
     /// Lists need the snapshot: before the first reading there is nothing to search.
@@ -169,7 +187,7 @@ impl UpstreamDirectory {
             }
         }
         self.ledger.close(open);
-        self.remember(result?).await
+        Ok(self.remember(result?).await)
     }
 
     fn name(user: &User) -> String {
@@ -209,7 +227,7 @@ impl Directory for UpstreamDirectory {
             .get(id)
             .await
             .map_err(|err| Self::not_found(id, err))?;
-        self.remember(user).await
+        Ok(self.remember(user).await)
     }
 
     async fn known_user(&self, id: &UserId) -> Result<User, DirectoryError> {
@@ -270,14 +288,7 @@ impl Directory for UpstreamDirectory {
                     state: state.clone(),
                     ..user
                 };
-                // The snapshot is a cache: failing to update it must not hide what 1Password did.
-                let started = match self.remember(started.clone()).await {
-                    Ok(user) => user,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "could not update the snapshot");
-                        started
-                    }
-                };
+                let started = self.remember(started).await;
                 // `op` begins again for someone already started, and 1Password emails them anew.
                 response.emailed.push(started.id.clone());
                 response.users.push(started);

@@ -3,9 +3,12 @@
 //! changes whose outcome was never recorded are settled (see [`super::ledger`]).
 
 use std::{
+    collections::HashMap,
     sync::Weak,
     time::{Duration, Instant},
 };
+
+use keydesk_api::{User, UserId};
 
 use super::UpstreamDirectory;
 use crate::directory::DirectoryError;
@@ -43,15 +46,56 @@ impl Health {
     }
 }
 
+/// 1Password's answers to Keydesk's own changes, each with the number of readings begun before it.
+#[derive(Default)]
+pub(super) struct Answered {
+    readings_begun: u64,
+    answers: HashMap<UserId, (u64, User)>,
+}
+
+impl Answered {
+    pub fn note(&mut self, user: User) {
+        self.answers
+            .insert(user.id.clone(), (self.readings_begun, user));
+    }
+
+    /// A reading begins: what it will say of whom was answered before is at least as new.
+    fn begin_reading(&mut self) -> u64 {
+        self.readings_begun += 1;
+        self.readings_begun
+    }
+
+    /// The answers that came after the reading numbered `reading` began, which it may predate;
+    /// those before it are forgotten, as every later reading holds them.
+    fn since(&mut self, reading: u64) -> Vec<User> {
+        self.answers.retain(|_, (begun, _)| *begun >= reading);
+        self.answers
+            .values()
+            .map(|(_, user)| user.clone())
+            .collect()
+    }
+}
+
 impl UpstreamDirectory {
-    /// Read the whole directory and make the snapshot match it.
+    /// Read the whole directory and make the snapshot match it, then put back the answers to
+    /// changes made while it was read: a page read before a change and written after it would
+    /// otherwise show the person as they were.
     async fn refresh(&self) -> Result<(), DirectoryError> {
+        let reading = self.answered.lock().expect("not poisoned").begin_reading();
         let read_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let users = self.api.list_all().await?;
         let count = users.len();
         self.snapshot.mirror_all(users.clone(), read_at).await?;
         *self.received.write().expect("not poisoned") =
             users.into_iter().map(|u| (u.id.clone(), u)).collect();
+        let newer = self.answered.lock().expect("not poisoned").since(reading);
+        for user in newer {
+            self.snapshot.mirror_one(user.clone()).await?;
+            self.received
+                .write()
+                .expect("not poisoned")
+                .insert(user.id.clone(), user);
+        }
         tracing::debug!(count, "read the 1Password directory");
         Ok(())
     }
