@@ -18,7 +18,7 @@ import { loadTimes, returningAdmin, searchInPage } from './browser.mjs';
 import {
   DIST, ROOT, SERVER, USERS_PATH, firstSearchMs, generate, getJson, log, memoryOf, startServer, wrk,
 } from './common.mjs';
-import { distWithFloors } from './floors.mjs';
+import { bootHtml, distWithFloors } from './floors.mjs';
 import { report } from './report.mjs';
 import { idleConnections, parallelAccepts } from './resources.mjs';
 import { pageSize, servingCheck } from './serving.mjs';
@@ -52,17 +52,17 @@ async function measureSize(browser, users, work, files) {
   // A first start, as an operator's: the page inside the binary, nothing read yet.
   const cold = await startServer(dataDir);
   let startup;
-  let firstRows;
+  let boot;
   try {
     startup = { healthyMs: cold.healthyMs, firstSearchMs: await firstSearchMs(cold, 'malik') };
     startup.memory = memoryOf(cold.pid);
     // How the page is served does not depend on the directory: checked once, on the first.
     if (files) startup.serving = await servingCheck(cold.url, DIST, files);
-    firstRows = (await getJson(`${cold.url}${USERS_PATH}?max_page_size=${PAGE_ROWS}`)).results;
+    boot = bootHtml(await (await fetch(`${cold.url}/`)).text());
   } finally {
     await cold.stop();
   }
-  const dist = distWithFloors(path.join(work, `dist-${users}`), firstRows, { debounceMs: DEBOUNCE_MS, rows: PAGE_ROWS });
+  const dist = distWithFloors(path.join(work, `dist-${users}`), boot, { debounceMs: DEBOUNCE_MS, rows: PAGE_ROWS });
 
   const server = await startServer(dataDir, { dist });
   try {
@@ -161,16 +161,17 @@ async function main() {
     fs.rmSync(work, { recursive: true, force: true });
   }
 
+  const dir = path.join(ROOT, 'bench-results');
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  // Every sample first: should the report fail, nothing measured is lost.
+  fs.writeFileSync(path.join(dir, `bench-${stamp}.json`), JSON.stringify({ started, size, recoverySize, results, upstream, attacks }, null, 2));
   const output = report({
     started, size, recoverySize, results, upstream, attacks, sizes: SIZES, loads: LOADS, rounds: ROUNDS,
     debounceMs: DEBOUNCE_MS, pageRows: PAGE_ROWS, searches: SEARCHES.length + 2,
   });
   console.log(output);
-  const dir = path.join(ROOT, 'bench-results');
-  fs.mkdirSync(dir, { recursive: true });
-  const stamp = started.toISOString().replace(/[:.]/g, '-');
   fs.writeFileSync(path.join(dir, `bench-${stamp}.md`), output + '\n');
-  fs.writeFileSync(path.join(dir, `bench-${stamp}.json`), JSON.stringify({ started, size, results, upstream, attacks }, null, 2));
   console.log(`\nWritten to bench-results/bench-${stamp}.md (and .json, with every sample).`);
 }
 

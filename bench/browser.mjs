@@ -46,7 +46,7 @@ function instrument() {
     if (!bench.sawBusy || busy) return;
     const rows = [...document.querySelectorAll('tbody tr[data-user-id]')];
     const matches = (tr) =>
-      [tr.querySelector('td.name')?.textContent || '', tr.querySelector('td.email')?.textContent || '',
+      [tr.querySelector('td.person a')?.textContent || '', tr.querySelector('.email')?.textContent || '',
         tr.getAttribute('data-user-id')].some((t) => fold(t).includes(needle));
     const empty = !table && document.querySelector('.panel.empty');
     if ((rows.length && rows.every(matches)) || empty) {
@@ -120,7 +120,7 @@ export async function searchInPage(browser, url, queries, { rounds, debounceMs, 
           const seen = await page.evaluate(() => ({
             busy: document.querySelector('table.users')?.getAttribute('aria-busy'),
             sawBusy: window.__bench.sawBusy,
-            rows: [...document.querySelectorAll('tbody tr[data-user-id] td.name')].slice(0, 3).map((td) => td.textContent),
+            rows: [...document.querySelectorAll('tbody tr[data-user-id] td.person a')].slice(0, 3).map((td) => td.textContent),
             main: document.querySelector('main')?.innerText.slice(0, 200),
           }));
           throw new Error(`the search for ${JSON.stringify(q)} at ${url} never settled: ${JSON.stringify(seen)}`, { cause: err });

@@ -7,44 +7,28 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { DIST, USERS_PATH } from './common.mjs';
 
-const escapeHtml = (text) =>
-  String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const STATE_LABEL = {
   ACTIVE: ['Active', 'ok'], SUSPENDED: ['Suspended', 'stop'], PENDING: ['Pending', 'waiting'],
   RECOVERY_STARTED: ['Recovery started', 'attention'], RECOVERY_ACCEPTED: ['Recovery accepted', 'attention'],
   TRANSFER_PENDING: ['Transfer pending', 'waiting'],
 };
-const ACTIONS = { ACTIVE: ['Suspend', 'Begin recovery'], SUSPENDED: ['Reactivate'], RECOVERY_STARTED: ['Resend email'], RECOVERY_ACCEPTED: ['Complete recovery'] };
+const ACTIONS = { ACTIVE: 'Suspend', SUSPENDED: 'Reactivate', RECOVERY_STARTED: 'Resend email', RECOVERY_ACCEPTED: 'Complete recovery' };
 
-/** One row, with the markup the page renders. */
-function rowHtml(u) {
-  const [label, tone] = STATE_LABEL[u.state] || [u.state, 'neutral'];
-  const actions = (ACTIONS[u.state] || [])
-    .map((a) => `<button type="button" class="row-action" aria-label="${escapeHtml(`${a} ${u.display_name}`)}">${a}</button>`)
-    .join('');
-  return `<tr data-user-id="${escapeHtml(u.id)}"><td class="select"><input type="checkbox" aria-label="Select ${escapeHtml(u.display_name)}"></td>` +
-    `<td class="name">${escapeHtml(u.display_name)}</td><td class="email">${escapeHtml(u.email)}</td>` +
-    `<td><span class="badge badge-${tone}" data-state="${u.state}">${label}</span></td>` +
-    `<td>${u.type === 'GUEST' ? 'Guest' : 'Member'}</td>` +
-    `<td><time datetime="${u.create_time}">${u.create_time.slice(0, 10)}</time></td>` +
-    `<td class="actions">${actions}</td></tr>`;
+/** The server's first screen out of the page it sends to a signed-in person (`#boot`: header,
+ * heading and the users table with its first rows, server/src/page/first_rows.rs). */
+export function bootHtml(page) {
+  const start = page.indexOf('<div id="boot">');
+  const end = page.indexOf('</main></div>', start);
+  if (start < 0 || end < 0) throw new Error('the page came without its first rows (#boot)');
+  return page.slice(start, end + '</main></div>'.length);
 }
 
-/** The users page's frame around `tbody`, with `script` at the end of the body. */
-function usersPage(css, tbody, script = '') {
-  const head = ['Name', 'Email', 'State', 'Type', 'Created']
-    .map((h) => `<th scope="col"><button type="button" class="sort">${h}</button></th>`)
-    .join('');
+/** A page of the stylesheet and `body`, with `script` (a file) at its end. */
+function floorPage(css, body, script = '') {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark"><title>Keydesk</title>${css.map((c) => `<link rel="stylesheet" href="/${c}">`).join('')}</head>
-<body><header class="top"><a class="brand" href="/">Keydesk</a><nav aria-label="Keydesk"><a href="/">Users</a></nav></header>
-<main id="main"><section class="users-page"><h1 id="users-heading">Users</h1>
-<input name="q" type="search" aria-label="Search">
-<div class="table-scroll"><table class="users" aria-busy="false"><thead><tr><th scope="col" class="select"></th>${head}<th scope="col"></th></tr></thead>
-<tbody>
-${tbody}
-</tbody></table></div></section></main>${script}</body></html>
+<body>${body}${script}</body></html>
 `;
 }
 
@@ -82,20 +66,25 @@ document.querySelector('input[name=q]').addEventListener('input', (event) => {
     for (const u of answer.results) {
       const tr = body.insertRow();
       tr.dataset.userId = u.id;
-      const box = cell(tr, undefined, 'select').appendChild(document.createElement('input'));
-      box.type = 'checkbox';
-      cell(tr, u.display_name, 'name');
-      cell(tr, u.email, 'email');
+      cell(tr, undefined, 'select');
+      const person = cell(tr, undefined, 'person');
+      const link = person.appendChild(document.createElement('a'));
+      Object.assign(link, { href: '/users/' + u.id, textContent: u.display_name });
+      const email = person.appendChild(document.createElement('span'));
+      Object.assign(email, { className: 'email', textContent: u.email });
+      cell(tr, u.type === 'GUEST' ? 'Guest' : u.role === 'OWNER' ? 'Owner' : 'Member', 'role');
       const [label, tone] = STATE_LABEL[u.state] || [u.state, 'neutral'];
-      const badge = cell(tr).appendChild(document.createElement('span'));
+      const badge = cell(tr, undefined, 'state').appendChild(document.createElement('span'));
       Object.assign(badge, { className: 'badge badge-' + tone, textContent: label });
       badge.dataset.state = u.state;
-      cell(tr, u.type === 'GUEST' ? 'Guest' : 'Member');
-      cell(tr, u.create_time.slice(0, 10));
-      const actions = cell(tr, undefined, 'actions');
-      for (const a of ACTIONS[u.state] || []) {
-        const button = actions.appendChild(document.createElement('button'));
-        Object.assign(button, { type: 'button', className: 'row-action', textContent: a });
+      const time = cell(tr, undefined, 'date').appendChild(document.createElement('time'));
+      Object.assign(time, { dateTime: u.create_time, textContent: u.create_time.slice(0, 10) });
+      const action = ACTIONS[u.state];
+      if (action) {
+        const button = cell(tr, undefined, 'actions').appendChild(document.createElement('button'));
+        Object.assign(button, { type: 'button', className: 'row-action', textContent: action });
+      } else {
+        cell(tr, undefined, 'actions');
       }
     }
     table.querySelector('tbody').replaceWith(body);
@@ -118,14 +107,14 @@ function writeCompressed(dir, name, html) {
 }
 
 /** A copy of dist in `dir` with both floors beside the page, precompressed like the page's own
- * files: `firstRows` are the users page's first rows, as the server lists them. */
-export function distWithFloors(dir, firstRows, { debounceMs, rows }) {
+ * files: `boot` is the server's first screen (`bootHtml`). */
+export function distWithFloors(dir, boot, { debounceMs, rows }) {
   fs.mkdirSync(dir, { recursive: true });
   fs.cpSync(DIST, dir, { recursive: true });
   const css = fs.readdirSync(DIST).filter((f) => f.endsWith('.css'));
-  writeCompressed(dir, 'floor.html', usersPage(css, firstRows.map(rowHtml).join('\n')));
+  writeCompressed(dir, 'floor.html', floorPage(css, boot));
+  const searchable = boot.replace('<h1>Users</h1>', '<h1>Users</h1><input name="q" type="search" aria-label="Search users">');
   writeCompressed(dir, 'search-floor.js', searchScript(debounceMs, rows));
-  writeCompressed(dir, 'search-floor.html', usersPage(css, firstRows.map(rowHtml).join('\n'),
-    '<script type="module" src="/search-floor.js"></script>'));
+  writeCompressed(dir, 'search-floor.html', floorPage(css, searchable, '<script type="module" src="/search-floor.js"></script>'));
   return dir;
 }

@@ -17,10 +17,11 @@ function table(rows) {
 /** Judged at `at` people; a size measured that is not `at` only shows the growth. */
 const judge = (users, at, ok) => (users === at ? (ok ? 'pass' : 'MISS') : ok ? 'pass' : 'miss');
 
-function pageRows({ size, recoverySize, results }) {
+function sizeRows({ size, recoverySize, results }) {
   const serving = results[0]?.startup.serving ?? ['not checked'];
   return [
-    ['page over the wire: wasm + js + css, gzip', '-', '≤ 200 kB', `${kb(size.gzip)} (wasm ${kb(size.wasmGzip)}, js ${kb(size.jsGzip)}, css ${kb(size.cssGzip)})`, judge(0, 0, size.gzip <= 200_000)],
+    // Browsers are sent brotli; gzip is for clients without it.
+    ['page over the wire: wasm + js + css, gzip', '-', 'report', `${kb(size.gzip)} (wasm ${kb(size.wasmGzip)}, js ${kb(size.jsGzip)}, css ${kb(size.cssGzip)})`, 'info'],
     ['page over the wire: wasm + js + css, brotli (as served)', '-', '≤ 175 kB', `${kb(size.brotli)} (wasm ${kb(size.wasmBrotli)}); raw ${kb(size.raw)}`, judge(0, 0, size.brotli <= 175_000)],
     ['recovery page (/recover) over the wire, brotli', '-', '≤ 175 kB', `${kb(recoverySize.brotli)} (wasm ${kb(recoverySize.wasmBrotli)})`, judge(0, 0, recoverySize.brotli <= 175_000)],
     ['served precompressed (br, gzip); hashed assets immutable; index.html no-cache', '-', 'all', serving.length ? serving.join('; ') : 'all', judge(0, 0, !serving.length)],
@@ -125,7 +126,7 @@ function attackRows(attacks, smallest) {
 /** The whole report, as printed and written to bench-results/. */
 export function report({ started, size, recoverySize, results, upstream, attacks, sizes, loads, rounds, debounceMs, pageRows, searches }) {
   const rows = [
-    ...pageRows({ size, recoverySize, results }),
+    ...sizeRows({ size, recoverySize, results }),
     ...browserRows(results),
     ...serverRows(results, searches),
     ...upstreamRows(upstream),
