@@ -200,10 +200,14 @@ impl Client {
     /// Ask the server who is signed in and which account it manages.
     pub async fn connect() -> Result<Client, ApiFailure> {
         // Together, not one after the other: both stand between the person and the first row.
-        let session = start(Request::get("/api/session"), None);
-        let config = start(Request::get("/api/config"), None);
-        let session: Session = decode(&answer(session).await?)?;
-        let config: PageConfig = decode(&answer(config).await?)?;
+        // A request is sent when it is first polled: joined, both are polled at once.
+        let (session, config) = futures::future::join(
+            answer(start(Request::get("/api/session"), None)),
+            answer(start(Request::get("/api/config"), None)),
+        )
+        .await;
+        let session: Session = decode(&session?)?;
+        let config: PageConfig = decode(&config?)?;
         Ok(Client {
             account: config.account_id,
             directory: config.directory,

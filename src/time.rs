@@ -17,18 +17,47 @@ pub fn date_time(time: &str) -> String {
     format(time, &[("dateStyle", "medium"), ("timeStyle", "short")])
 }
 
+/// One way of writing times, as `Intl` options.
+type Style = &'static [(&'static str, &'static str)];
+
 #[cfg(target_arch = "wasm32")]
-fn format(time: &str, options: &[(&str, &str)]) -> String {
-    use js_sys::{Array, Date, Intl::DateTimeFormat, Object, Reflect};
+thread_local! {
+    /// Making an `Intl` formatter costs about half a millisecond, and a table of 50 rows asks for
+    /// one or two a row each time it is drawn: each style is made once.
+    static DATE_FORMATS: std::cell::RefCell<Vec<(Style, js_sys::Intl::DateTimeFormat)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    static RELATIVE_FORMAT: js_sys::Intl::RelativeTimeFormat = {
+        let options = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&options, &"numeric".into(), &"auto".into());
+        js_sys::Intl::RelativeTimeFormat::new(&js_sys::Array::new(), &options)
+    };
+}
+
+#[cfg(target_arch = "wasm32")]
+fn date_format(style: Style) -> js_sys::Intl::DateTimeFormat {
+    use js_sys::{Array, Intl::DateTimeFormat, Object, Reflect};
+    DATE_FORMATS.with_borrow_mut(|formats| {
+        if let Some((_, format)) = formats.iter().find(|(made, _)| *made == style) {
+            return format.clone();
+        }
+        let settings = Object::new();
+        for (name, value) in style {
+            let _ = Reflect::set(&settings, &(*name).into(), &(*value).into());
+        }
+        let format = DateTimeFormat::new(&Array::new(), &settings);
+        formats.push((style, format.clone()));
+        format
+    })
+}
+
+#[cfg(target_arch = "wasm32")]
+fn format(time: &str, style: Style) -> String {
+    use js_sys::Date;
     let date = Date::new(&time.into());
     if date.get_time().is_nan() {
         return time.to_owned();
     }
-    let settings = Object::new();
-    for (name, value) in options {
-        let _ = Reflect::set(&settings, &(*name).into(), &(*value).into());
-    }
-    DateTimeFormat::new(&Array::new(), &settings)
+    date_format(style)
         .format()
         .call1(&wasm_bindgen::JsValue::UNDEFINED, &date)
         .ok()
@@ -37,14 +66,14 @@ fn format(time: &str, options: &[(&str, &str)]) -> String {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn format(time: &str, _options: &[(&str, &str)]) -> String {
+fn format(time: &str, _style: Style) -> String {
     time.get(..10).unwrap_or(time).to_owned()
 }
 
 /// How long ago (or how far ahead), in words: "3 days ago", "in 2 hours", "now".
 #[cfg(target_arch = "wasm32")]
 pub fn relative(time: &str) -> String {
-    use js_sys::{Array, Date, Intl::RelativeTimeFormat, Object, Reflect};
+    use js_sys::Date;
     let at = Date::parse(time);
     if at.is_nan() {
         return time.to_owned();
@@ -66,11 +95,7 @@ pub fn relative(time: &str) -> String {
         }
     })
     .map_or_else(|found| found, |years| (years, "year"));
-    let options = Object::new();
-    let _ = Reflect::set(&options, &"numeric".into(), &"auto".into());
-    RelativeTimeFormat::new(&Array::new(), &options)
-        .format(value.round(), unit)
-        .into()
+    RELATIVE_FORMAT.with(|format| format.format(value.round(), unit).into())
 }
 
 #[cfg(not(target_arch = "wasm32"))]
