@@ -389,11 +389,8 @@ impl Directory for SqliteDirectory {
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            // Through the partial index `users_active_owners`: a few rows, not everyone.
             let active_owners: i64 = conn
-                .prepare_cached(
-                    "SELECT COUNT(*) FROM users WHERE role = 'OWNER' AND state = 'ACTIVE'",
-                )?
+                .prepare_cached(users::ACTIVE_OWNERS)?
                 .query_row([], |row| row.get(0))?;
             Ok(StateCounts {
                 counts,

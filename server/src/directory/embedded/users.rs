@@ -79,6 +79,12 @@ fn decide(
     Ok((user.state != to).then_some(to))
 }
 
+/// How many active owners there are, through the partial index of them: a few rows. Left to
+/// itself, SQLite read every active person through the state index instead (0.3 s and 700 MB of
+/// the file mapped at a million people, on every count of states).
+pub const ACTIVE_OWNERS: &str = "SELECT COUNT(*) FROM users INDEXED BY users_active_owners \
+                                 WHERE role = 'OWNER' AND state = 'ACTIVE'";
+
 pub fn decide_suspend(
     user: &User,
     tx: &rusqlite::Transaction,
@@ -86,7 +92,7 @@ pub fn decide_suspend(
     let next = decide(user, UserMethod::Suspend, UserState::Suspended, "an Active")?;
     if next.is_some() && user.role == Some(Role::Owner) {
         let other_owners: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM users WHERE role = 'OWNER' AND state = 'ACTIVE' AND id != ?1",
+            &format!("{ACTIVE_OWNERS} AND id != ?1"),
             [user.id.as_str()],
             |row| row.get(0),
         )?;

@@ -385,3 +385,30 @@ fn state_counts_follow_inserts_state_changes_and_deletes() {
     .unwrap();
     assert_eq!(kept(&conn), counted(&conn));
 }
+
+/// Counting active owners (every count of states, every suspension of an owner) reads the
+/// partial index of them, never every active person.
+#[test]
+fn active_owners_are_counted_from_their_own_index() {
+    let conn = directory();
+    let active_owners = crate::directory::embedded::users::ACTIVE_OWNERS;
+    for sql in [
+        active_owners.to_owned(),
+        format!("{active_owners} AND id != 'X'"),
+    ] {
+        let plan: String = conn
+            .query_row(&format!("EXPLAIN QUERY PLAN {sql}"), [], |row| row.get(3))
+            .unwrap();
+        assert!(plan.contains("users_active_owners"), "{sql}: {plan}");
+    }
+    let count: i64 = conn.query_row(active_owners, [], |row| row.get(0)).unwrap();
+    let everyone: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM users WHERE role = 'OWNER' AND state = 'ACTIVE'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(count, everyone);
+    assert!(count > 0);
+}
