@@ -152,7 +152,7 @@ async function main() {
     }
     if (!onlyAttacks && UPSTREAM_USERS > 0) {
       log(`upstream mode: ${UPSTREAM_USERS} people in the stand-in cloud, 100 ms per call`);
-      upstream = await measureUpstream({ server: SERVER, users: UPSTREAM_USERS, log, work: path.join(work, 'upstream') });
+      upstream = await measureUpstream({ users: UPSTREAM_USERS, work: path.join(work, 'upstream') });
     }
     if (onlyAttacks) generate(path.join(work, `users-${SIZES[0]}`), SIZES[0]);
     attacks = await measureAttacks(path.join(work, `users-${SIZES[0]}`));

@@ -10,19 +10,15 @@
 // included.
 // Used by bench.mjs; on its own: `node bench/upstream.mjs` against KEYDESK_BENCH_SERVER
 // (default the release build), with KEYDESK_BENCH_UPSTREAM_USERS people (default 100000).
-import { spawn, spawnSync } from 'node:child_process';
+// The servers are started as every part of the benchmark starts them (common.mjs).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ACCOUNT, USERS_PATH, generate, log, sleep, startServer } from './common.mjs';
 
-/** tests/e2e/harness.mjs ACCOUNT, the server's default; not imported, since the harness loads
- * the browser, which this needs not. */
-const ACCOUNT = 'KEYDESKDEMOACCOUNTABCDEFGH';
-const USERS_PATH = `/v1beta1/accounts/${ACCOUNT}/users`;
 const LATENCY_MS = 100;
 /** The connector's page of a full reading (server/tests/upstream.rs LIST_CALL). */
 const PAGE_CALL = '/users?max_page_size=1000';
@@ -41,60 +37,16 @@ const DEV_USER = 'amara.okafor@example.com';
 // neither must be held back by the per-person limits.
 const NO_LIMITS = '[rate_limit]\nactions_per_minute = 0\nrecovery_links_per_minute = 0\n';
 
-const sleep = (millis) => new Promise((ok) => setTimeout(ok, millis));
 const isPage = (c) => c.method === 'GET' && c.path.includes(PAGE_CALL);
 const isOAuth = (c) => c.path.startsWith('/v1beta1/users/oauth2/');
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = net.createServer().once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
-
-/** A Keydesk on a free port, with `settings` as its configuration file. */
-async function startServer(server, dataDir, settings) {
-  const port = await freePort();
-  const config = path.join(dataDir, 'keydesk.toml');
-  fs.writeFileSync(config, settings);
-  const logFile = fs.openSync(path.join(dataDir, 'server.log'), 'w');
-  const child = spawn(server, [], {
-    env: {
-      ...process.env, KEYDESK_LISTEN: `127.0.0.1:${port}`, KEYDESK_DATA_DIR: dataDir,
-      KEYDESK_ACCOUNT_ID: ACCOUNT, KEYDESK_CONFIG: config,
-    },
-    stdio: ['ignore', logFile, logFile],
-  });
-  fs.closeSync(logFile);
-  const exited = new Promise((ok) => child.once('exit', ok));
-  return {
-    url: `http://127.0.0.1:${port}`,
-    started: performance.now(),
-    child,
-    log: () => fs.readFileSync(path.join(dataDir, 'server.log'), 'utf8'),
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      // It revokes its token on the way out; beyond that, it is stuck.
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
+const sinceSpawn = (server) => Number(process.hrtime.bigint() - server.started) / 1e6;
 
 /** Poll every 50 ms until `url` answers 200: how long since the server was spawned. */
 async function firstOk(server, url, timeoutMs) {
   for (;;) {
     const status = await fetch(url).then(async (a) => (await a.arrayBuffer(), a.status), () => 0);
-    if (status === 200) return performance.now() - server.started;
-    if (server.child.exitCode !== null) throw new Error(`${url}: the server exited\n${server.log()}`);
-    if (performance.now() - server.started > timeoutMs) {
-      throw new Error(`${url}: no list within ${timeoutMs} ms (last ${status})\n${server.log()}`);
-    }
+    if (status === 200) return sinceSpawn(server);
+    if (sinceSpawn(server) > timeoutMs) throw new Error(`${url}: no list within ${timeoutMs} ms (last ${status})`);
     await sleep(50);
   }
 }
@@ -141,7 +93,7 @@ async function startProxy(target) {
 /** The calls that began within [from, to). */
 const within = (calls, from, to) => calls.filter((c) => c.start >= from && c.start < to);
 
-export async function measureUpstream({ server, users, log, work }) {
+export async function measureUpstream({ users, work }) {
   fs.mkdirSync(work, { recursive: true });
   const dir = fs.mkdtempSync(path.join(work, 'upstream-'));
   const cloudDir = path.join(dir, 'cloud');
@@ -150,15 +102,13 @@ export async function measureUpstream({ server, users, log, work }) {
   const running = [];
   try {
     log(`generating a cloud of ${users} people`);
-    const generated = spawnSync(server, ['generate', '--users', String(users), '--data-dir', cloudDir], {
-      encoding: 'utf8', env: { ...process.env, KEYDESK_ACCOUNT_ID: ACCOUNT },
-    });
-    if (generated.status !== 0) throw new Error(`generate failed: ${generated.stderr}`);
+    generate(cloudDir, users);
     const sha256 = crypto.createHash('sha256').update(SECRET).digest('hex');
-    const cloud = await startServer(server, cloudDir, `${NO_LIMITS}\n[oauth]\ntoken_lifetime = "15m"\n\n` +
-      `[[oauth.clients]]\nclient_id = "keydesk-upstream"\nsecret_sha256 = "${sha256}"\n`);
+    const cloud = await startServer(cloudDir, {
+      settings: `${NO_LIMITS}\n[oauth]\ntoken_lifetime = "15m"\n\n` +
+        `[[oauth.clients]]\nclient_id = "keydesk-upstream"\nsecret_sha256 = "${sha256}"\n`,
+    });
     running.push(cloud);
-    await firstOk(cloud, `${cloud.url}/healthz`, 60000);
     const proxy = await startProxy(new URL(cloud.url));
     running.push(proxy);
 
@@ -166,10 +116,13 @@ export async function measureUpstream({ server, users, log, work }) {
     fs.writeFileSync(secretFile, SECRET, { mode: 0o600 });
     // A page of 1000 takes the cloud a while at this size, on top of the 100 ms: a generous
     // request_timeout, so that a slow page is measured rather than retried.
-    const keydesk = await startServer(server, keydeskDir, `${NO_LIMITS}\n[directory]\nbackend = "upstream"\n\n` +
-      `[directory.upstream]\nbase_url = "${proxy.url}"\nallow_custom_base_url = true\n` +
-      `account_id = "${ACCOUNT}"\nclient_id = "keydesk-upstream"\nclient_secret_file = "${secretFile}"\n` +
-      `refresh_interval = "${REFRESH_S}s"\nrequest_timeout = "60s"\n`);
+    // /healthz answers before the first reading: the list is what waits for it.
+    const keydesk = await startServer(keydeskDir, {
+      settings: `${NO_LIMITS}\n[directory]\nbackend = "upstream"\n\n` +
+        `[directory.upstream]\nbase_url = "${proxy.url}"\nallow_custom_base_url = true\n` +
+        `account_id = "${ACCOUNT}"\nclient_id = "keydesk-upstream"\nclient_secret_file = "${secretFile}"\n` +
+        `refresh_interval = "${REFRESH_S}s"\nrequest_timeout = "60s"\n`,
+    });
     running.push(keydesk);
     const firstListMs = await firstOk(keydesk, `${keydesk.url}${USERS_PATH}?max_page_size=50`, 600000);
     const afterFirst = performance.now();
@@ -259,17 +212,10 @@ export async function measureUpstream({ server, users, log, work }) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const root = path.resolve(import.meta.dirname, '..');
-  const target = path.resolve(root, process.env.CARGO_TARGET_DIR || 'target');
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'keydesk-bench-upstream-'));
   try {
-    const result = await measureUpstream({
-      server: process.env.KEYDESK_BENCH_SERVER || path.join(target, 'release/keydesk-server'),
-      users: Number(process.env.KEYDESK_BENCH_UPSTREAM_USERS || 100000),
-      log: (...args) => console.error('  ·', ...args),
-      work,
-    });
-    console.log(JSON.stringify(result, null, 2));
+    const users = Number(process.env.KEYDESK_BENCH_UPSTREAM_USERS || 100000);
+    console.log(JSON.stringify(await measureUpstream({ users, work }), null, 2));
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -48,9 +48,9 @@ pub struct UpstreamDirectory {
     health: RwLock<Health>,
     /// Wakes the refresh loop after a change.
     changed: Arc<Notify>,
-    /// 1Password's answers to Keydesk's own changes since the reading before the last: a
-    /// reading that began before an answer came holds the person as they were, and must not
-    /// undo it (see [`refresh`]).
+    /// What 1Password answered about single people (changes, a person's page) since the
+    /// reading before the last: a reading that began before an answer came holds the person as
+    /// they were, and must not undo it (see [`refresh`]).
     answered: Mutex<Answered>,
     op: Option<Op>,
     settings: UpstreamSettings,

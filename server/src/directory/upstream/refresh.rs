@@ -1,6 +1,6 @@
 //! Keeping the snapshot fresh: read whole at start-up, every `refresh_interval`, soon after a
-//! change whose outcome is unknown, and quickly while 1Password cannot be read; after each reading, the
-//! changes whose outcome was never recorded are settled (see [`super::ledger`]).
+//! change whose outcome is unknown, and quickly while 1Password cannot be read; after each
+//! reading, the changes whose outcome was never recorded are settled (see [`super::ledger`]).
 
 use std::{
     collections::HashMap,
@@ -46,7 +46,8 @@ impl Health {
     }
 }
 
-/// 1Password's answers to Keydesk's own changes, each with the number of readings begun before it.
+/// What 1Password answered about single people (to Keydesk's changes, and when a person's page
+/// read them), each with the number of readings begun before it.
 #[derive(Default)]
 pub(super) struct Answered {
     readings_begun: u64,
@@ -77,9 +78,9 @@ impl Answered {
 }
 
 impl UpstreamDirectory {
-    /// Read the whole directory and make the snapshot match it, then put back the answers to
-    /// changes made while it was read: a page read before a change and written after it would
-    /// otherwise show the person as they were.
+    /// Read the whole directory and make the snapshot match it, then put back what 1Password
+    /// answered about single people while it was read: a page read before a change and written
+    /// after it would otherwise show the person as they were.
     async fn refresh(&self) -> Result<(), DirectoryError> {
         let reading = self.answered.lock().expect("not poisoned").begin_reading();
         let read_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
