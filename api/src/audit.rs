@@ -93,6 +93,9 @@ closed_enum!(
         /// Keydesk removed records older than `[audit] keep`; the record says where the chain
         /// now starts.
         PruneAudit = "prune_audit",
+        /// Upstream, seen only (outcome `observed`): a change of state no other action names,
+        /// such as a transfer, made in 1Password itself.
+        ChangeState = "change_state",
     }
 );
 
@@ -113,6 +116,7 @@ impl AuditAction {
             AuditAction::CancelSchedule => "Cancel a scheduled change",
             AuditAction::ConfirmIdentity => "Confirm identity (before 1Password's console)",
             AuditAction::PruneAudit => "Prune old records (retention)",
+            AuditAction::ChangeState => "Other change of state",
         }
     }
 
@@ -146,6 +150,36 @@ impl AuditAction {
                 ("confirmed the identity of", "confirm the identity of")
             }
             AuditAction::PruneAudit => ("pruned old audit records", "prune old audit records"),
+            AuditAction::ChangeState => ("changed the state of", "change the state of"),
+        }
+    }
+
+    /// The action that names a change of state seen in 1Password (from `before`, as Keydesk
+    /// last knew the person, to `after`), so that a recovery completed in the admin console is
+    /// found among completed recoveries.
+    pub fn observed(before: &crate::UserState, after: &crate::UserState) -> AuditAction {
+        use crate::UserState;
+        match (before, after) {
+            (_, UserState::Suspended) => AuditAction::Suspend,
+            (UserState::Suspended, UserState::Active) => AuditAction::Reactivate,
+            (UserState::RecoveryStarted | UserState::RecoveryAccepted, UserState::Active) => {
+                AuditAction::CompleteRecovery
+            }
+            (_, UserState::RecoveryStarted) => AuditAction::BeginRecovery,
+            (_, UserState::RecoveryAccepted) => AuditAction::AcceptRecovery,
+            _ => AuditAction::ChangeState,
+        }
+    }
+
+    /// What was seen done in 1Password, for a sentence: "recovery completed", "suspended".
+    pub fn seen_done(self) -> &'static str {
+        match self {
+            AuditAction::Suspend => "suspended",
+            AuditAction::Reactivate => "reactivated",
+            AuditAction::CompleteRecovery => "recovery completed",
+            AuditAction::BeginRecovery | AuditAction::ResendRecovery => "recovery begun",
+            AuditAction::AcceptRecovery => "new password set (recovery accepted)",
+            _ => "state changed",
         }
     }
 
@@ -166,7 +200,8 @@ impl AuditAction {
             | AuditAction::Schedule
             | AuditAction::CancelSchedule
             | AuditAction::ConfirmIdentity
-            | AuditAction::PruneAudit => None,
+            | AuditAction::PruneAudit
+            | AuditAction::ChangeState => None,
         }
     }
 }
@@ -185,8 +220,27 @@ closed_enum!(
         /// change is never without a record; a later record with `settles` set says how it
         /// ended.
         Attempted = "attempted",
+        /// Seen, not made (upstream directory): a reading of 1Password found the person in a
+        /// state Keydesk did not put them in (completed in the admin console, suspended by the
+        /// identity provider). The actor is `1Password`; `observed` says from what to what.
+        Observed = "observed",
     }
 );
+
+/// The actor of an `observed` record: 1Password itself, or someone in its console.
+pub const OBSERVED_ACTOR: &str = "1Password";
+
+/// What a reading of 1Password found changed about one person (an `observed` record).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Observation {
+    /// The state Keydesk last knew.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub before: crate::UserState,
+    /// The state 1Password reported: what replaying the trail gives the person.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub after: crate::UserState,
+}
 
 fn is_one(count: &u32) -> bool {
     *count == 1
@@ -235,6 +289,21 @@ pub struct AuditRecord {
     /// A scheduled change: the person who scheduled it (the actor is `scheduler`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_behalf_of: Option<String>,
+    /// An `observed` record: the change of state seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Observation>,
+}
+
+impl AuditRecord {
+    /// The state this record puts its targets in when the trail is replayed: a change that
+    /// succeeded, or one seen in 1Password. Replaying every record gives every person's state.
+    pub fn resulting_state(&self) -> Option<crate::UserState> {
+        match self.outcome {
+            AuditOutcome::Succeeded => self.action.resulting_state(),
+            AuditOutcome::Observed => self.observed.as_ref().map(|seen| seen.after.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// `GET /api/audit`.

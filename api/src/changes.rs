@@ -91,6 +91,10 @@ pub struct LastChange {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
+    /// Seen in 1Password rather than made by anyone through Keydesk (the actor is
+    /// `1Password`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observed: bool,
 }
 
 #[cfg(test)]

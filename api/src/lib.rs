@@ -20,8 +20,8 @@ mod user;
 mod users_view;
 
 pub use audit::{
-    AuditAction, AuditOutcome, AuditPage, AuditQuery, AuditRecord, AuditVerification, Permission,
-    Session,
+    AuditAction, AuditOutcome, AuditPage, AuditQuery, AuditRecord, AuditVerification,
+    OBSERVED_ACTOR, Observation, Permission, Session,
 };
 pub use changes::{ChangeRules, LastChange, MAX_REASON_CHARS, MAX_TICKET_CHARS, MethodRequest};
 pub use error::{ApiError, ErrorBody, ErrorStatus};
@@ -188,4 +188,48 @@ pub struct PageConfig {
     /// What every change must carry, and what completing a recovery asks.
     #[serde(default)]
     pub changes: ChangeRules,
+    /// Whether recovery can be begun now (upstream: `op` configured and signed in).
+    #[serde(default)]
+    pub recovery: Availability,
+    /// Whether people can be suspended and reactivated (upstream: 1Password refuses the Users
+    /// API to an account with automated provisioning).
+    #[serde(default)]
+    pub state_changes: Availability,
+}
+
+/// Whether something can be done now, and why not. Keydesk extension.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Availability {
+    pub available: bool,
+    /// Why not, in words for the page ("op is not signed in (…)"), and what would help.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Default for Availability {
+    fn default() -> Self {
+        Availability::yes()
+    }
+}
+
+impl Availability {
+    pub fn yes() -> Self {
+        Availability {
+            available: true,
+            reason: None,
+        }
+    }
+
+    pub fn no(reason: impl Into<String>) -> Self {
+        Availability {
+            available: false,
+            reason: Some(reason.into()),
+        }
+    }
+
+    /// Why not, when it is not available.
+    pub fn refusal(&self) -> Option<&str> {
+        (!self.available).then(|| self.reason.as_deref().unwrap_or("it is unavailable"))
+    }
 }

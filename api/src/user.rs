@@ -137,6 +137,48 @@ impl UserState {
     }
 }
 
+// What each of 1Password's two sources says of a state. The Users API's own `state` is only
+// `STATE_UNSPECIFIED`, `ACTIVE` or `SUSPENDED` (1Password's Users API reference); the recovery
+// and transfer states exist only in what `op` reports (`op user list`, `op user get`). Keydesk's
+// stand-in for the Users API answers `in_users_api`, and the connector puts the two back
+// together with `merge`: one rule, both sides.
+impl UserState {
+    /// What the Users API reports for someone `op` sees in this state. What it says of people
+    /// in recovery or transfer is not documented: Keydesk assumes `ACTIVE` (they still hold an
+    /// account the API can list and suspend) and `STATE_UNSPECIFIED` for anyone else (pending,
+    /// deleted, a state nobody knows yet).
+    pub fn in_users_api(&self) -> UserState {
+        match self {
+            UserState::Active
+            | UserState::RecoveryStarted
+            | UserState::RecoveryAccepted
+            | UserState::TransferPending
+            | UserState::TransferStarted
+            | UserState::TransferSuspended
+            | UserState::TransferAccepted => UserState::Active,
+            UserState::Suspended => UserState::Suspended,
+            _ => UserState::StateUnspecified,
+        }
+    }
+
+    /// A state only `op` can tell: the Users API reports something vaguer for it.
+    pub fn only_in_cli(&self) -> bool {
+        self.in_users_api() != *self
+    }
+
+    /// One person's state from the Users API's answer (`api`) and `op user list`'s (`cli`),
+    /// read moments apart: the CLI's where the API has no word for it (the API says
+    /// `STATE_UNSPECIFIED`, or the vaguer state the CLI's implies), the API's where the two
+    /// disagree (someone changed in between: the API is the source of its own states).
+    pub fn merge(api: &UserState, cli: &UserState) -> UserState {
+        if *api == UserState::StateUnspecified || cli.in_users_api() == *api {
+            cli.clone()
+        } else {
+            api.clone()
+        }
+    }
+}
+
 impl UserType {
     /// The words for a type; one Keydesk does not know reads as its raw value.
     pub fn label(&self) -> &str {
@@ -248,6 +290,11 @@ pub struct ListUsersResponse {
     /// while it is older than it should be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_error: Option<String>,
+    /// Keydesk extension, upstream directory only: why the recovery and transfer states in this
+    /// list are not known now. The Users API does not report them and `op` could not list them,
+    /// so people read as Keydesk last knew them, or as the API says (`ACTIVE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub states_unknown: Option<String>,
 }
 
 #[cfg(test)]
@@ -266,6 +313,24 @@ mod tests {
         // Extensions that are absent stay absent on the way out.
         let back = serde_json::to_value(&user).unwrap();
         assert!(back.get("type").is_none());
+    }
+
+    #[test]
+    fn the_users_api_says_three_states_and_the_cli_fills_them_in() {
+        use UserState::*;
+        assert_eq!(RecoveryAccepted.in_users_api(), Active);
+        assert_eq!(TransferSuspended.in_users_api(), Active);
+        assert_eq!(Pending.in_users_api(), StateUnspecified);
+        assert_eq!(Other("FROZEN".into()).in_users_api(), StateUnspecified);
+        for state in UserState::KNOWN {
+            // The API's answer and the CLI's agree for every state: the CLI's is kept.
+            assert_eq!(&UserState::merge(&state.in_users_api(), state), state);
+        }
+        // Changed between the two reads: the API's own states are the API's.
+        assert_eq!(UserState::merge(&Suspended, &Active), Suspended);
+        assert_eq!(UserState::merge(&Active, &Suspended), Active);
+        assert_eq!(UserState::merge(&StateUnspecified, &Active), Active);
+        assert!(RecoveryStarted.only_in_cli() && !Suspended.only_in_cli());
     }
 
     #[test]

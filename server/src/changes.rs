@@ -103,7 +103,7 @@ impl Rules {
             reason: text(reason),
             ticket: text(ticket),
             checked: checked.to_vec(),
-            on_behalf_of: None,
+            ..Note::default()
         }
     }
 

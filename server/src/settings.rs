@@ -68,6 +68,11 @@ pub struct OAuthSettings {
     pub token_lifetime: std::time::Duration,
     #[serde(default)]
     pub clients: Vec<OAuthClientSettings>,
+    /// Play an account that uses automated provisioning (an identity provider through SCIM):
+    /// 1Password refuses the Users API to such accounts, so every call with a bearer token is
+    /// refused (see `auth::oauth::PROVISIONING_REFUSAL`).
+    #[serde(default)]
+    pub automated_provisioning: bool,
 }
 
 impl Default for OAuthSettings {
@@ -75,6 +80,7 @@ impl Default for OAuthSettings {
         OAuthSettings {
             token_lifetime: default_token_lifetime(),
             clients: Vec::new(),
+            automated_provisioning: false,
         }
     }
 }

@@ -42,8 +42,9 @@ pub struct Entry {
     pub note: Note,
 }
 
-/// What the person asking for a change said about it: why, under which ticket, which checks
-/// they confirmed, and for whom a scheduled change runs. Kept with the record, in its hash.
+/// What a record says besides who did what to whom and how it ended: why (as the person asking
+/// said), under which ticket, which checks they confirmed, for whom a scheduled change runs, and
+/// for a change seen in 1Password, from which state to which. Kept with the record, in its hash.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Note {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +55,8 @@ pub struct Note {
     pub checked: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_behalf_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<keydesk_api::Observation>,
 }
 
 impl Note {
@@ -68,6 +71,7 @@ impl Note {
             ticket: record.ticket.clone(),
             checked: record.checked.clone(),
             on_behalf_of: record.on_behalf_of.clone(),
+            observed: record.observed.clone(),
         }
     }
 
@@ -79,6 +83,7 @@ impl Note {
             ticket: text(self.ticket),
             checked: cut_list(&self.checked, "checks"),
             on_behalf_of: text(self.on_behalf_of),
+            observed: self.observed,
         }
     }
 }
@@ -261,6 +266,7 @@ pub fn row_to_record(row: &rusqlite::Row) -> rusqlite::Result<AuditRecord> {
         ticket: note.ticket,
         checked: note.checked,
         on_behalf_of: note.on_behalf_of,
+        observed: note.observed,
     })
 }
 
@@ -292,6 +298,7 @@ pub fn append(conn: &Connection, entry: Entry, now: SystemTime) -> rusqlite::Res
         ticket: entry.note.ticket.clone(),
         checked: entry.note.checked.clone(),
         on_behalf_of: entry.note.on_behalf_of.clone(),
+        observed: entry.note.observed.clone(),
     };
     record.hash = chain_hash(&previous_hash, &record);
     let json = |list: &Vec<String>| serde_json::to_string(list).expect("strings serialise");
@@ -381,6 +388,7 @@ mod tests {
             ticket: None,
             checked: Vec::new(),
             on_behalf_of: None,
+            observed: None,
         };
         let old_content = r#"[1,"2026-11-22T10:00:00.000Z","amara.okafor@example.com",["keydesk-admins"],"suspend",["ZBSTFQCWDIORFX5C56NHLY6MQV"],"succeeded","","r1","127.0.0.1"]"#;
         let mut hasher = Sha256::new();

@@ -52,6 +52,7 @@ async fn people(
         order: OrderBy::default(),
         page_size: MOST_PEOPLE,
         page_token: None,
+        api_states: false,
     };
     match directory.list_users(query).await {
         Ok(page) => page.results.into_iter().map(key).collect(),

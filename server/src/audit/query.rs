@@ -62,8 +62,8 @@ impl AuditLog {
         .await
     }
 
-    /// The newest record of one of `actions` succeeding for the person with ID `id`: what put
-    /// them in their state, and why.
+    /// The newest record of one of `actions` succeeding for the person with ID `id`, or seen
+    /// done to them in 1Password: what put them in their state, and why.
     pub async fn last_change(
         &self,
         id: &keydesk_api::UserId,
@@ -76,7 +76,7 @@ impl AuditLog {
             .map(|a| format!("'{}'", a.as_str()))
             .collect();
         let sql = format!(
-            "SELECT {} FROM audit WHERE outcome = 'succeeded' AND action IN ({}) \
+            "SELECT {} FROM audit WHERE outcome IN ('succeeded', 'observed') AND action IN ({}) \
              AND targets LIKE ?1 ORDER BY seq DESC LIMIT 1",
             chain::COLUMNS,
             actions.join(", ")

@@ -14,7 +14,7 @@ pub async fn sentences(directory: &dyn Directory, records: &[AuditRecord]) -> Ve
     let mut names: HashMap<String, String> = HashMap::new();
     for record in records {
         for actor in std::iter::once(&record.actor_email).chain(&record.on_behalf_of) {
-            if !names.contains_key(actor) {
+            if !names.contains_key(actor) && actor != keydesk_api::OBSERVED_ACTOR {
                 let name = actor_name(directory, actor).await;
                 names.insert(actor.clone(), name);
             }
@@ -68,6 +68,20 @@ fn sentence(record: &AuditRecord, names: &HashMap<String, String>) -> String {
         AuditOutcome::Attempted => {
             format!("{actor}{behalf} asked 1Password to {tried}{targets}{said}")
         }
+        // "Hannah Müller <…>: recovery completed in 1Password (Recovery accepted → Active),
+        // seen by Keydesk": the record's time is when the reading saw it.
+        AuditOutcome::Observed => {
+            let change = record
+                .observed
+                .as_ref()
+                .map(|seen| format!(" ({} → {})", seen.before.label(), seen.after.label()))
+                .unwrap_or_default();
+            format!(
+                "{}: {} in 1Password{change}, seen by Keydesk",
+                targets.trim_start(),
+                record.action.seen_done()
+            )
+        }
     }
 }
 
@@ -90,6 +104,7 @@ pub async fn actor_name(directory: &dyn Directory, email: &str) -> String {
         order: OrderBy::default(),
         page_size: 5,
         page_token: None,
+        api_states: false,
     };
     match directory.list_users(query).await {
         Ok(page) => page

@@ -97,6 +97,12 @@ pub(crate) fn missing(session: &Session, permission: Permission) -> AppError {
 }
 
 impl Guard {
+    /// The OAuth client acting, when a bearer token was shown: a Users API client, answered as
+    /// 1Password's Users API answers (`routes::as_1password`).
+    pub fn oauth_client(&self) -> Option<&oauth::Client> {
+        self.client.as_ref()
+    }
+
     pub fn actor(&self) -> &str {
         self.session
             .as_ref()

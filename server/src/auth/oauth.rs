@@ -32,6 +32,7 @@ use crate::{
 pub struct TokenStore {
     clients: Vec<OAuthClientSettings>,
     lifetime: Duration,
+    automated_provisioning: bool,
     /// By the token's SHA-256.
     tokens: Mutex<HashMap<[u8; 32], Issued>>,
 }
@@ -47,7 +48,17 @@ struct Issued {
 pub struct Client {
     pub id: String,
     pub scopes: Vec<Scope>,
+    /// The account uses automated provisioning: every Users API call is refused.
+    pub automated_provisioning: bool,
 }
+
+/// 1Password: "Integrations with the Users API are not currently supported if you use automated
+/// provisioning with your 1Password account" (support article on the Users API). How the API
+/// refuses them is not documented: Keydesk's stand-in answers every call 403
+/// `PERMISSION_DENIED` with that sentence, and the connector knows it by the words "automated
+/// provisioning" (`directory::upstream::client`).
+pub const PROVISIONING_REFUSAL: &str = "Integrations with the Users API are not currently \
+    supported if you use automated provisioning with your 1Password account.";
 
 fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
@@ -58,6 +69,7 @@ impl TokenStore {
         TokenStore {
             clients: settings.clients.clone(),
             lifetime: settings.token_lifetime,
+            automated_provisioning: settings.automated_provisioning,
             tokens: Mutex::new(HashMap::new()),
         }
     }
@@ -73,6 +85,7 @@ impl TokenStore {
             .map(|c| Client {
                 id: c.client_id.clone(),
                 scopes: c.scopes.clone(),
+                automated_provisioning: self.automated_provisioning,
             })
     }
 
@@ -153,6 +166,7 @@ impl Client {
 
     /// A 403 naming the scope a call needs, unless the client has it.
     pub fn require_scope(&self, scope: Scope) -> Result<(), AppError> {
+        self.refuse_if_provisioned()?;
         if self.scopes.contains(&scope) {
             return Ok(());
         }
@@ -172,8 +186,19 @@ impl Client {
         ))
     }
 
+    fn refuse_if_provisioned(&self) -> Result<(), AppError> {
+        match self.automated_provisioning {
+            true => Err(AppError::new(
+                ErrorStatus::PermissionDenied,
+                PROVISIONING_REFUSAL,
+            )),
+            false => Ok(()),
+        }
+    }
+
     /// A 403 naming the scope that grants `permission`, unless the client has one.
     pub fn require(&self, permission: Permission) -> Result<(), AppError> {
+        self.refuse_if_provisioned()?;
         let mut granting = Scope::ALL
             .into_iter()
             .filter(|s| s.permission() == permission);
@@ -364,6 +389,7 @@ mod tests {
         let client = Client {
             id: "reader".into(),
             scopes: vec![Scope::GetUser],
+            automated_provisioning: false,
         };
         assert!(client.require_scope(Scope::GetUser).is_ok());
         assert!(client.require(Permission::ReadUsers).is_ok());

@@ -9,8 +9,9 @@ pub mod upstream;
 
 use async_trait::async_trait;
 use keydesk_api::{
-    ApiFilter, BeginRecoveryResponse, DEFAULT_PAGE_SIZE, ListUsersParams, ListUsersResponse,
-    OrderBy, OutboxMessage, RecoveryLinkInfo, StateCounts, User, UserId, UserState,
+    ApiFilter, Availability, BeginRecoveryResponse, DEFAULT_PAGE_SIZE, ListUsersParams,
+    ListUsersResponse, OrderBy, OutboxMessage, RecoveryLinkInfo, StateCounts, User, UserId,
+    UserState,
 };
 
 use crate::{audit::Attempt, storage::StorageError};
@@ -26,6 +27,28 @@ pub struct ListQuery {
     pub order: OrderBy,
     pub page_size: u32,
     pub page_token: Option<String>,
+    /// Answer as 1Password's Users API does (an OAuth client is asking): `filter` matches the
+    /// state the API reports ([`UserState::in_users_api`]), so `user.isActive()` includes people
+    /// in recovery, whom the API reports as `ACTIVE`.
+    pub api_states: bool,
+}
+
+impl ListQuery {
+    /// The sets of states a listed person must be in, one set per filter (`filter`, `state`).
+    pub fn state_sets(&self) -> Vec<Vec<UserState>> {
+        let filter = self.filter.map(|filter| match self.api_states {
+            false => vec![filter.state()],
+            true => UserState::KNOWN
+                .iter()
+                .filter(|state| state.in_users_api() == filter.state())
+                .cloned()
+                .collect(),
+        });
+        filter
+            .into_iter()
+            .chain(self.state.clone().map(|state| vec![state]))
+            .collect()
+    }
 }
 
 /// The longest search text accepted, in characters.
@@ -85,6 +108,7 @@ impl ListQuery {
             order,
             page_size,
             page_token,
+            api_states: false,
         })
     }
 }
@@ -141,6 +165,15 @@ pub enum DirectoryError {
     Internal(String),
 }
 
+/// What a directory can do now: for the page (`/api/config`), `/healthz` and the metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Beginning (and resending) recovery.
+    pub recovery: Availability,
+    /// Suspending and reactivating.
+    pub state_changes: Availability,
+}
+
 /// The directory operations Keydesk needs. Every state change is atomic: it either happens whole
 /// or not at all, together with the record of it in the audit trail, and returns the user as
 /// they now are. A change that fails without being recorded leaves recording the failure to the
@@ -191,6 +224,11 @@ pub trait Directory: Send + Sync + 'static {
     /// Where an admin finishes what Keydesk cannot do through this directory.
     fn admin_console_url(&self) -> Option<String> {
         None
+    }
+    /// What can be done now, and why not (upstream: `op` signed in or not, the Users API refused
+    /// to an account with automated provisioning). Everything, for the embedded directory.
+    fn readiness(&self) -> Readiness {
+        Readiness::default()
     }
     /// How long ago the directory was last read whole from where it really lives (the upstream
     /// snapshot); `None` for a directory that is no copy.

@@ -12,6 +12,10 @@ use crate::{AppState, auth::Signed, error::AppError};
 pub struct Health {
     /// `ok` once the server can answer and record changes.
     pub status: &'static str,
+    /// What does not work now though the rest does (upstream: recovery without `op` signed in,
+    /// suspensions in an account with automated provisioning), each in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<String>,
 }
 
 /// Report that the server is up and can record changes: 503, saying why, while the audit trail
@@ -24,7 +28,24 @@ pub struct Health {
     ))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
     match state.audit.unwritable().await {
-        None => Ok(Json(Health { status: "ok" })),
+        None => {
+            let readiness = state.directory.readiness();
+            let degraded = [
+                ("Recovery", &readiness.recovery),
+                ("Suspending and reactivating", &readiness.state_changes),
+            ]
+            .into_iter()
+            .filter_map(|(what, availability)| {
+                availability
+                    .refusal()
+                    .map(|why| format!("{what} is unavailable: {why}"))
+            })
+            .collect();
+            Ok(Json(Health {
+                status: "ok",
+                degraded,
+            }))
+        }
         Some(cause) => {
             let mut error = AppError::unaudited(&cause);
             error.message = format!(
@@ -59,11 +80,14 @@ pub async fn session(
 #[utoipa::path(get, path = "/api/config", tag = "keydesk",
     responses((status = 200, description = "The page's configuration", body = PageConfig)))]
 pub async fn page_config(State(state): State<AppState>, _signed: Signed) -> Json<PageConfig> {
+    let readiness = state.directory.readiness();
     Json(PageConfig {
         account_id: state.account_id.clone(),
         directory: state.directory.kind(),
         admin_console_url: state.directory.admin_console_url(),
         changes: state.rules.wire().clone(),
+        recovery: readiness.recovery,
+        state_changes: readiness.state_changes,
     })
 }
 

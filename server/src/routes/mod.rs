@@ -1,5 +1,6 @@
 //! Request handlers, one module per resource.
 
+mod as_1password;
 pub mod audit;
 pub mod events;
 pub mod export;

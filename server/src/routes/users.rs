@@ -13,7 +13,7 @@ use keydesk_api::{
     MethodRequest, Permission, User, UserId, UserMethod, UserState,
 };
 
-use super::{AccountParams, UserParams};
+use super::{AccountParams, UserParams, as_1password};
 use crate::{
     AppState,
     audit::Note,
@@ -42,8 +42,20 @@ pub async fn list_users(
     signed.require(Permission::ReadUsers)?;
     account?;
     let Query(params) = params?;
-    let query = ListQuery::from_params(params)?;
-    Ok(Json(state.directory.list_users(query).await?))
+    let client = signed.1.is_some();
+    if client {
+        as_1password::check_list_params(&params)?;
+    }
+    let query = ListQuery {
+        api_states: client,
+        ..ListQuery::from_params(params)?
+    };
+    let page = state.directory.list_users(query).await?;
+    Ok(Json(if client {
+        as_1password::list(page)
+    } else {
+        page
+    }))
 }
 
 /// Get one user.
@@ -75,7 +87,11 @@ pub async fn get_user(
         ));
     }
     let id = UserId::parse(&segment)?;
-    Ok(Json(state.directory.get_user(&id).await?))
+    let user = state.directory.get_user(&id).await?;
+    Ok(Json(match signed.1 {
+        Some(_) => as_1password::user(user),
+        None => user,
+    }))
 }
 
 /// Why a person is in their state: the change that put them there, from the audit trail, with
@@ -107,12 +123,16 @@ pub async fn last_change(
         return Ok(Json(None));
     };
     let actor = record.on_behalf_of.unwrap_or(record.actor_email);
-    let name = crate::audit::sentences::actor_name(state.directory.as_ref(), &actor).await;
+    let name = match record.outcome {
+        keydesk_api::AuditOutcome::Observed => actor.clone(),
+        _ => crate::audit::sentences::actor_name(state.directory.as_ref(), &actor).await,
+    };
     Ok(Json(Some(LastChange {
         action: record.action,
         time: record.time,
         actor_name: (name != actor).then_some(name),
         actor_email: actor,
+        observed: record.outcome == keydesk_api::AuditOutcome::Observed,
         reason: record.change_reason,
         ticket: record.ticket,
     })))
@@ -236,7 +256,10 @@ pub async fn call_user_method(
                 UserMethod::ResendRecovery => directory.resend_recovery(&id, attempt).await?,
             };
             state.events.user(&user);
-            Ok(user)
+            Ok(match guard.oauth_client() {
+                Some(_) => as_1password::user(user),
+                None => user,
+            })
         })
         .await
         .map(Json)

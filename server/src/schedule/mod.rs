@@ -225,8 +225,8 @@ impl Scheduler {
             let mut note = Note {
                 reason: change.reason.clone(),
                 ticket: change.ticket.clone(),
-                checked: Vec::new(),
                 on_behalf_of: Some(change.scheduled_by.clone()),
+                ..Note::default()
             };
             if late {
                 // Keydesk was not running when it was due: the record says so.

@@ -41,10 +41,13 @@ impl PageTokens {
 
     /// What a query's tokens must carry: changing any filter or the order invalidates them.
     pub fn fingerprint(query: &ListQuery) -> String {
-        let text = format!(
+        let mut text = format!(
             "{:?}|{:?}|{:?}|{}",
             query.filter, query.state, query.text, query.order
         );
+        if query.api_states {
+            text.push_str("|api");
+        }
         let digest = Sha256::digest(text.as_bytes());
         BASE64URL_NOPAD.encode(&digest[..12])
     }

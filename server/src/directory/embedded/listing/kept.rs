@@ -21,7 +21,7 @@ use keydesk_api::OrderField;
 pub(super) struct Key {
     pub needle: String,
     pub field: OrderField,
-    pub states: Vec<String>,
+    pub states: Vec<Vec<String>>,
     pub places_version: i64,
     pub texts_version: i64,
 }

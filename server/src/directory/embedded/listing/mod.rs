@@ -103,6 +103,7 @@ pub fn list(
         next_page_token,
         snapshot_time: None,
         snapshot_error: None,
+        states_unknown: None,
     })
 }
 
@@ -111,7 +112,8 @@ struct Order {
     field: OrderField,
     column: &'static str,
     descending: bool,
-    states: Vec<String>,
+    /// Each a set of states, one of which a listed person must be in.
+    states: Vec<Vec<String>>,
 }
 
 impl Order {
@@ -121,11 +123,9 @@ impl Order {
             column: super::users::sort_column(query.order.field),
             descending: query.order.direction == SortDirection::Desc,
             states: query
-                .filter
-                .map(|filter| filter.state())
+                .state_sets()
                 .iter()
-                .chain(&query.state)
-                .map(|state| state.as_str().to_owned())
+                .map(|set| set.iter().map(|state| state.as_str().to_owned()).collect())
                 .collect(),
         }
     }
@@ -133,9 +133,10 @@ impl Order {
     /// ` AND …` for the state filters and the start of the page, and their arguments.
     fn conditions(&self, after: Option<&(String, String)>, args: &mut Vec<Value>) -> String {
         let mut sql = String::new();
-        for state in &self.states {
-            sql.push_str(" AND state = ?");
-            args.push(Value::Text(state.clone()));
+        for set in &self.states {
+            let marks = vec!["?"; set.len()].join(", ");
+            sql.push_str(&format!(" AND state IN ({marks})"));
+            args.extend(set.iter().map(|state| Value::Text(state.clone())));
         }
         if let Some((key, id)) = after {
             let later = if self.descending { "<" } else { ">" };

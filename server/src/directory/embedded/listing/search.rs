@@ -26,7 +26,7 @@ impl Search<'_> {
             self.order
                 .states
                 .iter()
-                .all(|state| states.is(rowid, state))
+                .all(|set| set.iter().any(|state| states.is(rowid, state)))
         })
     }
 
