@@ -147,7 +147,9 @@ impl From<DirectoryError> for AppError {
     fn from(err: DirectoryError) -> Self {
         let status = match &err {
             DirectoryError::NotFound(_) | DirectoryError::Missing(_) => ErrorStatus::NotFound,
-            DirectoryError::FailedPrecondition(_) => ErrorStatus::FailedPrecondition,
+            DirectoryError::FailedPrecondition(_) | DirectoryError::AutomatedProvisioning => {
+                ErrorStatus::FailedPrecondition
+            }
             DirectoryError::Refused(_) => ErrorStatus::PermissionDenied,
             DirectoryError::InvalidArgument(_) => ErrorStatus::InvalidArgument,
             DirectoryError::Unavailable(_) | DirectoryError::OutcomeUnknown(_) => {

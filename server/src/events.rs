@@ -59,6 +59,12 @@ impl Events {
         self.publish("scheduled", "{}".to_owned());
     }
 
+    /// What can be done changed (upstream: recovery became available or not, 1Password refused
+    /// the Users API): pages read `/api/config` again.
+    pub fn config(&self) {
+        self.publish("config", "{}".to_owned());
+    }
+
     fn publish(&self, kind: &'static str, data: String) {
         let mut recent = self.recent.lock().expect("not poisoned");
         let event = Event {

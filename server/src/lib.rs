@@ -135,6 +135,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
         smtp_enabled: config.smtp_url.is_some(),
     };
     let audit_path = audit_path(config, &settings);
+    let events = Arc::new(events::Events::default());
     let (directory, audit, account_id): (Arc<dyn Directory>, Arc<AuditLog>, AccountId) =
         match settings.directory.backend {
             Backend::Embedded => {
@@ -165,6 +166,7 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
                     upstream,
                     &config.data_dir,
                     audit.clone(),
+                    events.clone(),
                     lock_timeout,
                 )
                 .context("starting the upstream 1Password directory")?;
@@ -182,7 +184,6 @@ pub fn build(config: &Config) -> anyhow::Result<Keydesk> {
         .and_then(|conn| schedule::store::prepare(&conn))
         .with_context(|| format!("preparing scheduled changes in {}", audit_path.display()))?;
     let anchors = Arc::new(keep_audit(&audit_path, &settings)?);
-    let events = Arc::new(events::Events::default());
     let scheduler = Arc::new(schedule::Scheduler::new(
         audit.clone(),
         directory.clone(),

@@ -28,6 +28,10 @@
 //!   answer, by the upstream client's one retry policy.
 //! - `keydesk_upstream_snapshot_age_seconds`, gauge: since the snapshot was last read whole from
 //!   1Password (since Keydesk started, before the first reading). Upstream only.
+//! - `keydesk_upstream_op_runs_total{command}`: runs of the 1Password CLI, by their first two
+//!   words (`user list`, `user recovery`, `whoami`, `signin`) (`upstream::op::Op::run`).
+//! - `keydesk_upstream_op_ready`, gauge: 1 while recovery can be begun (`op` configured and
+//!   signed in), 0 otherwise; read from the directory when scraped. Upstream only.
 //! - `keydesk_scheduled_changes_pending`, gauge: scheduled changes not yet made.
 //! - `keydesk_event_streams_open`, gauge: pages listening to `/api/events` ([`StreamOpen`]).
 //! - `keydesk_connections_refused_total`: connections over `[server] max_connections`.
@@ -58,6 +62,8 @@ const RATE_LIMITED: &str = "keydesk_rate_limited_total";
 const UPSTREAM_CALLS: &str = "keydesk_upstream_calls_total";
 const UPSTREAM_RETRIES: &str = "keydesk_upstream_retries_total";
 const SNAPSHOT_AGE: &str = "keydesk_upstream_snapshot_age_seconds";
+const OP_RUNS: &str = "keydesk_upstream_op_runs_total";
+const OP_READY: &str = "keydesk_upstream_op_ready";
 const SCHEDULED_PENDING: &str = "keydesk_scheduled_changes_pending";
 const EVENT_STREAMS: &str = "keydesk_event_streams_open";
 const CONNECTIONS_REFUSED: &str = "keydesk_connections_refused_total";
@@ -89,6 +95,11 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     describe_counter!(RATE_LIMITED, "Changes refused by the rate limit");
     describe_counter!(UPSTREAM_CALLS, "Exchanges with 1Password, by outcome");
     describe_counter!(UPSTREAM_RETRIES, "Exchanges with 1Password tried again");
+    describe_counter!(OP_RUNS, "Runs of the 1Password CLI, by command");
+    describe_gauge!(
+        OP_READY,
+        "1 while recovery can be begun (op configured and signed in), 0 otherwise"
+    );
     describe_gauge!(
         SNAPSHOT_AGE,
         Unit::Seconds,
@@ -191,6 +202,8 @@ async fn scrape(State(exporter): State<Arc<Exporter>>) -> Response {
     }
     if let Some(age) = exporter.directory.snapshot_age() {
         gauge!(SNAPSHOT_AGE).set(age.as_secs_f64());
+        let ready = exporter.directory.readiness().recovery.available;
+        gauge!(OP_READY).set(if ready { 1.0 } else { 0.0 });
     }
     exporter.handle.run_upkeep();
     (
@@ -269,6 +282,11 @@ pub fn rate_limited(limit: &'static str) {
 /// `outcome`: `success`, `busy`, `refused` or `lost`.
 pub fn upstream_call(outcome: &'static str) {
     counter!(UPSTREAM_CALLS, "outcome" => outcome).increment(1);
+}
+
+/// One run of the 1Password CLI; `command` its first two words (`user list`, `whoami`).
+pub fn op_run(command: String) {
+    counter!(OP_RUNS, "command" => command).increment(1);
 }
 
 pub fn upstream_retry() {

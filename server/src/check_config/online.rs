@@ -86,6 +86,24 @@ async fn recovery(upstream: &UpstreamSettings, lines: &Lines<'_>, report: &mut R
         return;
     };
     let line = lines.of("directory.upstream.op");
+    // As Keydesk will: signing in with the password file when there is one.
+    if let Some(why) = op.check().await.refusal() {
+        let fix = match settings.password_file {
+            Some(_) => {
+                "check the password file holds the recovery user's account password, and that \
+                 `op account add` was run as Keydesk's user with the same OP_CONFIG_DIR (README: \
+                 \"Recovery upstream\")"
+            }
+            None => {
+                "set password_file (README: \"Recovery upstream\"), or sign op in as the \
+                 recovery user and give Keydesk its session"
+            }
+        };
+        report.problems.push(
+            Problem::at(line, format!("recovery will not work: {why}")).fix(fix),
+        );
+        return;
+    }
     match op.whoami().await {
         Err(said) => report.problems.push(
             Problem::at(
@@ -113,11 +131,22 @@ async fn recovery(upstream: &UpstreamSettings, lines: &Lines<'_>, report: &mut R
             ),
         ),
         Ok(who) => report.notes.push(format!(
-            "op is signed in as {}{}: recovery works if they are an owner, an administrator, or \
-             in a group with the Recover Accounts permission (op cannot say which). 1Password \
-             ends a CLI session after 30 minutes without use",
+            "op is signed in as {}{}{}: recovery works if they are an owner, an administrator, \
+             or in a group with the Recover Accounts permission (op cannot say which). 1Password \
+             ends a CLI session after 30 minutes without use; {}",
             who.email.as_deref().unwrap_or("a user"),
-            who.url.map(|url| format!(" on {url}")).unwrap_or_default()
+            who.url.map(|url| format!(" on {url}")).unwrap_or_default(),
+            if settings.password_file.is_some() {
+                " (signed in with the password file)"
+            } else {
+                ""
+            },
+            if settings.password_file.is_some() {
+                "Keydesk keeps it alive and signs in again by itself"
+            } else {
+                "Keydesk keeps it alive while it can, and without password_file cannot sign in \
+                 again by itself"
+            }
         )),
     }
 }

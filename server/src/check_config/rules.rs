@@ -138,6 +138,12 @@ fn upstream(settings: &Settings, lines: &Lines<'_>) -> Vec<Problem> {
         }
     }
     if let Some(op) = &upstream.op {
+        if let Some(path) = &op.password_file {
+            problems.extend(secret_file(
+                path,
+                lines.of("directory.upstream.op.password_file"),
+            ));
+        }
         problems.extend(op_runs(op, lines));
     }
     problems
@@ -194,8 +200,16 @@ fn secret_file(path: &Path, line: Option<usize>) -> Option<Problem> {
     }
 }
 
-/// `op` must run and be new enough to begin recoveries.
+/// `op` must be configured sensibly, run, and be new enough to begin recoveries.
 fn op_runs(op: &OpSettings, lines: &Lines<'_>) -> Option<Problem> {
+    if let Err(err) = op.check() {
+        return Some(
+            Problem::at(lines.of("directory.upstream.op"), format!("{err:#}")).fix(
+                "account = \"keydesk\" (the shorthand of op account add --shorthand), \
+                 password_file, and keepalive under 30m",
+            ),
+        );
+    }
     let err = Op::start(op.clone()).err()?;
     Some(
         Problem::at(lines.of("directory.upstream.op.path"), format!("{err:#}")).fix(

@@ -119,7 +119,9 @@ impl DirectoryError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            DirectoryError::FailedPrecondition(_) | DirectoryError::Refused(_)
+            DirectoryError::FailedPrecondition(_)
+                | DirectoryError::Refused(_)
+                | DirectoryError::AutomatedProvisioning
         )
     }
 }
@@ -137,6 +139,14 @@ pub enum DirectoryError {
     /// A rule forbids it whatever the state, such as recovering one's own account.
     #[error("{0}")]
     Refused(String),
+    /// 1Password refuses the Users API to this account: it uses automated provisioning.
+    #[error(
+        "1Password refuses the Users API to this account because it uses automated provisioning \
+         (\"Integrations with the Users API are not currently supported if you use automated \
+         provisioning\"): suspend and reactivate people in your identity provider. Keydesk can \
+         still list people and begin recoveries through op."
+    )]
+    AutomatedProvisioning,
     #[error("{0}")]
     InvalidArgument(String),
     #[error("the directory is unreachable: {0}")]

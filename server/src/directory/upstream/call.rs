@@ -142,6 +142,16 @@ impl From<CallError> for DirectoryError {
     fn from(err: CallError) -> Self {
         match err {
             CallError::NoToken(err) => (*err).into(),
+            // How 1Password refuses an account with automated provisioning is not documented:
+            // a refusal that names it is taken for it (the stand-in's is a 403 saying so).
+            CallError::Refused(status, body)
+                if status.is_client_error()
+                    && upstream_message(&body)
+                    .to_lowercase()
+                    .contains("automated provisioning") =>
+            {
+                DirectoryError::AutomatedProvisioning
+            }
             CallError::Refused(StatusCode::NOT_FOUND, body) => DirectoryError::Missing(format!(
                 "1Password has no such user ({})",
                 upstream_message(&body)

@@ -7,19 +7,24 @@
 //! - The outcome cannot be written (the trail is locked, the disk full): it is held and written
 //!   as soon as it can be.
 //! - The outcome is not known (Keydesk was killed mid-call, or 1Password's answer never came):
-//!   the attempt stays open, and [`Ledger::catch_up`] settles it by reading each person's state
-//!   ("outcome found after restart"), at start-up and after every reading of the directory.
+//!   the attempt stays open, and [`Ledger::catch_up`] settles it by each person's state in the
+//!   next reading of the directory ("outcome found after restart"), at start-up and after every
+//!   reading.
+//!
+//! A change that succeeded also moves the state Keydesk knows the person in (see
+//! [`super::observed`]), in the transaction of its record: a later reading then sees nothing
+//! that Keydesk did not do.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
-use keydesk_api::{AuditOutcome, AuditRecord, UserId};
+use keydesk_api::{AuditOutcome, AuditRecord, UserId, UserState};
 
-use super::client::UsersApi;
+use super::observed;
 use crate::{
-    audit::{Attempt, AuditError, AuditLog, Entry},
+    audit::{Attempt, AuditError, AuditLog, Entry, chain},
     directory::DirectoryError,
 };
 
@@ -27,8 +32,8 @@ pub struct Ledger {
     audit: Arc<AuditLog>,
     /// Outcomes known but not yet written.
     held: Mutex<Vec<Entry>>,
-    /// Attempts whose call is under way: not for `catch_up` to settle.
-    in_flight: Mutex<HashSet<i64>>,
+    /// Attempts whose call is under way, with their people: not for `catch_up` to settle.
+    in_flight: Mutex<HashMap<i64, Vec<String>>>,
 }
 
 /// An attempt whose record is written and whose call may now be made.
@@ -65,7 +70,7 @@ impl Ledger {
         self.in_flight
             .lock()
             .expect("not poisoned")
-            .insert(record.seq);
+            .insert(record.seq, record.targets.clone());
         Ok(Open { seq: record.seq })
     }
 
@@ -83,7 +88,7 @@ impl Ledger {
             settles: Some(open.seq),
             ..attempt.entry(targets, outcome, reason)
         };
-        if let Err(err) = self.audit.record(entry.clone()).await {
+        if let Err(err) = self.write(entry.clone()).await {
             tracing::error!(error = %err, seq = open.seq, "the outcome of a change could not be recorded yet; it is held and will be");
             self.held.lock().expect("not poisoned").push(entry);
         }
@@ -98,27 +103,56 @@ impl Ledger {
             .remove(&open.seq);
     }
 
-    /// Write the outcomes held back, then settle every attempt nobody settled by reading the
-    /// people it concerned. Whatever cannot be done now is tried again next time.
-    pub async fn catch_up(&self, api: &UsersApi, after_restart: bool) {
+    /// Append one outcome; a success also moves the state Keydesk knows its people in, in the
+    /// same transaction.
+    async fn write(&self, entry: Entry) -> Result<AuditRecord, AuditError> {
+        let state = match entry.outcome {
+            AuditOutcome::Succeeded => entry.action.resulting_state(),
+            _ => None,
+        };
+        self.audit
+            .write(move |tx| {
+                if let Some(state) = &state {
+                    observed::note_change(tx, &entry.targets, state)?;
+                }
+                chain::append(tx, entry, std::time::SystemTime::now())
+            })
+            .await
+    }
+
+    /// Write the outcomes held back, then settle every attempt nobody settled by the states of
+    /// its people in a reading of the directory (`states`). Whatever cannot be done now is tried
+    /// again next time. Answers the people whose changes are still under way or unsettled: a
+    /// difference the reading shows for them is theirs to explain, not a change made elsewhere.
+    pub async fn catch_up(
+        &self,
+        states: &HashMap<UserId, UserState>,
+        after_restart: bool,
+    ) -> HashSet<UserId> {
         let held = std::mem::take(&mut *self.held.lock().expect("not poisoned"));
         let mut held = held.into_iter();
         while let Some(entry) = held.next() {
-            if self.audit.record(entry.clone()).await.is_err() {
+            if self.write(entry.clone()).await.is_err() {
                 let mut keep = self.held.lock().expect("not poisoned");
                 keep.push(entry);
                 keep.extend(held);
-                return;
+                return self.busy(Vec::new());
             }
         }
         let unsettled = match self.audit.unsettled().await {
             Ok(records) => records,
             Err(err) => {
                 tracing::warn!(error = %err, "could not look for unsettled changes");
-                return;
+                return self.busy(Vec::new());
             }
         };
-        let in_flight = self.in_flight.lock().expect("not poisoned").clone();
+        let in_flight: HashSet<i64> = self
+            .in_flight
+            .lock()
+            .expect("not poisoned")
+            .keys()
+            .copied()
+            .collect();
         let waiting: HashSet<i64> = self
             .held
             .lock()
@@ -126,21 +160,47 @@ impl Ledger {
             .iter()
             .filter_map(|entry| entry.settles)
             .collect();
+        let mut left = Vec::new();
         for record in unsettled {
             if in_flight.contains(&record.seq) || waiting.contains(&record.seq) {
+                left.push(record);
                 continue;
             }
-            if let Err(err) = self.settle_by_reading(api, &record, after_restart).await {
+            if let Err(err) = self.settle_by_reading(states, &record, after_restart).await {
                 tracing::warn!(seq = record.seq, error = %err, "could not settle an earlier change yet");
-                return;
+                left.push(record);
             }
         }
+        self.busy(left)
     }
 
-    /// Settle one attempt by what its people's states say now.
+    /// The people of changes under way, held, or `unsettled`.
+    fn busy(&self, unsettled: Vec<AuditRecord>) -> HashSet<UserId> {
+        let held = self.held.lock().expect("not poisoned");
+        let targets = unsettled
+            .iter()
+            .flat_map(|record| record.targets.clone())
+            .chain(held.iter().flat_map(|entry| entry.targets.clone()))
+            .chain(self.in_flight_targets());
+        targets
+            .filter_map(|target| UserId::parse(&target).ok())
+            .collect()
+    }
+
+    fn in_flight_targets(&self) -> Vec<String> {
+        self.in_flight
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Settle one attempt by its people's states in a reading.
     async fn settle_by_reading(
         &self,
-        api: &UsersApi,
+        states: &HashMap<UserId, UserState>,
         attempt: &AuditRecord,
         after_restart: bool,
     ) -> Result<(), DirectoryError> {
@@ -157,15 +217,14 @@ impl Ledger {
                 not_done.push((target.clone(), "not a user ID".to_owned()));
                 continue;
             };
-            match api.get(&id).await {
-                Ok(user) if Some(&user.state) == expected.as_ref() => {
-                    done.push((target.clone(), user.state))
+            match states.get(&id) {
+                Some(state) if Some(state) == expected.as_ref() => {
+                    done.push((target.clone(), state.clone()))
                 }
-                Ok(user) => not_done.push((target.clone(), format!("they are {}", user.state))),
-                Err(DirectoryError::Missing(_) | DirectoryError::NotFound(_)) => {
+                Some(state) => not_done.push((target.clone(), format!("they are {state}"))),
+                None => {
                     not_done.push((target.clone(), "1Password has no such user".to_owned()));
                 }
-                Err(err) => return Err(err),
             }
         }
         let settling = |targets: Vec<(String, String)>, outcome: AuditOutcome| Entry {
@@ -199,8 +258,7 @@ impl Ledger {
             if targets.is_empty() {
                 continue;
             }
-            self.audit
-                .record(settling(targets, outcome))
+            self.write(settling(targets, outcome))
                 .await
                 .map_err(|err| DirectoryError::Internal(err.to_string()))?;
         }

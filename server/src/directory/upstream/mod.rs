@@ -1,17 +1,23 @@
 //! The upstream directory: a real 1Password Business account, through the Users API (list, get,
-//! suspend, reactivate) and the `op` CLI (begin recovery).
+//! suspend, reactivate) and the `op` CLI (begin recovery, and the states the API does not say).
 //!
 //! The Users API cannot search, filter by any state or sort, so Keydesk keeps a snapshot of the
 //! whole directory in a SQLite file of its own and answers lists from it, with the very code the
-//! embedded directory uses. The snapshot is read again every `refresh_interval`, soon after a
-//! change whose outcome is unknown, and quickly while 1Password is unreachable; every list says
-//! how old it is. Single users and every change go to 1Password itself, and what 1Password
-//! answers to a change goes into the snapshot at once.
+//! embedded directory uses. A reading is the API's list and `op user list` together
+//! ([`merge`]): the API says only ACTIVE, SUSPENDED or STATE_UNSPECIFIED, `op` says who is in
+//! recovery. The snapshot is read again every `refresh_interval`, soon after a change whose
+//! outcome is unknown, and quickly while 1Password is unreachable; every list says how old it
+//! is. Single users and every change go to 1Password itself, and what 1Password answers to a
+//! change goes into the snapshot at once. What changed in 1Password without Keydesk is recorded
+//! as seen ([`observed`]).
 
 mod call;
 pub(crate) mod client;
 mod ledger;
+mod merge;
+mod observed;
 pub(crate) mod op;
+mod recovery;
 mod refresh;
 mod settings;
 
@@ -24,7 +30,7 @@ use std::{
 
 use async_trait::async_trait;
 use keydesk_api::{
-    AuditOutcome, BeginRecoveryResponse, ListUsersResponse, RecoveryFailure, StateCounts, User,
+    AuditOutcome, Availability, BeginRecoveryResponse, ListUsersResponse, StateCounts, User,
     UserId, UserMethod, UserState,
 };
 use tokio::sync::Notify;
@@ -36,14 +42,22 @@ use self::{
     op::Op,
     refresh::{Answered, Health},
 };
-use super::{Directory, DirectoryError, ListQuery, embedded::SqliteDirectory};
-use crate::audit::{Attempt, AuditLog};
+use super::{Directory, DirectoryError, ListQuery, Readiness, embedded::SqliteDirectory};
+use crate::{
+    audit::{Attempt, AuditLog},
+    events::Events,
+};
+
+/// Why recovery cannot begin without `op`.
+const NO_OP: &str = "Beginning recovery needs the 1Password CLI, and this Keydesk has none \
+                     configured ([directory.upstream.op] in its configuration file).";
 
 pub struct UpstreamDirectory {
     api: UsersApi,
     snapshot: SqliteDirectory,
-    /// Each user exactly as 1Password last sent them: the snapshot's rows carry index columns
-    /// (type and role default to MEMBER there), and the page must not see invented values.
+    /// Each user as 1Password's two sources last said (the API's fields, the CLI's state and
+    /// type): the snapshot's rows carry index columns (role defaults to MEMBER there), and the
+    /// page must not see invented values.
     received: RwLock<HashMap<UserId, User>>,
     health: RwLock<Health>,
     /// Wakes the refresh loop after a change.
@@ -52,10 +66,16 @@ pub struct UpstreamDirectory {
     /// reading before the last: a reading that began before an answer came holds the person as
     /// they were, and must not undo it (see [`refresh`]).
     answered: Mutex<Answered>,
-    op: Option<Op>,
+    op: Option<Arc<Op>>,
     settings: UpstreamSettings,
     /// Each change's `attempted` record before 1Password is asked, its outcome after.
     ledger: Ledger,
+    /// The trail, beside which the states Keydesk knows are kept (see [`observed`]).
+    audit: Arc<AuditLog>,
+    /// Where open pages hear of people changed in 1Password, and of what can be done now.
+    events: Arc<Events>,
+    /// What open pages were last told can be done, to tell them only of a change.
+    told: Mutex<Option<(Readiness, Option<String>)>>,
 }
 
 impl UpstreamDirectory {
@@ -65,16 +85,25 @@ impl UpstreamDirectory {
         settings: UpstreamSettings,
         data_dir: &Path,
         audit: Arc<AuditLog>,
+        events: Arc<Events>,
         lock_timeout: Duration,
     ) -> anyhow::Result<Arc<Self>> {
         let secret = settings.check()?;
         let api = UsersApi::new(&settings, secret)?;
-        let op = settings.op.clone().map(Op::start).transpose()?;
+        let told = events.clone();
+        let op = settings
+            .op
+            .clone()
+            .map(|op| Op::start(op).map(|op| Arc::new(op.on_readiness_change(move || told.config()))))
+            .transpose()?;
         if op.is_none() {
             tracing::warn!(
                 "no [directory.upstream.op]: beginning recovery is not possible without the 1Password CLI"
             );
         }
+        rusqlite::Connection::open(data_dir.join("audit.db"))
+            .and_then(|conn| observed::prepare(&conn))
+            .map_err(|err| anyhow::anyhow!("preparing the known states in audit.db: {err}"))?;
         // A snapshot of an earlier run may be hours old: start from nothing rather than show it.
         let path = data_dir.join(format!("upstream-{}.db", settings.account_id));
         for suffix in ["", "-wal", "-shm"] {
@@ -91,10 +120,70 @@ impl UpstreamDirectory {
             answered: Mutex::default(),
             op,
             settings,
-            ledger: Ledger::new(audit),
+            ledger: Ledger::new(audit.clone()),
+            audit,
+            events,
+            told: Mutex::default(),
         });
         tokio::spawn(refresh::keep_fresh(Arc::downgrade(&directory)));
+        if let Some(op) = &directory.op {
+            tokio::spawn(op::session::keep_alive(Arc::downgrade(op)));
+        }
         Ok(directory)
+    }
+
+    /// Tell open pages when what can be done, or what the lists know, has changed.
+    fn config_changed(&self) {
+        let now = (
+            self.readiness(),
+            self.health
+                .read()
+                .expect("not poisoned")
+                .states_unknown
+                .clone(),
+        );
+        let mut told = self.told.lock().expect("not poisoned");
+        if told.as_ref() != Some(&now) {
+            let first = told.is_none();
+            *told = Some(now);
+            if !first {
+                self.events.config();
+            }
+        }
+    }
+
+    /// A person as 1Password says they are: the Users API's answer, with the state `op` says
+    /// where the API's is too vague to tell (someone Keydesk knows in recovery, whom the API
+    /// reports as ACTIVE), and the type the CLI reported.
+    async fn get_user_merged(&self, id: &UserId) -> Result<User, DirectoryError> {
+        let user = self
+            .api
+            .get(id)
+            .await
+            .map_err(|err| Self::not_found(id, err))?;
+        let known = self.received.read().expect("not poisoned").get(id).cloned();
+        let user = User {
+            user_type: known.as_ref().and_then(|k| k.user_type.clone()),
+            recovery_started_by: known.as_ref().and_then(|k| k.recovery_started_by.clone()),
+            ..user
+        };
+        let vague = user.state == UserState::StateUnspecified
+            || known
+                .as_ref()
+                .is_some_and(|k| k.state.only_in_cli() && k.state.in_users_api() == user.state);
+        if !vague {
+            return Ok(user);
+        }
+        let cli = match &self.op {
+            Some(op) => op.get_user(id).await.ok(),
+            None => None,
+        };
+        let state = match (cli, &known) {
+            (Some(cli), _) => UserState::merge(&user.state, &cli.state()),
+            (None, Some(known)) if known.state.in_users_api() == user.state => known.state.clone(),
+            (None, _) => user.state.clone(),
+        };
+        Ok(User { state, ..user })
     }
 
     /// A user as 1Password just answered: into the snapshot at once. That is all a change
@@ -145,14 +234,29 @@ impl UpstreamDirectory {
     }
 
     /// `:suspend` or `:reactivate` through the ledger: recorded as attempted before 1Password
-    /// is asked, and as it ended after; left open when no answer came.
+    /// is asked, and as it ended after; left open when no answer came. Refused before anything
+    /// is asked when the account refuses the Users API, or when the person's state (which the
+    /// API alone cannot say) does not allow it.
     async fn change_state(
         &self,
         id: &UserId,
         attempt: &Attempt,
-        method: &'static str,
+        method: UserMethod,
         target: UserState,
     ) -> Result<User, DirectoryError> {
+        if self.health.read().expect("not poisoned").provisioned {
+            return Err(DirectoryError::AutomatedProvisioning);
+        }
+        let known = self.known_user(id).await?;
+        if !method.allowed_from(&known.state) {
+            return Err(DirectoryError::FailedPrecondition(format!(
+                "{} is {}: only an active person can be suspended and only a suspended one \
+                 reactivated",
+                Self::name(&known),
+                known.state.label()
+            )));
+        }
+        let method = method.as_str();
         let open = self.ledger.open(attempt, std::slice::from_ref(id)).await?;
         let result = self
             .api
@@ -187,7 +291,11 @@ impl UpstreamDirectory {
             }
         }
         self.ledger.close(open);
-        Ok(self.remember(result?).await)
+        let user = User {
+            user_type: known.user_type,
+            ..result?
+        };
+        Ok(self.remember(user).await)
     }
 
     fn name(user: &User) -> String {
@@ -218,15 +326,17 @@ impl Directory for UpstreamDirectory {
             .collect();
         page.snapshot_time = self.snapshot.mirror_time().await?;
         page.snapshot_error = error;
+        page.states_unknown = self
+            .health
+            .read()
+            .expect("not poisoned")
+            .states_unknown
+            .clone();
         Ok(page)
     }
 
     async fn get_user(&self, id: &UserId) -> Result<User, DirectoryError> {
-        let user = self
-            .api
-            .get(id)
-            .await
-            .map_err(|err| Self::not_found(id, err))?;
+        let user = self.get_user_merged(id).await?;
         Ok(self.remember(user).await)
     }
 
@@ -239,7 +349,7 @@ impl Directory for UpstreamDirectory {
     }
 
     async fn suspend_user(&self, id: &UserId, attempt: &Attempt) -> Result<User, DirectoryError> {
-        self.change_state(id, attempt, "suspend", UserState::Suspended)
+        self.change_state(id, attempt, UserMethod::Suspend, UserState::Suspended)
             .await
     }
 
@@ -248,7 +358,7 @@ impl Directory for UpstreamDirectory {
         id: &UserId,
         attempt: &Attempt,
     ) -> Result<User, DirectoryError> {
-        self.change_state(id, attempt, "reactivate", UserState::Active)
+        self.change_state(id, attempt, UserMethod::Reactivate, UserState::Active)
             .await
     }
 
@@ -257,105 +367,7 @@ impl Directory for UpstreamDirectory {
         names: Vec<String>,
         attempt: &Attempt,
     ) -> Result<BeginRecoveryResponse, DirectoryError> {
-        let Some(op) = &self.op else {
-            return Err(DirectoryError::FailedPrecondition(
-                "Beginning recovery needs the 1Password CLI, and this Keydesk has none configured \
-                 ([directory.upstream.op] in its configuration file)"
-                    .into(),
-            ));
-        };
-        self.ready()?;
-        // Names are checked against the snapshot, all of them before anyone is touched.
-        let chosen: Vec<User> = self
-            .snapshot
-            .choose_for_recovery(&attempt.actor_email, names)
-            .await?
-            .into_iter()
-            .map(|u| self.as_received(u))
-            .collect();
-        let ids: Vec<UserId> = chosen.iter().map(|u| u.id.clone()).collect();
-        let open = self.ledger.open(attempt, &ids).await?;
-        let outcome = op.begin_recovery(&ids).await;
-        let mut response = BeginRecoveryResponse {
-            users: Vec::new(),
-            emailed: Vec::new(),
-            failures: Vec::new(),
-        };
-        let mut unknown = Vec::new();
-        for user in chosen {
-            if let Some(state) = outcome.began.get(&user.id) {
-                let started = User {
-                    state: state.clone(),
-                    ..user
-                };
-                let started = self.remember(started).await;
-                // `op` begins again for someone already started, and 1Password emails them anew.
-                response.emailed.push(started.id.clone());
-                response.users.push(started);
-                continue;
-            }
-            let message = match (outcome.failed.get(&user.id), &outcome.unknown) {
-                (Some(reason), _) => format!("op could not begin recovery: {reason}"),
-                (None, Some(why)) => {
-                    unknown.push(user.id.to_string());
-                    format!(
-                        "it is not known whether recovery began ({why}); look in the admin \
-                         console before trying again, since each attempt emails the person"
-                    )
-                }
-                (None, None) => "op did not mention this person".into(),
-            };
-            response.failures.push(RecoveryFailure {
-                id: user.id.clone(),
-                user: Self::name(&user),
-                message,
-            });
-        }
-        if !unknown.is_empty() {
-            // Read the directory soon, which settles them by what 1Password says.
-            self.changed.notify_one();
-        }
-        // What `op` said, recorded; whom it said nothing clear about stays open, for
-        // `Ledger::catch_up` to settle by reading them.
-        if !response.users.is_empty() {
-            let began = response.users.iter().map(|u| u.id.to_string()).collect();
-            self.ledger
-                .settle(
-                    attempt,
-                    &open,
-                    began,
-                    AuditOutcome::Succeeded,
-                    String::new(),
-                )
-                .await;
-        }
-        for failure in &response.failures {
-            if !unknown.contains(&failure.id.to_string()) {
-                let target = vec![failure.id.to_string()];
-                self.ledger
-                    .settle(
-                        attempt,
-                        &open,
-                        target,
-                        AuditOutcome::Failed,
-                        failure.message.clone(),
-                    )
-                    .await;
-            }
-        }
-        self.ledger.close(open);
-        if response.users.is_empty() {
-            let each: Vec<String> = response
-                .failures
-                .iter()
-                .map(|f| format!("{}: {}", f.user, f.message))
-                .collect();
-            return Err(DirectoryError::Upstream {
-                message: format!("Recovery did not begin for anyone. {}", each.join("; ")),
-                retry_after: None,
-            });
-        }
-        Ok(response)
+        self.begin(names, attempt).await
     }
 
     async fn resend_recovery(
@@ -363,24 +375,7 @@ impl Directory for UpstreamDirectory {
         id: &UserId,
         attempt: &Attempt,
     ) -> Result<User, DirectoryError> {
-        // `op` has no "send again": beginning again for someone in RECOVERY_STARTED is how the
-        // admin console does it, and it sends a new email.
-        let user = self.get_user(id).await?;
-        if !UserMethod::ResendRecovery.allowed_from(&user.state) {
-            return Err(DirectoryError::FailedPrecondition(format!(
-                "{} is {}: a recovery email can only be sent again while recovery is started",
-                Self::name(&user),
-                user.state
-            )));
-        }
-        let response = self.begin_recovery(vec![id.to_string()], attempt).await?;
-        match response.failures.into_iter().next() {
-            Some(failure) => Err(DirectoryError::Upstream {
-                message: failure.message,
-                retry_after: None,
-            }),
-            None => Ok(response.users.into_iter().next().unwrap_or(user)),
-        }
+        self.begin_again(id, attempt).await
     }
 
     async fn complete_recovery(
@@ -404,11 +399,31 @@ impl Directory for UpstreamDirectory {
 
     async fn state_counts(&self) -> Result<StateCounts, DirectoryError> {
         self.ready()?;
-        self.snapshot.state_counts().await
+        // Neither the Users API nor `op user list` says who is an owner: 1Password itself
+        // refuses suspending the last one.
+        Ok(StateCounts {
+            active_owners: None,
+            ..self.snapshot.state_counts().await?
+        })
     }
 
     fn admin_console_url(&self) -> Option<String> {
         self.settings.admin_console_url.clone()
+    }
+
+    fn readiness(&self) -> Readiness {
+        let recovery = match &self.op {
+            Some(op) => op.readiness(),
+            None => Availability::no(NO_OP),
+        };
+        let state_changes = match self.health.read().expect("not poisoned").provisioned {
+            true => Availability::no(DirectoryError::AutomatedProvisioning.to_string()),
+            false => Availability::yes(),
+        };
+        Readiness {
+            recovery,
+            state_changes,
+        }
     }
 
     fn snapshot_age(&self) -> Option<Duration> {

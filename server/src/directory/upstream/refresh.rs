@@ -1,6 +1,8 @@
 //! Keeping the snapshot fresh: read whole at start-up, every `refresh_interval`, soon after a
-//! change whose outcome is unknown, and quickly while 1Password cannot be read; after each
-//! reading, the changes whose outcome was never recorded are settled (see [`super::ledger`]).
+//! change whose outcome is unknown, and quickly while 1Password cannot be read. A reading is the
+//! Users API's list and `op user list` together ([`super::merge`]); after it, the changes whose
+//! outcome was never recorded are settled (see [`super::ledger`]), and what changed without
+//! Keydesk is recorded (see [`super::observed`]) and sent to open pages.
 
 use std::{
     collections::HashMap,
@@ -8,9 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use keydesk_api::{User, UserId};
+use keydesk_api::{User, UserId, UserState};
 
-use super::UpstreamDirectory;
+use super::{UpstreamDirectory, merge, observed};
 use crate::directory::DirectoryError;
 
 /// How soon after a change whose outcome is unknown the snapshot is read again; such changes
@@ -25,6 +27,10 @@ pub(super) struct Health {
     pub last_read: Option<Instant>,
     /// Why the last reading failed, until one succeeds.
     pub error: Option<String>,
+    /// Why the last reading has no recovery or transfer states (`op` not configured or failing).
+    pub states_unknown: Option<String>,
+    /// 1Password refused the Users API to this account, which uses automated provisioning.
+    pub provisioned: bool,
     started: Instant,
 }
 
@@ -34,6 +40,8 @@ impl Default for Health {
         Health {
             last_read: None,
             error: None,
+            states_unknown: None,
+            provisioned: false,
             started: Instant::now(),
         }
     }
@@ -78,27 +86,79 @@ impl Answered {
 }
 
 impl UpstreamDirectory {
-    /// Read the whole directory and make the snapshot match it, then put back what 1Password
-    /// answered about single people while it was read: a page read before a change and written
-    /// after it would otherwise show the person as they were.
-    async fn refresh(&self) -> Result<(), DirectoryError> {
+    /// Read the whole directory from both sources and make the snapshot match it, with what
+    /// 1Password answered about single people while it was read put back (a page read before a
+    /// change and written after it would otherwise show the person as they were). Answers
+    /// everyone as read.
+    async fn refresh(&self) -> Result<Vec<User>, DirectoryError> {
         let reading = self.answered.lock().expect("not poisoned").begin_reading();
         let read_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        let users = self.api.list_all().await?;
+        let (api, cli) = tokio::join!(self.api.list_all(), self.list_cli());
+        let provisioned = matches!(api, Err(DirectoryError::AutomatedProvisioning));
+        self.health.write().expect("not poisoned").provisioned = provisioned;
+        let known = self.known_states();
+        let merged = merge::reading(&self.settings.account_id, api, cli, &known)?;
+        self.health.write().expect("not poisoned").states_unknown = merged.states_unknown.clone();
+        let mut users = merged.users;
         let count = users.len();
         self.snapshot.mirror_all(users.clone(), read_at).await?;
-        *self.received.write().expect("not poisoned") =
-            users.into_iter().map(|u| (u.id.clone(), u)).collect();
         let newer = self.answered.lock().expect("not poisoned").since(reading);
-        for user in newer {
+        for user in &newer {
             self.snapshot.mirror_one(user.clone()).await?;
-            self.received
-                .write()
-                .expect("not poisoned")
-                .insert(user.id.clone(), user);
         }
+        let mut by_id: HashMap<UserId, User> =
+            users.drain(..).map(|u| (u.id.clone(), u)).collect();
+        by_id.extend(newer.into_iter().map(|u| (u.id.clone(), u)));
+        let users: Vec<User> = by_id.values().cloned().collect();
+        *self.received.write().expect("not poisoned") = by_id;
         tracing::debug!(count, "read the 1Password directory");
-        Ok(())
+        Ok(users)
+    }
+
+    /// `op user list`: `None` without `op`, what op said when it failed.
+    async fn list_cli(&self) -> Option<Result<Vec<super::op::OpUser>, String>> {
+        Some(self.op.as_ref()?.list_users().await)
+    }
+
+    /// The states Keydesk last knew (the previous reading's, with its own answers since), for
+    /// a reading without the CLI's.
+    fn known_states(&self) -> HashMap<UserId, UserState> {
+        self.received
+            .read()
+            .expect("not poisoned")
+            .values()
+            .map(|user| (user.id.clone(), user.state.clone()))
+            .collect()
+    }
+
+    /// After a reading: settle what the ledger left open, then record what changed without
+    /// Keydesk and tell open pages.
+    async fn after_reading(&self, users: Vec<User>, after_restart: bool) {
+        let states: HashMap<UserId, UserState> = users
+            .iter()
+            .map(|user| (user.id.clone(), user.state.clone()))
+            .collect();
+        let busy = self.ledger.catch_up(&states, after_restart).await;
+        let cli_states = self
+            .health
+            .read()
+            .expect("not poisoned")
+            .states_unknown
+            .is_none();
+        let reading = observed::Reading {
+            users: &users,
+            busy: &busy,
+            cli_states,
+        };
+        match observed::compare(&self.audit, reading).await {
+            Ok(changed) => {
+                for user in changed {
+                    self.events.user(&user);
+                }
+            }
+            // Compared again at the next reading: the known states did not move either.
+            Err(err) => tracing::warn!(error = %err, "could not record what changed in 1Password"),
+        }
     }
 }
 
@@ -113,18 +173,20 @@ pub(super) async fn keep_fresh(directory: Weak<UpstreamDirectory>) {
         };
         let interval = this.settings.refresh_interval;
         let wait = match this.refresh().await {
-            Ok(()) => {
-                {
+            Ok(users) => {
+                let changed = {
                     let mut health = this.health.write().expect("not poisoned");
-                    if health.error.take().is_some() || health.last_read.is_none() {
-                        tracing::info!("the 1Password directory is readable");
-                    }
+                    let changed = health.error.take().is_some() || health.last_read.is_none();
                     health.last_read = Some(Instant::now());
+                    changed
+                };
+                if changed {
+                    tracing::info!("the 1Password directory is readable");
                 }
                 retry = FIRST_RETRY;
-                // 1Password answers: settle the changes whose outcome was never recorded.
-                this.ledger.catch_up(&this.api, after_restart).await;
+                this.after_reading(users, after_restart).await;
                 after_restart = false;
+                this.config_changed();
                 interval
             }
             Err(err) => {

@@ -66,6 +66,59 @@ pub struct OpSettings {
     /// The longest one `op` command may take.
     #[serde(default = "default_op_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// The shorthand `op account add --shorthand` gave the recovery user's account: passed as
+    /// `--account`, and the session goes in `OP_SESSION_<account>`. Needed with `password_file`.
+    pub account: Option<String>,
+    /// A file holding the recovery user's account password (mode 0600, like the client secret):
+    /// with it Keydesk signs `op` in by itself (`op signin --raw`, the password on standard
+    /// input) and again whenever the session has ended. Without it, the session comes from
+    /// `pass_env` (README: "Recovery upstream").
+    pub password_file: Option<PathBuf>,
+    /// How often `op whoami` keeps a signed-in session from ending: 1Password ends one after 30
+    /// minutes without use, so this must be shorter.
+    #[serde(default = "default_keepalive", with = "humantime_serde")]
+    pub keepalive: Duration,
+}
+
+/// 1Password ends a CLI session after this long without use ("Sign in manually").
+pub const OP_IDLE_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+impl OpSettings {
+    /// What serve refuses: a password file without the account it signs in to, a shorthand
+    /// that cannot name a variable, a keepalive too slow to keep anything alive.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(account) = &self.account
+            && (account.is_empty()
+                || !account
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            bail!(
+                "[directory.upstream.op] account = {account:?} must be the account's shorthand \
+                 (letters, digits and _), as `op account add --shorthand` set it"
+            );
+        }
+        if self.password_file.is_some() && self.account.is_none() {
+            bail!(
+                "[directory.upstream.op] password_file needs account: the shorthand of the \
+                 recovery user's account (op account add --shorthand keydesk)"
+            );
+        }
+        if self.keepalive.is_zero() || self.keepalive >= OP_IDLE_LIMIT {
+            bail!(
+                "[directory.upstream.op] keepalive must be shorter than the 30 minutes after \
+                 which 1Password ends an idle session (default 10m)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The variable that carries the session: `OP_SESSION_<account>`.
+    pub fn session_variable(&self) -> Option<String> {
+        self.account
+            .as_ref()
+            .map(|account| format!("OP_SESSION_{account}"))
+    }
 }
 
 fn default_base_url() -> String {
@@ -88,6 +141,9 @@ fn default_op_path() -> PathBuf {
 }
 fn default_op_timeout() -> Duration {
     Duration::from_secs(60)
+}
+fn default_keepalive() -> Duration {
+    Duration::from_secs(10 * 60)
 }
 
 impl UpstreamSettings {

@@ -1,0 +1,1 @@
+//! Keeping op signed in.

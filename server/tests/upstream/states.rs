@@ -1,0 +1,1 @@
+//! What the two sources say of people together.
