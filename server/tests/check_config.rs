@@ -8,7 +8,7 @@ use crate::common::{OAUTH_SECRET, TestApp, oauth_client};
 
 const OP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/op");
 const CLIENT_ID: &str = "keydesk-upstream";
-const SESSION: &str = "session-token-that-must-not-show";
+const PASSWORD: &str = crate::op_standin::PASSWORD;
 
 /// Run `check-config` with `text` as the configuration file, in `dir`.
 async fn check_config(dir: &Path, text: &str, online: bool) -> (bool, String) {
@@ -36,18 +36,33 @@ fn secret_file(dir: &Path, secret: &str) -> String {
     path.display().to_string()
 }
 
-/// An upstream configuration reading `cloud`, with `op` signed in as `op_env` says.
-fn upstream(cloud: &TestApp, secret_file: &str, op_env: &str) -> String {
+/// An upstream configuration reading `cloud`, with `op` signed in as `op` says: its keys
+/// (`password_file = …`) and its environment. The `op` stand-in keeps its state in `dir` and
+/// knows the account password [`PASSWORD`].
+fn upstream(cloud: &TestApp, dir: &Path, secret_file: &str, op: &str, op_env: &str) -> String {
+    std::fs::write(dir.join("password"), PASSWORD).unwrap();
     format!(
         "[auth]\nmode = \"proxy\"\n[auth.proxy]\n\n\
          [directory]\nbackend = \"upstream\"\n\n[directory.upstream]\n\
          base_url = {:?}\nallow_custom_base_url = true\naccount_id = {:?}\n\
          client_id = {CLIENT_ID:?}\nclient_secret_file = {secret_file:?}\n\n\
-         [directory.upstream.op]\npath = {OP:?}\npass_env = [\"PATH\"]\n\
-         env = {{ {op_env} }}\n",
+         [directory.upstream.op]\npath = {OP:?}\npass_env = [\"PATH\"]\naccount = \"keydesk\"\n\
+         {op}\nenv = {{ OP_STANDIN_STATE = {:?}, OP_STANDIN_KEYDESK = {:?}, \
+         OP_STANDIN_ACCOUNT = {:?}{op_env} }}\n",
         cloud.url(""),
-        cloud.account()
+        cloud.account(),
+        dir.display().to_string(),
+        cloud.url(""),
+        cloud.account(),
     )
+}
+
+/// `password_file` holding `password`, readable by Keydesk alone.
+fn password_file(dir: &Path, password: &str) -> String {
+    let path = dir.join("op-password");
+    std::fs::write(&path, password).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    format!("password_file = {:?}", path.display().to_string())
 }
 
 async fn cloud() -> TestApp {
@@ -84,11 +99,8 @@ async fn online_with_a_signed_in_person_reads_a_page_and_says_recovery_can_work(
     let cloud = cloud().await;
     let dir = tempfile::tempdir().unwrap();
     let secret = secret_file(dir.path(), OAUTH_SECRET);
-    let text = upstream(
-        &cloud,
-        &secret,
-        &format!("OP_SESSION_example = {SESSION:?}"),
-    );
+    let op = password_file(dir.path(), PASSWORD);
+    let text = upstream(&cloud, dir.path(), &secret, &op, "");
     let (ok, said) = check_config(dir.path(), &text, true).await;
     assert!(ok, "{said}");
     assert!(
@@ -99,14 +111,17 @@ async fn online_with_a_signed_in_person_reads_a_page_and_says_recovery_can_work(
         "{said}"
     );
     assert!(
-        said.contains("op is signed in as keydesk-recovery@example.com"),
+        said.contains(
+            "op is signed in as keydesk-recovery@example.com on https://example.1password.com \
+             (signed in with the password file)"
+        ),
         "{said}"
     );
     assert!(said.contains("configuration OK"), "{said}");
     // The effective settings are shown, and no secret is.
     assert!(said.contains("backend = \"upstream\""), "{said}");
     assert!(
-        !said.contains(SESSION) && !said.contains(OAUTH_SECRET),
+        !said.contains(PASSWORD) && !said.contains(OAUTH_SECRET),
         "{said}"
     );
 }
@@ -116,20 +131,38 @@ async fn online_says_why_recovery_will_not_work() {
     let cloud = cloud().await;
     let dir = tempfile::tempdir().unwrap();
     let secret = secret_file(dir.path(), OAUTH_SECRET);
-    let text = upstream(&cloud, &secret, "OP_SERVICE_ACCOUNT_TOKEN = \"ops_x\"");
+    let service = ", OP_SERVICE_ACCOUNT_TOKEN = \"ops_x\"";
+    let text = upstream(&cloud, dir.path(), &secret, "", service);
     let (ok, said) = check_config(dir.path(), &text, true).await;
     assert!(!ok, "{said}");
     assert!(
         said.contains("recovery will not work: op is signed in as a service account"),
         "{said}"
     );
-    let (ok, said) = check_config(dir.path(), &upstream(&cloud, &secret, ""), true).await;
+    let text = upstream(&cloud, dir.path(), &secret, "", "");
+    let (ok, said) = check_config(dir.path(), &text, true).await;
     assert!(!ok, "{said}");
     assert!(
-        said.contains("recovery will not work: op is not signed in (op said:"),
+        said.contains(
+            "recovery will not work: op is not signed in (You are not currently signed in."
+        ),
         "{said}"
     );
-    assert!(said.contains("account is not signed in"), "{said}");
+    assert!(said.contains("set password_file"), "{said}");
+    // A wrong password says so, and never shows.
+    let wrong = "not the recovery user's password";
+    let op = password_file(dir.path(), wrong);
+    let text = upstream(&cloud, dir.path(), &secret, &op, "");
+    let (ok, said) = check_config(dir.path(), &text, true).await;
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(
+            "op could not sign in with the password file (op said: Unauthorized: the account \
+             password is wrong)"
+        ),
+        "{said}"
+    );
+    assert!(!said.contains(wrong), "{said}");
 }
 
 #[tokio::test]
@@ -137,11 +170,8 @@ async fn online_names_a_client_1password_refuses_and_a_secret_others_can_read() 
     let cloud = cloud().await;
     let dir = tempfile::tempdir().unwrap();
     let secret = secret_file(dir.path(), "not-the-secret");
-    let text = upstream(
-        &cloud,
-        &secret,
-        &format!("OP_SESSION_example = {SESSION:?}"),
-    );
+    let op = password_file(dir.path(), PASSWORD);
+    let text = upstream(&cloud, dir.path(), &secret, &op, "");
     let (ok, said) = check_config(dir.path(), &text, true).await;
     assert!(!ok, "{said}");
     assert!(

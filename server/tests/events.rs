@@ -12,20 +12,20 @@ const OLIVER: &str = "oliver.smith@example.com";
 
 /// One server-sent event: its `event`, `id` and `data` fields.
 #[derive(Debug, Default)]
-struct Event {
-    kind: String,
-    id: String,
-    data: String,
+pub(crate) struct Event {
+    pub kind: String,
+    pub id: String,
+    pub data: String,
 }
 
 /// An open stream, read event by event.
-struct Stream {
+pub(crate) struct Stream {
     response: Response,
     buffer: String,
 }
 
 impl Stream {
-    async fn open(app: &TestApp, last_event_id: Option<&str>) -> Stream {
+    pub async fn open(app: &TestApp, last_event_id: Option<&str>) -> Stream {
         let mut request = app.client.get(app.url("/api/events"));
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
@@ -41,7 +41,7 @@ impl Stream {
 
     /// The next event (keep-alive comments skipped); `None` when the stream ended. A guard
     /// against hanging, not a measure of speed: that is the page's e2e test and the benchmark.
-    async fn next(&mut self) -> Option<Event> {
+    pub async fn next(&mut self) -> Option<Event> {
         loop {
             if let Some((block, rest)) = self.buffer.split_once("\n\n") {
                 let (block, rest) = (block.to_owned(), rest.to_owned());

@@ -99,9 +99,9 @@ async fn recovery(upstream: &UpstreamSettings, lines: &Lines<'_>, report: &mut R
                  recovery user and give Keydesk its session"
             }
         };
-        report.problems.push(
-            Problem::at(line, format!("recovery will not work: {why}")).fix(fix),
-        );
+        report
+            .problems
+            .push(Problem::at(line, format!("recovery will not work: {why}")).fix(fix));
         return;
     }
     match op.whoami().await {

@@ -57,6 +57,8 @@ pub(crate) struct Setup {
     op_password: Option<&'static str>,
     /// The cloud plays an account with automated provisioning.
     automated_provisioning: bool,
+    /// `[directory.upstream.op] keepalive`, TOML; the default without.
+    op_keepalive: Option<&'static str>,
 }
 
 /// The recovery user's account password, as the `op` stand-in knows it.
@@ -73,6 +75,7 @@ impl Default for Setup {
             secret: OAUTH_SECRET,
             op_password: Some(OP_PASSWORD),
             automated_provisioning: false,
+            op_keepalive: None,
         }
     }
 }
@@ -81,6 +84,11 @@ impl Setup {
     /// Set one `[directory.upstream]` key; `value` is TOML (`"\"2s\""`, `"2"`).
     fn set(mut self, key: &'static str, value: &str) -> Self {
         self.upstream.push((key, value.to_owned()));
+        self
+    }
+
+    fn op_keepalive(mut self, every: &'static str) -> Self {
+        self.op_keepalive = Some(every);
         self
     }
 
@@ -154,10 +162,13 @@ pub(crate) fn upstream_settings(cloud: &TestApp, base_url: &str, setup: &Setup) 
     }
     let line = |(key, value): &(&str, String)| format!("{key} = {value}\n");
     let string_line = |(key, value): &(&str, String)| format!("{key} = {value:?}\n");
-    let password_file = match setup.op_password {
-        Some(_) => "password_file = \"{dir}/op-password\"\n",
-        None => "",
+    let mut password_file = match setup.op_password {
+        Some(_) => "password_file = \"{dir}/op-password\"\n".to_owned(),
+        None => String::new(),
     };
+    if let Some(every) = setup.op_keepalive {
+        password_file.push_str(&format!("keepalive = {every:?}\n"));
+    }
     format!(
         "[directory]\nbackend = \"upstream\"\n\n[directory.upstream]\n{}\n\
          [directory.upstream.op]\npath = {OP:?}\npass_env = [\"PATH\"]\ntimeout = \"{}\"\n\
@@ -480,7 +491,10 @@ async fn a_big_directory_is_read_in_pages_of_1000() {
         .cloud
         .list_all(&[("max_page_size", "1000"), ("order_by", "email")])
         .await;
-    assert!(everyone == through_1password(from_cloud), "the snapshot differs");
+    assert!(
+        everyone == through_1password(from_cloud),
+        "the snapshot differs"
+    );
     world.assert_well_behaved();
 }
 

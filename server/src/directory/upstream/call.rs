@@ -147,8 +147,8 @@ impl From<CallError> for DirectoryError {
             CallError::Refused(status, body)
                 if status.is_client_error()
                     && upstream_message(&body)
-                    .to_lowercase()
-                    .contains("automated provisioning") =>
+                        .to_lowercase()
+                        .contains("automated provisioning") =>
             {
                 DirectoryError::AutomatedProvisioning
             }

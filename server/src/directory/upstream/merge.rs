@@ -34,9 +34,11 @@ pub fn reading(
         Some(Err(why)) => Err(format!(
             "op could not list them ({why}), and the Users API does not report them"
         )),
-        None => Err("the Users API does not report them, and no 1Password CLI is configured \
+        None => Err(
+            "the Users API does not report them, and no 1Password CLI is configured \
                      ([directory.upstream.op])"
-            .to_owned()),
+                .to_owned(),
+        ),
     };
     match (api, cli) {
         (Ok(users), Ok(listed)) => Ok(Merged {
@@ -164,7 +166,10 @@ mod tests {
         let merged = reading(&account(), Ok(api), Some(Ok(cli)), &HashMap::new()).unwrap();
         let states: Vec<&str> = merged.users.iter().map(|u| u.state.as_str()).collect();
         assert_eq!(states, ["RECOVERY_ACCEPTED", "ACTIVE", "SUSPENDED"]);
-        assert_eq!(merged.users[0].user_type.as_ref().unwrap().as_str(), "MEMBER");
+        assert_eq!(
+            merged.users[0].user_type.as_ref().unwrap().as_str(),
+            "MEMBER"
+        );
         assert_eq!(merged.states_unknown, None);
     }
 

@@ -94,7 +94,9 @@ impl UpstreamDirectory {
         let op = settings
             .op
             .clone()
-            .map(|op| Op::start(op).map(|op| Arc::new(op.on_readiness_change(move || told.config()))))
+            .map(|op| {
+                Op::start(op).map(|op| Arc::new(op.on_readiness_change(move || told.config())))
+            })
             .transpose()?;
         if op.is_none() {
             tracing::warn!(

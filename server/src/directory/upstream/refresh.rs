@@ -96,7 +96,14 @@ impl UpstreamDirectory {
         let (api, cli) = tokio::join!(self.api.list_all(), self.list_cli());
         let provisioned = matches!(api, Err(DirectoryError::AutomatedProvisioning));
         self.health.write().expect("not poisoned").provisioned = provisioned;
-        let known = self.known_states();
+        // Without the CLI's states, people Keydesk knows in recovery keep that state.
+        let known = match &cli {
+            Some(Ok(_)) => HashMap::new(),
+            _ => observed::known(&self.audit).await.unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "could not read the states Keydesk knows");
+                HashMap::new()
+            }),
+        };
         let merged = merge::reading(&self.settings.account_id, api, cli, &known)?;
         self.health.write().expect("not poisoned").states_unknown = merged.states_unknown.clone();
         let mut users = merged.users;
@@ -106,8 +113,7 @@ impl UpstreamDirectory {
         for user in &newer {
             self.snapshot.mirror_one(user.clone()).await?;
         }
-        let mut by_id: HashMap<UserId, User> =
-            users.drain(..).map(|u| (u.id.clone(), u)).collect();
+        let mut by_id: HashMap<UserId, User> = users.drain(..).map(|u| (u.id.clone(), u)).collect();
         by_id.extend(newer.into_iter().map(|u| (u.id.clone(), u)));
         let users: Vec<User> = by_id.values().cloned().collect();
         *self.received.write().expect("not poisoned") = by_id;
@@ -118,17 +124,6 @@ impl UpstreamDirectory {
     /// `op user list`: `None` without `op`, what op said when it failed.
     async fn list_cli(&self) -> Option<Result<Vec<super::op::OpUser>, String>> {
         Some(self.op.as_ref()?.list_users().await)
-    }
-
-    /// The states Keydesk last knew (the previous reading's, with its own answers since), for
-    /// a reading without the CLI's.
-    fn known_states(&self) -> HashMap<UserId, UserState> {
-        self.received
-            .read()
-            .expect("not poisoned")
-            .values()
-            .map(|user| (user.id.clone(), user.state.clone()))
-            .collect()
     }
 
     /// After a reading: settle what the ledger left open, then record what changed without

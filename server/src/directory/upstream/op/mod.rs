@@ -134,6 +134,15 @@ impl Op {
                 };
             }
         };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() && output::session_ended(&stderr) {
+            // Refused before anything was done: nobody was emailed.
+            let why = self.not_signed_in(&output::said(&stderr));
+            return Outcome {
+                failed: ids.iter().map(|id| (id.clone(), why.clone())).collect(),
+                ..Outcome::default()
+            };
+        }
         output::read_outcome(
             ids,
             &String::from_utf8_lossy(&output.stdout),
@@ -200,9 +209,8 @@ impl Op {
         token: Option<&str>,
         input: Option<String>,
     ) -> Result<std::process::Output, String> {
-        let mut command = Command::from(
-            self.command(std::process::Command::new(&self.settings.path), token),
-        );
+        let mut command =
+            Command::from(self.command(std::process::Command::new(&self.settings.path), token));
         command.args(args);
         if let Some(account) = &self.settings.account {
             command.args(["--account", account]);

@@ -27,6 +27,8 @@ pub(super) struct Session {
     readiness: Mutex<Option<Availability>>,
     /// Held while signing in, so that commands failing together sign in once.
     signing_in: tokio::sync::Mutex<()>,
+    /// Why the last sign-in with the password file failed, until one succeeds.
+    sign_in_failure: Mutex<Option<String>>,
 }
 
 impl Session {
@@ -77,16 +79,16 @@ impl Op {
             return Ok(());
         }
         let password = read_password(path)?;
-        let output = self
-            .run(&["signin", "--raw"], None, Some(password))
-            .await?;
+        let output = self.run(&["signin", "--raw"], None, Some(password)).await?;
         let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         if !output.status.success() || token.is_empty() {
             let said = output::said(&String::from_utf8_lossy(&output.stderr));
             let why = format!("op could not sign in with the password file (op said: {said})");
+            *self.session.sign_in_failure.lock().expect("not poisoned") = Some(why.clone());
             self.note(Availability::no(why.clone()));
             return Err(why);
         }
+        *self.session.sign_in_failure.lock().expect("not poisoned") = None;
         *self.session.token.lock().expect("not poisoned") = Some(token);
         tracing::info!("signed op in with the password file");
         self.note(Availability::yes());
@@ -109,8 +111,18 @@ impl Op {
         availability
     }
 
-    /// Why recovery is unavailable when op has no session, and what would help.
+    /// Why recovery is unavailable when op has no session, and what would help: the password
+    /// file's failure when signing in with it failed.
     pub(super) fn not_signed_in(&self, said: &str) -> String {
+        if let Some(why) = self
+            .session
+            .sign_in_failure
+            .lock()
+            .expect("not poisoned")
+            .clone()
+        {
+            return why;
+        }
         let help = match self.settings.password_file {
             Some(_) => "Keydesk signs in again with the password file by itself",
             None => {
