@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use keydesk_api::{AuditOutcome, AuditRecord, ListUsersResponse, OutboxResponse, UserState};
+use keydesk_api::{AuditRecord, ListUsersResponse, OutboxResponse, UserState};
 use rand::{Rng, seq::IndexedRandom};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -339,22 +339,35 @@ pub fn records(db: &Path) -> Vec<AuditRecord> {
 /// succeeded change in the trail gives exactly the states the directory holds. Also checks the
 /// files are intact and the chain verifies. Returns how many changes were replayed.
 pub fn check_invariant(db: &Path, first: &BTreeMap<String, String>) -> usize {
-    let conn = rusqlite::Connection::open(db).unwrap();
+    let (expected, replayed) = replay(db, first);
+    let differences = differences(&states(db), &expected);
+    assert!(differences.is_empty(), "{differences:#?}");
+    replayed
+}
+
+/// Every person's state as replaying the trail in `trail` from `first` gives them (each record's
+/// [`AuditRecord::resulting_state`]: a change that succeeded, or one seen in 1Password), after
+/// checking the file is intact and its chain verifies; and how many changes were replayed.
+pub fn replay(trail: &Path, first: &BTreeMap<String, String>) -> (BTreeMap<String, String>, usize) {
+    let conn = rusqlite::Connection::open(trail).unwrap();
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .unwrap();
     assert_eq!(integrity, "ok");
+    let (count, broken) = keydesk_server::audit::chain::verify(&conn).unwrap();
     drop(conn);
-    let records = records(db);
+    let records = records(trail);
+    assert_eq!(
+        (count, broken),
+        (records.len() as i64, None),
+        "the chain is broken"
+    );
     let mut expected = first.clone();
     let mut replayed = 0;
     for record in &records {
-        let Some(state) = record.action.resulting_state() else {
+        let Some(state) = record.resulting_state() else {
             continue;
         };
-        if record.outcome != AuditOutcome::Succeeded {
-            continue;
-        }
         for target in &record.targets {
             let slot = expected
                 .get_mut(target)
@@ -363,21 +376,19 @@ pub fn check_invariant(db: &Path, first: &BTreeMap<String, String>) -> usize {
             replayed += 1;
         }
     }
-    let actual = states(db);
-    let differences: Vec<String> = actual
+    (expected, replayed)
+}
+
+/// Who is not in the state the trail says.
+pub fn differences(
+    actual: &BTreeMap<String, String>,
+    expected: &BTreeMap<String, String>,
+) -> Vec<String> {
+    actual
         .iter()
         .filter(|(id, state)| expected.get(*id) != Some(state))
         .map(|(id, state)| format!("{id} is {state}, the trail says {:?}", expected.get(id)))
-        .collect();
-    assert!(differences.is_empty(), "{differences:#?}");
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let (count, broken) = keydesk_server::audit::chain::verify(&conn).unwrap();
-    assert_eq!(
-        (count, broken),
-        (records.len() as i64, None),
-        "the chain is broken"
-    );
-    replayed
+        .collect()
 }
 
 /// Another process (Python's sqlite3) holding the write lock on a database file, as a backup

@@ -13,6 +13,7 @@
 //! This module is the connector's plumbing (paging, the token, retries, faults); `states` is
 //! what the two sources say of people together, and `op_session` keeping op signed in.
 
+mod killed;
 mod op_session;
 mod states;
 
@@ -59,6 +60,8 @@ pub(crate) struct Setup {
     automated_provisioning: bool,
     /// `[directory.upstream.op] keepalive`, TOML; the default without.
     op_keepalive: Option<&'static str>,
+    /// More of the cloud's configuration file.
+    cloud_settings: &'static str,
 }
 
 /// The recovery user's account password, as the `op` stand-in knows it.
@@ -76,6 +79,7 @@ impl Default for Setup {
             op_password: Some(OP_PASSWORD),
             automated_provisioning: false,
             op_keepalive: None,
+            cloud_settings: "",
         }
     }
 }
@@ -111,7 +115,8 @@ pub(crate) async fn start_cloud(setup: &Setup) -> (TestApp, FaultProxy) {
     // One pair of eyes: the tests complete recoveries "in the console" as the cloud's one
     // development identity, who also began them (through op).
     let settings = format!(
-        "{ONE_PAIR_OF_EYES}[oauth]\ntoken_lifetime = \"{}\"\nautomated_provisioning = {}\n\n{}",
+        "{ONE_PAIR_OF_EYES}{}\n[oauth]\ntoken_lifetime = \"{}\"\nautomated_provisioning = {}\n\n{}",
+        setup.cloud_settings,
         setup.token_lifetime,
         setup.automated_provisioning,
         oauth_client(CLIENT_ID, None)
