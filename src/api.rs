@@ -5,10 +5,10 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use js_sys::{JSON, Reflect};
 use keydesk_api::{
     AcceptRecoveryRequest, AcceptRecoveryResponse, AccountId, AuditPage, AuditQuery,
-    AuditVerification, BeginRecoveryRequest, BeginRecoveryResponse, ChangeRules, LastChange,
-    ListUsersParams, ListUsersResponse, MethodRequest, OutboxMessage, OutboxResponse, PageConfig,
-    RecoveryLinkInfo, RecoveryToken, ScheduleRequest, ScheduledChange, ScheduledList, Session,
-    StateCounts, User, UserId, UserMethod, begin_recovery_path, users_path,
+    AuditVerification, Availability, BeginRecoveryRequest, BeginRecoveryResponse, ChangeRules,
+    LastChange, ListUsersParams, ListUsersResponse, MethodRequest, OutboxMessage, OutboxResponse,
+    PageConfig, RecoveryLinkInfo, RecoveryToken, ScheduleRequest, ScheduledChange, ScheduledList,
+    Session, StateCounts, User, UserId, UserMethod, begin_recovery_path, users_path,
 };
 use leptos::prelude::on_cleanup;
 use serde::{Serialize, de::DeserializeOwned};
@@ -194,6 +194,10 @@ pub struct Client {
     pub admin_console_url: Option<String>,
     /// What every change must carry.
     pub rules: ChangeRules,
+    /// Whether recovery could be begun when the page connected (see [`crate::readiness`]).
+    pub recovery: Availability,
+    /// Whether people could be suspended and reactivated when the page connected.
+    pub state_changes: Availability,
 }
 
 impl Client {
@@ -214,7 +218,14 @@ impl Client {
             session,
             admin_console_url: config.admin_console_url,
             rules: config.changes,
+            recovery: config.recovery,
+            state_changes: config.state_changes,
         })
+    }
+
+    /// The server's configuration for the page, read again (what can be done now).
+    pub async fn config(&self) -> Result<PageConfig, ApiFailure> {
+        get("/api/config", Vec::new()).await
     }
 
     /// Audit records matching the filters, newest first.

@@ -13,6 +13,7 @@ pub mod components;
 pub mod json;
 pub mod live;
 pub mod location;
+pub mod readiness;
 pub mod routes;
 pub mod time;
 
@@ -207,6 +208,7 @@ pub fn App(pages: Pages) -> impl IntoView {
             let counts = Counts::new(client.clone());
             live.follow(move || counts.refresh.run(()));
             provide_context(counts);
+            provide_context(readiness::Readiness::follow(&client, live));
             provide_context(client.session.clone());
             if client.directory == DirectoryKind::Upstream {
                 provide_context(components::users_table::Upstream);

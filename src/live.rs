@@ -17,6 +17,8 @@ pub struct Live {
     pub changed: RwSignal<u32>,
     /// Moves when the server cannot say what changed (it restarted): read everything again.
     pub reset: RwSignal<u32>,
+    /// Moves when what can be done changed (see [`crate::readiness`]).
+    pub config: RwSignal<u32>,
 }
 
 impl Live {
@@ -26,6 +28,7 @@ impl Live {
             user: RwSignal::new(None),
             changed: RwSignal::new(0),
             reset: RwSignal::new(0),
+            config: RwSignal::new(0),
         };
         open(live);
         live
@@ -66,15 +69,18 @@ fn open(live: Live) {
     });
     let on_scheduled =
         Closure::<dyn Fn(MessageEvent)>::new(move |_| live.changed.update(|n| *n += 1));
-    // A gap the server cannot fill: read everything again.
+    // A gap the server cannot fill: read everything again, what can be done included.
     let on_reset = Closure::<dyn Fn(MessageEvent)>::new(move |_| {
         live.reset.update(|n| *n += 1);
+        live.config.update(|n| *n += 1);
         live.changed.update(|n| *n += 1);
     });
+    let on_config = Closure::<dyn Fn(MessageEvent)>::new(move |_| live.config.update(|n| *n += 1));
     for (kind, listener) in [
         ("user", &on_user),
         ("scheduled", &on_scheduled),
         ("reset", &on_reset),
+        ("config", &on_config),
     ] {
         let _ = source.add_event_listener_with_callback(kind, listener.as_ref().unchecked_ref());
     }
@@ -93,5 +99,6 @@ fn open(live: Live) {
     on_user.forget();
     on_scheduled.forget();
     on_reset.forget();
+    on_config.forget();
     reopen.forget();
 }

@@ -15,6 +15,8 @@ const EXAMPLES: &[&str] = &[
     "admin_console_url",
     "env",
     "pass_env",
+    "account",
+    "password_file",
     "ticket_pattern",
     "ticket_url",
     "keep",

@@ -2,6 +2,7 @@
 
 pub mod confirm_dialog;
 pub mod copy_button;
+pub mod directory_status;
 pub mod notice;
 pub mod row_action;
 pub mod row_menu;

@@ -78,10 +78,31 @@ fn changes_nothing(method: UserMethod, state: &UserState) -> bool {
     )
 }
 
+/// Why `action` cannot be done to anyone now, in words; `None` when it can: what the directory
+/// cannot do at the moment (upstream: `op` not signed in, the Users API refused), or a
+/// permission the signed-in person lacks. Reactive: read inside a view, it follows both.
+pub fn refusal(action: RowAction) -> Option<String> {
+    let readiness = use_context::<crate::readiness::Readiness>();
+    let now = readiness.and_then(|readiness| {
+        let (what, availability) = match action {
+            RowAction::BeginRecovery | RowAction::Method(UserMethod::ResendRecovery) => {
+                ("Recovery", readiness.recovery)
+            }
+            RowAction::Method(UserMethod::Suspend | UserMethod::Reactivate) => {
+                ("Suspending and reactivating", readiness.state_changes)
+            }
+            RowAction::Method(UserMethod::CompleteRecovery) => return None,
+        };
+        let why = availability.read().refusal()?.to_owned();
+        Some(format!("{what} is unavailable: {why}"))
+    });
+    now.or_else(|| missing_permission(action.permission()))
+}
+
 /// Why the signed-in person may not do `action` to `user`, for a tooltip; `None` when they may:
-/// a permission they lack, or, with four eyes, completing a recovery they began themselves.
+/// a [`refusal`] for anyone, or, with four eyes, completing a recovery they began themselves.
 pub fn unavailable(action: RowAction, user: &User) -> Option<String> {
-    missing_permission(action.permission()).or_else(|| {
+    refusal(action).or_else(|| {
         let session = use_context::<keydesk_api::Session>()?;
         let four_eyes = use_context::<crate::api::Client>()?.rules.four_eyes;
         let began = user.recovery_started_by.as_deref()?;

@@ -301,10 +301,15 @@ pub fn select_shown(
     });
 }
 
-/// A time as a short local date, exact on hover.
+/// A time as a short local date, exact on hover; "—" for none (`op user list`, the only source
+/// for an account with automated provisioning, does not say when someone joined).
 #[component]
 pub fn When(time: String) -> impl IntoView {
+    if time.is_empty() {
+        return "—".into_any();
+    }
     view! { <time datetime=time.clone() title=time::exact(&time)>{time::short_date(&time)}</time> }
+        .into_any()
 }
 
 /// The table as the server writes it into the page for whoever is signed in: these rows of

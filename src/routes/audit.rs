@@ -108,6 +108,8 @@ pub fn AuditPage() -> impl IntoView {
                                     <option value="succeeded">"Succeeded"</option>
                                     <option value="denied">"Denied"</option>
                                     <option value="failed">"Failed"</option>
+                                    <option value="attempted">"Asked of 1Password"</option>
+                                    <option value="observed">"Seen in 1Password"</option>
                                 </select>
                             }.into_any()
                         } else {

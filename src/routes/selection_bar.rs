@@ -1,12 +1,12 @@
 //! The bar over the users table while people are selected: how many and who, and what can be
 //! done to them all at once.
 
-use keydesk_api::{Permission, User, UserMethod, UserState};
+use keydesk_api::{User, UserMethod, UserState};
 use leptos::prelude::*;
 
 use super::change::{Change, MAX_BATCH, begin_recovery_refusal};
 use crate::components::{
-    row_action::missing_permission,
+    row_action::{self, RowAction},
     users_table::{Upstream, select_shown},
 };
 
@@ -71,13 +71,17 @@ pub fn SelectionBar(
             None => ask.run(Change::Each(method, selected.get_untracked())),
         }
     };
-    let batch_button = move |method: UserMethod, label: &'static str| {
-        let cannot = missing_permission(method.permission());
-        let may = cannot.is_none();
+    // Not `disabled`: a disabled button says nothing, and these say why not, on hover and,
+    // when pressed, in words below.
+    let button = move |action: RowAction, label: &'static str, then: Callback<()>| {
+        let cannot = move || row_action::refusal(action);
         view! {
-            <button type="button" aria-disabled=(!may).then_some("true")
-                title=cannot.unwrap_or_default()
-                on:click=move |_| if may { batch(method) }>
+            <button type="button" aria-disabled=move || cannot().is_some().then_some("true")
+                title=move || cannot().unwrap_or_default()
+                on:click=move |_| match cannot() {
+                    Some(why) => refusal.set(Some(why)),
+                    None => then.run(()),
+                }>
                 {label}
             </button>
         }
@@ -94,8 +98,7 @@ pub fn SelectionBar(
     };
     // 1Password completes recoveries only in its admin console: each row links there instead.
     let upstream = use_context::<Upstream>().is_some();
-    let cannot_recover = StoredValue::new(missing_permission(Permission::Recover));
-    let may_recover = cannot_recover.with_value(Option::is_none);
+    let complete_action = RowAction::Method(UserMethod::CompleteRecovery);
     view! {
         <Show when=move || !selected.read().is_empty()>
             <div class="selection-bar" role="region" aria-label="Selected people">
@@ -105,19 +108,20 @@ pub fn SelectionBar(
                         n => format!("{n} people selected"),
                     }}
                 </span>
-                // Not `disabled`: a disabled button says nothing, and these say why not.
-                <button type="button" aria-disabled=(!may_recover).then_some("true")
-                    title=move || cannot_recover.get_value().unwrap_or_default()
-                    on:click=move |_| if may_recover { begin() }>
-                    "Begin recovery"
-                </button>
-                <button type="button" hidden=upstream aria-disabled=(!may_recover).then_some("true")
-                    title=move || cannot_recover.get_value().unwrap_or_default()
-                    on:click=move |_| if may_recover { complete() }>
-                    "Complete recovery"
-                </button>
-                {batch_button(UserMethod::Reactivate, "Reactivate")}
-                {batch_button(UserMethod::Suspend, "Suspend")}
+                {button(RowAction::BeginRecovery, "Begin recovery", Callback::new(move |()| begin()))}
+                {(!upstream).then(|| {
+                    button(complete_action, "Complete recovery", Callback::new(move |()| complete()))
+                })}
+                {button(
+                    RowAction::Method(UserMethod::Reactivate),
+                    "Reactivate",
+                    Callback::new(move |()| batch(UserMethod::Reactivate)),
+                )}
+                {button(
+                    RowAction::Method(UserMethod::Suspend),
+                    "Suspend",
+                    Callback::new(move |()| batch(UserMethod::Suspend)),
+                )}
                 <button type="button" class="link"
                     on:click=move |_| shown.with_untracked(|shown| {
                         session.with_value(|me| select_shown(selected, shown, me.as_ref(), true))

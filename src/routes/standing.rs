@@ -30,10 +30,18 @@ fn line(change: LastChange) -> impl IntoView {
         AuditAction::CompleteRecovery => "Recovery completed",
         _ => "Recovery started",
     };
-    let who = change.actor_name.unwrap_or(change.actor_email);
+    let when = time::relative(&change.time);
+    // Done in 1Password itself (its console, an identity provider): Keydesk saw it, no more.
+    let what = match change.observed {
+        true => format!("{done} in 1Password, seen by Keydesk {when}"),
+        false => {
+            let who = change.actor_name.unwrap_or(change.actor_email);
+            format!("{done} by {who} {when}")
+        }
+    };
     view! {
         <p class="standing">
-            {format!("{done} by {who} {}", time::relative(&change.time))}
+            {what}
             {said(change.reason, change.ticket)}
         </p>
     }

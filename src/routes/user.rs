@@ -9,6 +9,7 @@ use crate::{
     api::Client,
     components::{
         CopyButton, Notice, StateBadge,
+        directory_status::Refusals,
         row_action::{RowAction, active_owners, unavailable},
         state_badge::type_label,
         users_table::When,
@@ -106,18 +107,21 @@ fn UserFacts(
     let session = use_context::<Session>();
     let actions = RowAction::offered(&user, session.as_ref(), active_owners());
     let me = session.is_some_and(|me| me.is(&user));
+    // Followed while the page is open: what the directory can do now may change.
     let buttons = actions
         .into_iter()
         .map(|action| {
-            let refused = unavailable(action, &user);
-            let allowed = refused.is_none();
-            let person = user.clone();
+            let person = StoredValue::new(user.clone());
+            let refused = move || person.with_value(|person| unavailable(action, person));
             view! {
-                <button type="button" aria-disabled=(!allowed).then_some("true")
-                    title=refused.unwrap_or_default()
-                    on:click=move |_| if allowed {
-                        notice.set(None);
-                        pending.set(Some(Change::of(action, person.clone())));
+                <button type="button" aria-disabled=move || refused().is_some().then_some("true")
+                    title=move || refused().unwrap_or_default()
+                    on:click=move |_| match refused() {
+                        Some(why) => notice.set(Some(why)),
+                        None => {
+                            notice.set(None);
+                            pending.set(Some(Change::of(action, person.get_value())));
+                        }
                     }>
                     {action.label()}
                 </button>
@@ -127,6 +131,7 @@ fn UserFacts(
     view! {
         <h1>{user.display_name.clone()} {me.then(|| view! { " " <span class="you">"you"</span> })}</h1>
         <div class="person-actions">{buttons}</div>
+        <Refusals />
         <Notice notice />
         <dl class="facts panel">
             <dt>"Email"</dt>
@@ -136,7 +141,7 @@ fn UserFacts(
             <dt>"State"</dt><dd><StateBadge state=user.state.clone() /></dd>
             <dt>"Role"</dt><dd>{user.role_label().to_owned()}</dd>
             <dt>"Type"</dt><dd>{type_label(user.user_type.as_ref())}</dd>
-            <dt>"Created"</dt><dd>{when_ago(Some(user.create_time.clone()))}</dd>
+            <dt>"Created"</dt><dd>{when_ago(Some(user.create_time.clone()).filter(|t| !t.is_empty()))}</dd>
             <dt>"Last change"</dt><dd>{when_ago(user.update_time.clone())}</dd>
             <dt>"Recovery began"</dt><dd>{when_ago(user.recovery_started_time.clone())}
                 {user.recovery_started_by.clone().map(|by| format!(" by {by}"))}</dd>

@@ -16,6 +16,7 @@ use crate::{
     api::Client,
     components::{
         Notice,
+        directory_status::{Refusals, Snapshot, SnapshotLine},
         users_table::{TableControls, Upstream, UsersTable},
     },
     location::use_location,
@@ -35,20 +36,6 @@ enum Listing {
     Failed(String),
 }
 
-/// How old the upstream snapshot is, in words: "just now", "4 min ago", "2 h ago".
-fn age(time: &str) -> String {
-    let read = js_sys::Date::parse(time);
-    if read.is_nan() {
-        return time.to_owned();
-    }
-    let minutes = ((js_sys::Date::now() - read) / 60_000.0).floor().max(0.0) as u64;
-    match minutes {
-        0 => "just now".to_owned(),
-        1..=59 => format!("{minutes} min ago"),
-        _ => format!("{} h ago", minutes / 60),
-    }
-}
-
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let client = expect_context::<Client>();
@@ -63,7 +50,7 @@ pub fn UsersPage() -> impl IntoView {
     let row_limit = RwSignal::new(usize::MAX);
     let next_page = RwSignal::new(None::<String>);
     // Upstream only: when the snapshot lists come from was read, and why it could not be since.
-    let snapshot = RwSignal::new(None::<(String, Option<String>)>);
+    let snapshot = RwSignal::new(None::<Snapshot>);
     let listing = RwSignal::new(Listing::Loading);
     let loading_more = RwSignal::new(false);
     let more_error = RwSignal::new(None::<String>);
@@ -86,7 +73,7 @@ pub fn UsersPage() -> impl IntoView {
                 }
                 match result {
                     Ok(page) => {
-                        snapshot.set(page.snapshot_time.map(|time| (time, page.snapshot_error)));
+                        snapshot.set(Snapshot::of(&page));
                         // The first answer replaces the server's rows, all of them at once.
                         if page.results.len() > FIRST_SCREEN_ROWS
                             && !rows.with_untracked(Vec::is_empty)
@@ -277,25 +264,8 @@ pub fn UsersPage() -> impl IntoView {
             <SearchBar view=view_query summary ready />
 
             <Notice notice />
-            {move || snapshot.get().map(|(time, error)| {
-                let read = age(&time);
-                match error {
-                    None => view! {
-                        <p class="snapshot">
-                            "Searching Keydesk's copy of the 1Password directory, read "
-                            <time datetime=time>{read}</time>"."
-                        </p>
-                    }
-                    .into_any(),
-                    Some(error) => view! {
-                        <p class="snapshot stale" role="alert">
-                            "1Password could not be read again (" {error} "), so this is its directory as read "
-                            <time datetime=time>{read}</time>"."
-                        </p>
-                    }
-                    .into_any(),
-                }
-            })}
+            <Refusals />
+            <SnapshotLine snapshot />
 
             <SelectionBar selected shown=rows ask />
 
