@@ -1,6 +1,7 @@
 // The page against a 1Password account: a Keydesk in upstream mode, talking to a second Keydesk
-// that stands in for the 1Password cloud (OAuth client credentials, the Users API) and to the
-// `op` stand-in for recovery.
+// that stands in for the 1Password cloud (OAuth client credentials, a Users API that says only
+// ACTIVE, SUSPENDED or STATE_UNSPECIFIED) and to the `op` stand-in (recovery, and who is in it),
+// which Keydesk signs in with a password file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -9,12 +10,18 @@ import { ROOT, ACCOUNT, startKeydesk, launchBrowser, watchConsole, seriousViolat
 
 const SECRET = 'e2e-upstream-client-secret-0123456789';
 const CONSOLE = 'https://example.1password.com';
+// The recovery user's account password, as the op stand-in knows it (its `password` file).
+const OP_PASSWORD = 'e2e recovery user password';
+const CHECKLIST = ['I spoke to them on a number we already had', 'They confirmed the new password was set by them'];
 
 let cloud;
 let keydesk;
 let browser;
 
-function upstreamSettings(baseUrl) {
+/** Keydesk reading the cloud at `baseUrl`; `op` signs in with the password file unless `signedIn`
+ * is false. Readings every two seconds, so a change made in the console shows soon. */
+function upstreamSettings(baseUrl, { signedIn = true } = {}) {
+  const passwordFile = signedIn ? 'password_file = "{dir}/op-password"' : '';
   return `
 [directory]
 backend = "upstream"
@@ -28,24 +35,26 @@ client_secret_file = "{dir}/client-secret"
 admin_console_url = "${CONSOLE}"
 request_timeout = "2s"
 max_attempts = 2
-refresh_interval = "1h"
+refresh_interval = "2s"
 
 [directory.upstream.op]
 path = "${join(ROOT, 'server/tests/fixtures/op')}"
 pass_env = ["PATH"]
-env = { OP_SERVICE_ACCOUNT_TOKEN = "ops_e2e", OP_STANDIN_KEYDESK = "${baseUrl}", OP_STANDIN_ACCOUNT = "${ACCOUNT}" }
+account = "keydesk"
+${passwordFile}
+env = { OP_STANDIN_STATE = "{dir}", OP_STANDIN_KEYDESK = "${baseUrl}", OP_STANDIN_ACCOUNT = "${ACCOUNT}" }
 `;
 }
 
+const upstreamFiles = { 'client-secret': SECRET, password: OP_PASSWORD, 'op-password': OP_PASSWORD };
+
 before(async () => {
   const digest = createHash('sha256').update(SECRET).digest('hex');
+  // One pair of eyes: the console's completions are made as the cloud's one identity.
   cloud = await startKeydesk({
-    settings: `[[oauth.clients]]\nclient_id = "keydesk-e2e"\nsecret_sha256 = "${digest}"\n`,
+    settings: `[recovery]\nfour_eyes = false\n\n[[oauth.clients]]\nclient_id = "keydesk-e2e"\nsecret_sha256 = "${digest}"\n`,
   });
-  keydesk = await startKeydesk({
-    settings: upstreamSettings(cloud.url),
-    files: { 'client-secret': SECRET },
-  });
+  keydesk = await startKeydesk({ settings: upstreamSettings(cloud.url), files: upstreamFiles });
   browser = await launchBrowser();
 });
 
@@ -56,6 +65,15 @@ after(async () => {
 });
 
 const cloudState = (email) => cloud.sql(`SELECT state FROM users WHERE email = '${email}'`);
+
+/** A change made in 1Password's own admin console: on the cloud, as its admin. */
+async function inTheConsole(email, method, body = {}) {
+  const id = cloud.sql(`SELECT id FROM users WHERE email = '${email}'`);
+  const answer = await fetch(`${cloud.url}/v1beta1/accounts/${ACCOUNT}/users/${id}:${method}`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  assert.equal(answer.status, 200, await answer.text());
+}
 
 test('the page works on the snapshot, changes go to 1Password, completion points to the console', async () => {
   const page = await browser.newPage();
@@ -118,10 +136,72 @@ test('the page works on the snapshot, changes go to 1Password, completion points
   assert.deepEqual(problems, []);
 });
 
+test('awaiting completion comes from op, and a completion in the console is seen and said', async () => {
+  const page = await browser.newPage();
+  const problems = watchConsole(page);
+  await page.goto(keydesk.url + '/?state=RECOVERY_ACCEPTED');
+  // The cloud's Users API calls her ACTIVE; op says she is waiting.
+  const waiting = row(page, 'Łukasz Wiśniewski');
+  await waiting.waitFor();
+  await inTheConsole('lukasz.wisniewski@example.com', 'completeRecovery', { checked: CHECKLIST });
+  // The next reading sees it: her row leaves the list by itself.
+  await waiting.waitFor({ state: 'detached', timeout: 10000 });
+  await page.goto(keydesk.url + '/');
+  await page.getByRole('searchbox', { name: 'Search users' }).fill('wisniewski');
+  await row(page, 'Łukasz Wiśniewski').locator('td.person a').click();
+  await page.getByText(/Recovery completed in 1Password, seen by Keydesk/).waitFor();
+  await page.getByText(/recovery completed in 1Password \(Recovery accepted → Active\), seen by Keydesk/).waitFor();
+  assert.equal(
+    keydesk.sql("SELECT actor_email || ' ' || action || ' ' || outcome FROM audit WHERE outcome = 'observed' ORDER BY seq DESC LIMIT 1", 'audit.db'),
+    '1Password complete_recovery observed');
+  assert.deepEqual(problems, []);
+});
+
+test('recovery begun through op stays started through later readings', async () => {
+  const page = await browser.newPage();
+  await page.goto(keydesk.url + '/');
+  await page.getByRole('searchbox', { name: 'Search users' }).fill('Priya');
+  const person = row(page, 'Priya Raghunathan');
+  await person.waitFor();
+  await (await rowAction(page, 'Priya Raghunathan', 'Begin recovery')).click();
+  const dialog = page.getByRole('dialog', { name: /Begin recovery for Priya Raghunathan/ });
+  await dialog.getByRole('button', { name: /Begin recovery/ }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal(cloudState('priya.raghunathan@example.com'), 'RECOVERY_STARTED');
+  // Two readings later (they come every two seconds), still Recovery started, on a fresh load.
+  await new Promise((r) => setTimeout(r, 5000));
+  await page.reload();
+  await row(page, 'Priya Raghunathan').getByText('Recovery started').waitFor();
+});
+
+test('without op signed in, Begin recovery says why before anyone clicks', async () => {
+  const unsigned = await startKeydesk({
+    settings: upstreamSettings(cloud.url, { signedIn: false }),
+    files: upstreamFiles,
+  });
+  try {
+    const page = await browser.newPage();
+    const problems = watchConsole(page);
+    await page.goto(unsigned.url + '/');
+    const said = page.getByText(/^Recovery is unavailable: op is not signed in \(You are not currently signed in/);
+    await said.waitFor();
+    const begin = await rowAction(page, 'Aarav Sharma', 'Begin recovery');
+    assert.equal(await begin.getAttribute('aria-disabled'), 'true');
+    assert.match(await begin.getAttribute('title'), /Recovery is unavailable: op is not signed in/);
+    // Pressed anyway: no dialog opens that could only fail.
+    await begin.click();
+    assert.equal(await page.getByRole('dialog').count(), 0);
+    assert.deepEqual(await seriousViolations(page), []);
+    assert.deepEqual(problems, []);
+  } finally {
+    unsigned.stop();
+  }
+});
+
 test('an unreachable 1Password is said on the page, not a blank screen', async () => {
   const down = await startKeydesk({
     settings: upstreamSettings('http://127.0.0.1:9'),
-    files: { 'client-secret': SECRET },
+    files: upstreamFiles,
   });
   try {
     const page = await browser.newPage();
