@@ -106,6 +106,9 @@ function upstreamRows(u) {
     [`upstream: calls while idle (refresh_interval ${u.idle.refreshIntervalSeconds} s, ${u.idle.seconds} s watched)`, size, 'one reading per refresh_interval',
       `${u.idle.calls} calls = ${u.idle.readings.toFixed(2)} readings, ${u.idle.expectedReadings} due; ${n(hourly)} calls/hour at this interval${u.idle.otherCalls ? `; ${u.idle.otherCalls} other calls` : ''}`,
       judge(0, 0, Math.abs(u.idle.readings - u.idle.expectedReadings) <= 1 && !u.idle.otherCalls)],
+    [`upstream: op runs per reading (op user list: who is in recovery)`, size, '1',
+      `${(u.idle.opLists / Math.max(u.idle.readings, 1e-9)).toFixed(2)} (${u.idle.opLists} lists in ${u.idle.readings.toFixed(2)} readings; also ${u.idle.opOther.length ? u.idle.opOther.join(', ') : 'nothing'}; at start ${u.opAtStart.join(', ')})`,
+      judge(0, 0, Math.round(u.idle.opLists) === Math.round(u.idle.readings))],
   ];
 }
 

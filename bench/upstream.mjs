@@ -7,7 +7,10 @@
 // anything (only the readings every refresh_interval should appear), and what 60 changes cost:
 // each should be one call, and none should read the directory again (the answer goes into the
 // snapshot at once). Every figure counts calls as the proxy saw them, retries and token grants
-// included.
+// included. Beside the Users API, each reading runs `op user list` (the only source of who is in
+// recovery): the `op` stand-in logs every run, and the runs per reading and while idle are
+// counted from its log. (The stand-in reads the cloud to answer; how long the real `op` takes is
+// not measured here.)
 // Used by bench.mjs; on its own: `node bench/upstream.mjs` against KEYDESK_BENCH_SERVER
 // (default the release build), with KEYDESK_BENCH_UPSTREAM_USERS people (default 100000).
 // The servers are started as every part of the benchmark starts them (common.mjs).
@@ -17,7 +20,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ACCOUNT, USERS_PATH, generate, log, sleep, startServer } from './common.mjs';
+import { ACCOUNT, ROOT, USERS_PATH, generate, log, sleep, startServer } from './common.mjs';
 
 const LATENCY_MS = 100;
 /** The connector's page of a full reading (server/tests/upstream.rs LIST_CALL). */
@@ -32,6 +35,8 @@ const CHANGE_SPACING_MS = 200;
  * SETTLE_AFTER_CHANGE, 2 s) to show, short of the next periodic one. */
 const TAIL_MS = 3000;
 const SECRET = 'bench-secret-for-the-stand-in';
+const OP = path.join(ROOT, 'server/tests/fixtures/op');
+const OP_PASSWORD = 'bench recovery user password';
 const DEV_USER = 'amara.okafor@example.com';
 // Changes are made one after another by one admin, and the connector is one client to the cloud:
 // neither must be held back by the per-person limits.
@@ -40,6 +45,14 @@ const NO_LIMITS = '[rate_limit]\nactions_per_minute = 0\nrecovery_links_per_minu
 const isPage = (c) => c.method === 'GET' && c.path.includes(PAGE_CALL);
 const isOAuth = (c) => c.path.startsWith('/v1beta1/users/oauth2/');
 const sinceSpawn = (server) => Number(process.hrtime.bigint() - server.started) / 1e6;
+
+/** Each run of the `op` stand-in so far: its command's first two words. */
+function opRuns(logFile) {
+  if (!fs.existsSync(logFile)) return [];
+  return fs.readFileSync(logFile, 'utf8').trim().split('\n').filter(Boolean)
+    .map((line) => JSON.parse(line).argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' '));
+}
+const count = (runs, command) => runs.filter((r) => r === command).length;
 
 /** Poll every 50 ms until `url` answers 200: how long since the server was spawned. */
 async function firstOk(server, url, timeoutMs) {
@@ -114,6 +127,16 @@ export async function measureUpstream({ users, work }) {
 
     const secretFile = path.join(keydeskDir, 'client-secret');
     fs.writeFileSync(secretFile, SECRET, { mode: 0o600 });
+    // op, signed in by Keydesk with a password file; the stand-in keeps its state in opDir.
+    const opDir = path.join(dir, 'op');
+    fs.mkdirSync(opDir);
+    fs.writeFileSync(path.join(opDir, 'password'), OP_PASSWORD);
+    fs.writeFileSync(path.join(keydeskDir, 'op-password'), OP_PASSWORD, { mode: 0o600 });
+    const opLog = path.join(opDir, 'op.log');
+    const opSection = `[directory.upstream.op]\npath = "${OP}"\npass_env = ["PATH"]\naccount = "keydesk"\n` +
+      `password_file = "${path.join(keydeskDir, 'op-password')}"\ntimeout = "600s"\n` +
+      `env = { OP_STANDIN_STATE = "${opDir}", OP_STANDIN_LOG = "${opLog}", ` +
+      `OP_STANDIN_KEYDESK = "${cloud.url}", OP_STANDIN_ACCOUNT = "${ACCOUNT}" }\n`;
     // A page of 1000 takes the cloud a while at this size, on top of the 100 ms: a generous
     // request_timeout, so that a slow page is measured rather than retried.
     // /healthz answers before the first reading: the list is what waits for it.
@@ -121,7 +144,7 @@ export async function measureUpstream({ users, work }) {
       settings: `${NO_LIMITS}\n[directory]\nbackend = "upstream"\n\n` +
         `[directory.upstream]\nbase_url = "${proxy.url}"\nallow_custom_base_url = true\n` +
         `account_id = "${ACCOUNT}"\nclient_id = "keydesk-upstream"\nclient_secret_file = "${secretFile}"\n` +
-        `refresh_interval = "${REFRESH_S}s"\nrequest_timeout = "60s"\n`,
+        `refresh_interval = "${REFRESH_S}s"\nrequest_timeout = "60s"\n\n${opSection}`,
     });
     running.push(keydesk);
     const firstListMs = await firstOk(keydesk, `${keydesk.url}${USERS_PATH}?max_page_size=50`, 600000);
@@ -130,6 +153,7 @@ export async function measureUpstream({ users, work }) {
     const readingCalls = startup.length;
     const readingMs = Math.max(...startup.map((c) => c.end)) - startup[0].start;
     log(`first list after ${firstListMs.toFixed(0)} ms; a reading: ${readingCalls} calls, ${readingMs.toFixed(0)} ms`);
+    const opAtFirst = opRuns(opLog);
 
     log(`idle for ${IDLE_S} s (refresh_interval ${REFRESH_S} s)`);
     await sleep(IDLE_S * 1000);
@@ -138,15 +162,18 @@ export async function measureUpstream({ users, work }) {
     // refresh_interval runs from the end of one reading (its pages, then writing them into the
     // snapshot) to the start of the next: as the start-up reading took, so does each.
     const cycleS = REFRESH_S + (afterFirst - startup[0].start) / 1000;
+    const opIdle = opRuns(opLog).slice(opAtFirst.length);
     const idle = {
       seconds: IDLE_S, refreshInterval: `${REFRESH_S}s`, refreshIntervalSeconds: REFRESH_S, calls: idleCalls,
       readings: idleCalls / readingCalls, expectedReadings: Number((IDLE_S / cycleS).toFixed(2)),
       otherCalls: idleWindow.filter((c) => !isPage(c)).length,
+      opRuns: opIdle.length, opLists: count(opIdle, 'user list'), opOther: opIdle.filter((r) => r !== 'user list'),
     };
-    log(`idle: ${idleCalls} calls, ${idle.readings.toFixed(2)} readings, ${idle.expectedReadings} due`);
+    log(`idle: ${idleCalls} calls, ${idle.readings.toFixed(2)} readings, ${idle.expectedReadings} due; op: ${opIdle.join(', ')}`);
 
     // Whom to change: active plain members, not the development admin the requests act as.
-    const listed = await (await fetch(`${keydesk.url}${USERS_PATH}?state=ACTIVE&max_page_size=100`)).json();
+    // The cloud knows roles; neither of 1Password's sources tells Keydesk.
+    const listed = await (await fetch(`${cloud.url}${USERS_PATH}?state=ACTIVE&max_page_size=100`)).json();
     const people = listed.results.filter((u) => u.email !== DEV_USER && u.role === 'MEMBER' && u.type === 'MEMBER').slice(0, CHANGES / 2);
     if (people.length < CHANGES / 2) throw new Error(`only ${people.length} active members to change`);
     // Start just as the next reading is in the snapshot, so that the one after falls after the
@@ -201,6 +228,7 @@ export async function measureUpstream({ users, work }) {
     return {
       users, latencyMs: LATENCY_MS, pageSize: 1000, firstListMs: Math.round(firstListMs),
       readingCalls, readingMs: Math.round(readingMs), idle, changes,
+      opAtStart: opAtFirst,
       tokenCalls: oauth.filter((c) => c.path.endsWith('/token')).length,
       revokeCalls: oauth.filter((c) => c.path.endsWith('/revoke')).length,
       totalCalls: proxy.calls.length,
