@@ -46,6 +46,19 @@ impl ApiFailure {
         }
     }
 
+    /// When the server is not ready yet and says when to ask again (503 with `Retry-After`:
+    /// upstream, the first reading of 1Password is under way): seconds to wait.
+    pub fn ready_in(&self) -> Option<u32> {
+        match self {
+            ApiFailure::Server {
+                code: 503,
+                retry_after,
+                ..
+            } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// When the server limits how fast a person acts: seconds to wait.
     pub fn retry_after(&self) -> Option<u32> {
         match self {

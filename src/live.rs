@@ -75,12 +75,15 @@ fn open(live: Live) {
         live.config.update(|n| *n += 1);
         live.changed.update(|n| *n += 1);
     });
+    // `config`, and the stream's first event (`hello`): what can be done may have changed
+    // between the page reading the configuration and the stream opening.
     let on_config = Closure::<dyn Fn(MessageEvent)>::new(move |_| live.config.update(|n| *n += 1));
     for (kind, listener) in [
         ("user", &on_user),
         ("scheduled", &on_scheduled),
         ("reset", &on_reset),
         ("config", &on_config),
+        ("hello", &on_config),
     ] {
         let _ = source.add_event_listener_with_callback(kind, listener.as_ref().unchecked_ref());
     }

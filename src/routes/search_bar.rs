@@ -108,9 +108,15 @@ pub fn SearchBar(
         }
         let timer = set_timeout_with_handle(
             move || {
-                search_timer.set_value(None);
-                let mut view = view.get_untracked();
-                let text = search_text.get_untracked();
+                // Gone, if the admin left the list within the debounce (cleared below, too).
+                if search_timer.try_set_value(None).is_some() {
+                    return;
+                }
+                let (Some(mut view), Some(text)) =
+                    (view.try_get_untracked(), search_text.try_get_untracked())
+                else {
+                    return;
+                };
                 if view.q != text {
                     view.q = text;
                     go(view);
@@ -121,6 +127,12 @@ pub fn SearchBar(
         .ok();
         search_timer.set_value(timer);
     };
+    // Leaving the list (a person's link clicked while typing) calls the search off.
+    on_cleanup(move || {
+        if let Some(Some(timer)) = search_timer.try_get_value() {
+            timer.clear();
+        }
+    });
     let on_state_change = move |state: String| {
         let mut view = view.get_untracked();
         view.state = state;

@@ -88,6 +88,21 @@ pub fn UsersPage() -> impl IntoView {
                         next_page.set(page.next_page_token);
                         listing.set(Listing::Loaded);
                     }
+                    // Not ready yet, and saying when to ask again: asked again then, by itself.
+                    Err(err) if err.ready_in().is_some() => {
+                        let wait = Duration::from_secs(err.ready_in().unwrap_or(2).into());
+                        listing.set(Listing::Failed(format!(
+                            "{err}. Keydesk asks again by itself."
+                        )));
+                        set_timeout(
+                            move || {
+                                if generation.get_value() == current {
+                                    retries.update(|n| *n += 1);
+                                }
+                            },
+                            wait,
+                        );
+                    }
                     Err(err) => listing.set(Listing::Failed(err.to_string())),
                 }
             });

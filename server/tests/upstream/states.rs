@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use keydesk_api::{AuditRecord, ListUsersResponse, User};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{Setup, World, eventually, members, start, through_1password};
 use crate::{common::expect_error, events::Stream};
@@ -277,9 +277,14 @@ async fn an_account_with_automated_provisioning_is_named_and_listed_from_op() {
     let message = expect_error(&answer, StatusCode::CONFLICT, "FAILED_PRECONDITION");
     assert!(message.contains("identity provider"), "{message}");
     assert!(world.calls(reqwest::Method::POST, ":suspend").is_empty());
+    // A person's page comes from what op listed.
+    let (status, body) = world.get(&awaiting[0].id.to_string()).await;
+    assert_eq!(
+        (status, &body["state"]),
+        (StatusCode::OK, &json!("RECOVERY_ACCEPTED"))
+    );
     // Recovery still begins, through op.
     let (status, body) = world.keydesk.begin_recovery(&[&person.email]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(world.cloud_state(&id), "RECOVERY_STARTED");
-    let _: Value = body;
 }

@@ -158,11 +158,15 @@ impl UpstreamDirectory {
     /// where the API's is too vague to tell (someone Keydesk knows in recovery, whom the API
     /// reports as ACTIVE), and the type the CLI reported.
     async fn get_user_merged(&self, id: &UserId) -> Result<User, DirectoryError> {
-        let user = self
-            .api
-            .get(id)
-            .await
-            .map_err(|err| Self::not_found(id, err))?;
+        let user = match self.api.get(id).await {
+            Ok(user) => user,
+            // The account refuses the Users API: the snapshot, read from `op`, is all there is.
+            Err(DirectoryError::AutomatedProvisioning) => {
+                let user = self.snapshot.get_user(id).await?;
+                return Ok(self.as_received(user));
+            }
+            Err(err) => return Err(Self::not_found(id, err)),
+        };
         let known = self.received.read().expect("not poisoned").get(id).cloned();
         let user = User {
             user_type: known.as_ref().and_then(|k| k.user_type.clone()),
