@@ -254,6 +254,20 @@ pub struct User {
 }
 
 impl User {
+    /// The Users API's own fields of this user, without Keydesk's extensions.
+    pub fn without_extensions(self) -> User {
+        User {
+            user_type: None,
+            role: None,
+            update_time: None,
+            recovery_started_time: None,
+            recovery_started_by: None,
+            two_factor_enabled: None,
+            signed_in_devices: None,
+            ..self
+        }
+    }
+
     /// What the person is in the account, in words: a guest or a service account is that,
     /// anyone else is their role (Owner, Administrator, Member).
     pub fn role_label(&self) -> &str {

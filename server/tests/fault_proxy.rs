@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    DEV_USER, TestApp,
+    TestApp,
     fault_proxy::{Fault, FaultProxy, Match},
+    plain_members as members,
 };
-use keydesk_api::{Role, User, UserType};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -16,18 +16,6 @@ async fn proxied() -> (TestApp, FaultProxy) {
     let app = TestApp::start().await;
     let proxy = FaultProxy::start(app.address()).await;
     (app, proxy)
-}
-
-/// Plain MEMBERs in a state, as the list API gives them (the caller, an admin, is not one).
-async fn members(app: &TestApp, filter: &str) -> Vec<User> {
-    let users = app.list_all(&[("filter", filter)]).await;
-    let members: Vec<User> = users
-        .into_iter()
-        .filter(|u| u.role == Some(Role::Member) && u.user_type == Some(UserType::Member))
-        .filter(|u| u.email != DEV_USER)
-        .collect();
-    assert!(members.len() >= 3, "the demo has plain members {filter}");
-    members
 }
 
 fn state(app: &TestApp, id: &str) -> String {

@@ -8,24 +8,11 @@ use std::{
     time::Duration,
 };
 
-use crate::common::{DEV_USER, TestApp};
-use keydesk_api::{Role, User, UserType};
+use crate::common::{TestApp, plain_members as members};
 use serde_json::Value;
 
 /// The account password the stand-in accepts.
 pub const PASSWORD: &str = "correct horse battery staple";
-
-/// Plain MEMBERs in a state (the caller, an admin, is not one).
-async fn members(app: &TestApp, filter: &str) -> Vec<User> {
-    let users = app.list_all(&[("filter", filter)]).await;
-    let members: Vec<User> = users
-        .into_iter()
-        .filter(|u| u.role == Some(Role::Member) && u.user_type == Some(UserType::Member))
-        .filter(|u| u.email != DEV_USER)
-        .collect();
-    assert!(members.len() >= 3, "the demo has plain members {filter}");
-    members
-}
 
 fn state(app: &TestApp, id: &str) -> String {
     app.row(id).0

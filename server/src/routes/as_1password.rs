@@ -21,14 +21,7 @@ use crate::error::AppError;
 pub fn user(user: User) -> User {
     User {
         state: user.state.in_users_api(),
-        user_type: None,
-        role: None,
-        update_time: None,
-        recovery_started_time: None,
-        recovery_started_by: None,
-        two_factor_enabled: None,
-        signed_in_devices: None,
-        ..user
+        ..user.without_extensions()
     }
 }
 

@@ -43,6 +43,23 @@ pub const RECORDS_HTML: &str = "<!doctype html><title>Keydesk records test page<
 pub const RECOVER_HTML: &str = "<!doctype html><title>Keydesk recovery test page</title>\
     <script type=module>import init from '/recover/recover-0123456789abcdef.js';</script>";
 
+/// Plain MEMBERs of `app` matching `filter` (`user.isActive()`, `user.isSuspended()`), not the
+/// development identity the tests act as: people any test may change.
+pub async fn plain_members(app: &TestApp, filter: &str) -> Vec<User> {
+    let members: Vec<User> = app
+        .list_all(&[("filter", filter), ("max_page_size", "1000")])
+        .await
+        .into_iter()
+        .filter(|u| {
+            u.role == Some(keydesk_api::Role::Member)
+                && u.user_type == Some(keydesk_api::UserType::Member)
+        })
+        .filter(|u| u.email != DEV_USER)
+        .collect();
+    assert!(members.len() >= 3, "the demo has plain members {filter}");
+    members
+}
+
 /// Who the tests act as: the configuration's default development user, an ADMINISTRATOR in the demo.
 pub const DEV_USER: &str = "amara.okafor@example.com";
 

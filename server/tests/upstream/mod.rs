@@ -28,7 +28,7 @@ use crate::common::{
     fault_proxy::{Fault, FaultProxy, Match, Seen},
     oauth_client,
 };
-use keydesk_api::{AuditRecord, ListUsersResponse, Role, User, UserType};
+use keydesk_api::{AuditRecord, ListUsersResponse, Role, User};
 use reqwest::{Method, StatusCode, header::RETRY_AFTER};
 use serde_json::{Value, json};
 
@@ -424,19 +424,7 @@ fn read_op_log(keydesk: &TestApp) -> Vec<Value> {
         .collect()
 }
 
-/// Plain MEMBERs of the cloud matching `filter` (`user.isActive()`, `user.isSuspended()`), not
-/// the signed-in person.
-async fn members(cloud: &TestApp, filter: &str) -> Vec<User> {
-    let members: Vec<User> = cloud
-        .list_all(&[("filter", filter), ("max_page_size", "1000")])
-        .await
-        .into_iter()
-        .filter(|u| u.role == Some(Role::Member) && u.user_type == Some(UserType::Member))
-        .filter(|u| u.email != DEV_USER)
-        .collect();
-    assert!(members.len() >= 3, "the cloud has plain members {filter}");
-    members
-}
+pub(crate) use crate::common::plain_members as members;
 
 async fn active_member(cloud: &TestApp, n: usize) -> User {
     members(cloud, "user.isActive()").await.swap_remove(n)
@@ -448,13 +436,8 @@ pub(crate) fn through_1password(users: Vec<User>) -> Vec<User> {
     users
         .into_iter()
         .map(|user| User {
-            role: None,
-            update_time: None,
-            recovery_started_time: None,
-            recovery_started_by: None,
-            two_factor_enabled: None,
-            signed_in_devices: None,
-            ..user
+            user_type: user.user_type.clone(),
+            ..user.without_extensions()
         })
         .collect()
 }
