@@ -15,7 +15,7 @@ use crate::{
         fault_proxy::{Fault, Match},
         process::Process,
     },
-    upstream::{LIST_CALL, Setup, start_cloud, upstream_settings},
+    upstream::{LIST_CALL, OP_PASSWORD, Setup, start_cloud, upstream_settings},
 };
 
 /// One series of a scrape: its name and labels.
@@ -244,7 +244,13 @@ async fn metrics_follow_the_calls_to_1password_its_retries_and_the_snapshots_age
         1,
     );
     let dir = new_dir();
-    std::fs::write(dir.path().join("client-secret"), OAUTH_SECRET).unwrap();
+    for (name, contents) in [
+        ("client-secret", OAUTH_SECRET),
+        ("password", OP_PASSWORD),
+        ("op-password", OP_PASSWORD),
+    ] {
+        std::fs::write(dir.path().join(name), contents).unwrap();
+    }
     let process = Process::start_with(
         dir.path(),
         &upstream_settings(&cloud, &proxy.url(), &setup),
@@ -281,10 +287,16 @@ async fn metrics_follow_the_calls_to_1password_its_retries_and_the_snapshots_age
         text.contains("keydesk_upstream_snapshot_age_seconds ") && (0.0..10.0).contains(&age),
         "{text}"
     );
+    // op: one run of `op user list` per reading, and signed in, so recovery can be begun.
+    assert!(
+        value(&scraped, "keydesk_upstream_op_runs_total", &[("command", "user list")]) >= 1.0,
+        "{text}"
+    );
     let (_, later) = {
         tokio::time::sleep(Duration::from_millis(1100)).await;
         scrape(&process).await
     };
+    assert_eq!(value(&later, "keydesk_upstream_op_ready", &[]), 1.0);
     assert!(
         value(&later, "keydesk_upstream_snapshot_age_seconds", &[]) >= age + 1.0,
         "the snapshot ages"
