@@ -46,11 +46,14 @@ const isPage = (c) => c.method === 'GET' && c.path.includes(PAGE_CALL);
 const isOAuth = (c) => c.path.startsWith('/v1beta1/users/oauth2/');
 const sinceSpawn = (server) => Number(process.hrtime.bigint() - server.started) / 1e6;
 
-/** Each run of the `op` stand-in so far: its command's first two words. */
+/** Each run of the `op` stand-in so far: its command's words before the first flag. */
 function opRuns(logFile) {
   if (!fs.existsSync(logFile)) return [];
-  return fs.readFileSync(logFile, 'utf8').trim().split('\n').filter(Boolean)
-    .map((line) => JSON.parse(line).argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' '));
+  return fs.readFileSync(logFile, 'utf8').trim().split('\n').filter(Boolean).map((line) => {
+    const argv = JSON.parse(line).argv;
+    const flag = argv.findIndex((a) => a.startsWith('-'));
+    return argv.slice(0, Math.min(flag < 0 ? argv.length : flag, 2)).join(' ');
+  });
 }
 const count = (runs, command) => runs.filter((r) => r === command).length;
 
