@@ -289,7 +289,11 @@ async fn metrics_follow_the_calls_to_1password_its_retries_and_the_snapshots_age
     );
     // op: one run of `op user list` per reading, and signed in, so recovery can be begun.
     assert!(
-        value(&scraped, "keydesk_upstream_op_runs_total", &[("command", "user list")]) >= 1.0,
+        value(
+            &scraped,
+            "keydesk_upstream_op_runs_total",
+            &[("command", "user list")]
+        ) >= 1.0,
         "{text}"
     );
     let (_, later) = {
